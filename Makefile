@@ -1,0 +1,149 @@
+# libsbthread: build, test, demo.
+#
+#   make              build build/lib/libsbthread.{so,a} and build/include/sbthread.h
+#   make test         everything CI runs (cargo tests, ABI checks, C tests)
+#   make demo         run the standalone demo program
+#   make header       refresh the checked-in include/sbthread.h
+#   make bench        benchmarks -> BENCHMARKS.md
+#   make clean
+
+CARGO     ?= cargo
+CC        ?= cc
+CXX       ?= c++
+BUILD     := build
+LIB       := $(BUILD)/lib
+T         := $(BUILD)/tests
+VERSION   := 0.1.0
+SOVERSION := 0
+SONAME    := libsbthread.so.$(SOVERSION)
+# What a static link of the Rust staticlib needs (rustc --print native-static-libs).
+STATIC_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+
+CWARN     := -Wall -Wextra -Werror
+TEST_CFLAGS := -std=gnu11 $(CWARN) -O1 -g -pthread -Iinclude -Ic-tests/harness -Iffi
+SO_LINK   := -L$(LIB) -lsbthread -Wl,-rpath,$(abspath $(LIB))
+A_LINK    := $(LIB)/libsbthread.a $(STATIC_LIBS)
+
+SO_FILE   := $(LIB)/libsbthread.so.$(VERSION)
+A_FILE    := $(LIB)/libsbthread.a
+GEN_HDR   := $(BUILD)/include/sbthread.h
+
+HARNESS       := c-tests/harness/harness.c c-tests/harness/harness.h
+STANDALONE    := c-tests/harness/standalone_main.c
+HOST          := c-tests/host/host.c ffi/host_hooks.h
+TESTS         := $(basename $(notdir $(wildcard c-tests/*.c)))
+TEST_BINS     := $(foreach t,$(TESTS),$(T)/$(t)-so $(T)/$(t)-a $(T)/$(t)-host-so $(T)/$(t)-host-a)
+SPECIAL_BINS  := $(T)/special/copy_reloc-so $(T)/special/partial_hooks-so $(T)/special/partial_hooks-a \
+                 $(T)/special/lazy_init
+
+.PHONY: all lib header check-header test cargo-test layout-test check-symbols check-signatures \
+        check-header-compiles c-tests test-bins demo clean
+
+all: lib $(GEN_HDR)
+
+# cargo decides what to rebuild; files are replaced only when they changed,
+# so make's timestamps stay meaningful for the C side.
+lib:
+	$(CARGO) build --release --lib --bin sbthread-header
+	@mkdir -p $(LIB) $(BUILD)/include
+	@cmp -s target/release/libsbthread.so $(SO_FILE) || cp -f target/release/libsbthread.so $(SO_FILE)
+	@ln -sf libsbthread.so.$(VERSION) $(LIB)/$(SONAME)
+	@ln -sf $(SONAME) $(LIB)/libsbthread.so
+	@cmp -s target/release/libsbthread.a $(A_FILE) || cp -f target/release/libsbthread.a $(A_FILE)
+	@target/release/sbthread-header > $(GEN_HDR).tmp
+	@cmp -s $(GEN_HDR).tmp $(GEN_HDR) && rm -f $(GEN_HDR).tmp || mv -f $(GEN_HDR).tmp $(GEN_HDR)
+
+header: lib
+	cp $(GEN_HDR) include/sbthread.h
+
+check-header: lib
+	@if ! cmp -s $(GEN_HDR) include/sbthread.h; then \
+	  echo "include/sbthread.h is stale: run 'make header' and commit it"; \
+	  diff -u include/sbthread.h $(GEN_HDR) | head -40; exit 1; fi
+	@echo "header: include/sbthread.h is current"
+
+test: check-header cargo-test layout-test check-symbols check-signatures check-header-compiles c-tests
+
+cargo-test:
+	$(CARGO) test --release --workspace
+
+layout-test:
+	$(CARGO) run --release -q -p layout-test
+
+# Exported dynamic symbols must be exactly the allow-list.
+check-symbols: lib
+	@nm -D --defined-only $(SO_FILE) | awk '{print $$3}' | grep -v '^$$' | sort > $(BUILD)/exports.txt
+	@if ! diff -u c-tests/exports.allow $(BUILD)/exports.txt; then \
+	  echo "exported symbols differ from c-tests/exports.allow"; exit 1; fi
+	@readelf -d $(SO_FILE) | grep -q 'SONAME.*\[$(SONAME)\]' || { echo "SONAME is not $(SONAME)"; exit 1; }
+	@echo "symbols: $$(wc -l < $(BUILD)/exports.txt) exports match c-tests/exports.allow; SONAME $(SONAME)"
+
+# The generated header and the legacy declarations in one translation unit.
+check-signatures: lib
+	$(CC) -std=c11 $(CWARN) -pedantic -fsyntax-only -Iinclude -Iffi c-tests/special/abi_signatures.c
+	$(CC) -std=c11 $(CWARN) -pedantic -fsyntax-only -Iinclude -Iffi c-tests/host/host.c -Ic-tests/harness
+	@echo "signatures: header, legacy declarations and host hooks agree"
+
+check-header-compiles: lib
+	$(CC) -std=c99 $(CWARN) -pedantic -fsyntax-only -Iinclude c-tests/special/header_only.c
+	$(CXX) -std=c++11 $(CWARN) -pedantic -fsyntax-only -Iinclude -x c++ c-tests/special/header_only.c
+	@echo "header: compiles as C99 and C++11 with -Wall -Wextra -Werror -pedantic"
+
+# ---- C tests: each c-tests/NAME.c against the .so and the .a, standalone
+# and in host mode (linked with the test host, which defines every hook).
+$(T)/%-so: c-tests/%.c $(HARNESS) $(STANDALONE) include/sbthread.h $(SO_FILE)
+	@mkdir -p $(T)
+	$(CC) $(TEST_CFLAGS) $< c-tests/harness/harness.c $(STANDALONE) $(SO_LINK) -o $@
+
+$(T)/%-a: c-tests/%.c $(HARNESS) $(STANDALONE) include/sbthread.h $(A_FILE)
+	@mkdir -p $(T)
+	$(CC) $(TEST_CFLAGS) $< c-tests/harness/harness.c $(STANDALONE) $(A_LINK) -o $@
+
+$(T)/%-host-so: c-tests/%.c $(HARNESS) $(HOST) include/sbthread.h $(SO_FILE)
+	@mkdir -p $(T)
+	$(CC) $(TEST_CFLAGS) -rdynamic $< c-tests/harness/harness.c c-tests/host/host.c $(SO_LINK) -o $@
+
+$(T)/%-host-a: c-tests/%.c $(HARNESS) $(HOST) include/sbthread.h $(A_FILE)
+	@mkdir -p $(T)
+	$(CC) $(TEST_CFLAGS) -rdynamic $< c-tests/harness/harness.c c-tests/host/host.c $(A_LINK) -o $@
+
+# A non-PIE executable referring to the globals directly (copy relocations).
+$(T)/special/copy_reloc-so: c-tests/special/copy_reloc.c include/sbthread.h $(SO_FILE)
+	@mkdir -p $(T)/special
+	$(CC) $(TEST_CFLAGS) -fno-pic -no-pie $< $(SO_LINK) -o $@
+	@readelf -r $@ | grep -q 'R_X86_64_COPY.*all_threads ' || { echo "$@: no copy relocation for all_threads"; exit 1; }
+	@readelf -r $@ | grep -q 'R_X86_64_COPY.*dynamic_values_bytes' || { echo "$@: no copy relocation for dynamic_values_bytes"; exit 1; }
+
+$(T)/special/partial_hooks-so: c-tests/special/partial_hooks.c include/sbthread.h $(SO_FILE)
+	@mkdir -p $(T)/special
+	$(CC) $(TEST_CFLAGS) -rdynamic $< $(SO_LINK) -o $@
+
+$(T)/special/partial_hooks-a: c-tests/special/partial_hooks.c include/sbthread.h $(A_FILE)
+	@mkdir -p $(T)/special
+	$(CC) $(TEST_CFLAGS) -rdynamic $< $(A_LINK) -o $@
+
+# Not linked with the library: loads it with LD_PRELOAD and dlopen.
+$(T)/special/lazy_init: c-tests/special/lazy_init.c include/sbthread.h
+	@mkdir -p $(T)/special
+	$(CC) $(TEST_CFLAGS) $< -ldl -o $@
+
+# The library is built first (recursive make), so that test binaries see
+# its files with their final timestamps.
+c-tests: lib
+	@$(MAKE) --no-print-directory test-bins
+	@SBTHREAD_LIB=$(abspath $(SO_FILE)) c-tests/run-tests.sh $(T)
+
+test-bins: $(TEST_BINS) $(SPECIAL_BINS)
+
+# ---- demo
+$(BUILD)/demo: demo/demo.c include/sbthread.h $(SO_FILE)
+	@mkdir -p $(BUILD)
+	$(CC) -std=c11 $(CWARN) -O2 -pthread -Iinclude $< $(SO_LINK) -o $@
+
+demo: lib
+	@$(MAKE) --no-print-directory $(BUILD)/demo
+	$(BUILD)/demo
+
+clean:
+	$(CARGO) clean
+	rm -rf $(BUILD)

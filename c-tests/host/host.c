@@ -1,0 +1,348 @@
+/*
+ * A test host: a stand-in for the SBCL 0.9.4.1 runtime around thread.o.
+ * It defines every hook the library imports (ffi/host_hooks.h), maps the
+ * static symbols as a core would, and installs its own SIG_STOP_FOR_GC and
+ * SIG_INTERRUPT_THREAD handlers with the legacy protocol:
+ *
+ *  - SIG_STOP_FOR_GC: defer when pseudo-atomic or GC inhibited (set
+ *    STOP_FOR_GC_PENDING); otherwise block all but SIG_STOP_FOR_GC, check
+ *    RUNNING, set SUSPENDED, sigwaitinfo() for the next SIG_STOP_FOR_GC,
+ *    check RUNNING again.
+ *  - SIG_INTERRUPT_THREAD: pop ONE function off interrupt_fun under
+ *    interrupt_fun_lock and run it.
+ *
+ * Linked with -rdynamic so that the shared library resolves the hooks here.
+ * Functions use the same closure convention as standalone mode, so the
+ * same tests run against both.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "host_hooks.h"
+#include "../harness/harness.h"
+
+#define STATIC_SPACE 0x40000000UL
+#define OTHER_POINTER_LOWTAG 0xFUL
+#define LIST_POINTER_LOWTAG 0x7UL
+#define UNBOUND 0x52UL
+#define NIL SBTHREAD_NIL
+#define T SBTHREAD_T
+#define FIXNUM(n) ((lispobj)(n) << 3)
+
+struct symbol { lispobj header, value, hash, plist, name, package, tls_index; };
+struct cons { lispobj car, cdr; };
+struct binding { lispobj value, symbol; };
+
+#define SYM(tagged) ((struct symbol *)((tagged) - OTHER_POINTER_LOWTAG))
+#define CONS(tagged) ((struct cons *)((tagged) - LIST_POINTER_LOWTAG))
+
+/* Static symbols (spec section 4). */
+#define CURRENT_CATCH_BLOCK 0x4000038FUL
+#define CURRENT_UNWIND_PROTECT_BLOCK 0x400003CFUL
+#define FREE_INTERRUPT_CONTEXT_INDEX 0x4000054FUL
+#define GC_PENDING 0x4000060FUL
+
+/* ---- data hooks ---- */
+struct interrupt_data *global_interrupt_data;
+int linux_no_threads_p = 0;
+pthread_key_t specials;
+
+/* Counters the tests may look at. */
+long host_region_updates;
+long host_interrupts_run;
+
+/* ---- helpers ---- */
+static struct thread *current(void)
+{
+    return pthread_getspecific(specials);
+}
+
+static lispobj symbol_value(lispobj sym, struct thread *th)
+{
+    struct symbol *s = SYM(sym);
+    if (th && s->tls_index) {
+        lispobj v = ((volatile lispobj *)th)[s->tls_index >> 3];
+        if (v != UNBOUND)
+            return v;
+    }
+    return s->value;
+}
+
+static void set_symbol_value(lispobj sym, lispobj val, struct thread *th)
+{
+    struct symbol *s = SYM(sym);
+    if (th && s->tls_index) {
+        volatile lispobj *p = &((volatile lispobj *)th)[s->tls_index >> 3];
+        if (*p != UNBOUND) {
+            *p = val;
+            return;
+        }
+    }
+    s->value = val;
+}
+
+/* ---- function hooks ---- */
+void lose(char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "fatal error encountered in test host pid %d:\n", (int)getpid());
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    fflush(stderr);
+    abort();
+}
+
+os_vm_address_t os_validate(os_vm_address_t addr, os_vm_size_t len)
+{
+    void *p = mmap(addr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void os_invalidate(os_vm_address_t addr, os_vm_size_t len)
+{
+    if (munmap(addr, len) != 0)
+        lose("os_invalidate: munmap failed: %s", strerror(errno));
+}
+
+/* Conses from a bump arena; the "collector" never frees them. */
+static char *cons_arena;
+static size_t cons_next;
+static pthread_mutex_t cons_lock = PTHREAD_MUTEX_INITIALIZER;
+#define CONS_ARENA_BYTES (64UL << 20)
+
+lispobj alloc_cons(lispobj car, lispobj cdr)
+{
+    pthread_mutex_lock(&cons_lock);
+    if (cons_next + 16 > CONS_ARENA_BYTES)
+        lose("alloc_cons: test host arena exhausted");
+    struct cons *c = (struct cons *)(cons_arena + cons_next);
+    cons_next += 16;
+    pthread_mutex_unlock(&cons_lock);
+    c->car = car;
+    c->cdr = cdr;
+    return (lispobj)c | LIST_POINTER_LOWTAG;
+}
+
+static lispobj call_closure(lispobj fun)
+{
+    struct sbthread_closure *c = (struct sbthread_closure *)fun;
+    if (!c || !c->fn)
+        lose("test host: %#lx is not a closure", fun);
+    return (lispobj)c->fn(c->arg);
+}
+
+lispobj funcall0(lispobj function)
+{
+    return call_closure(function);
+}
+
+lispobj call_into_lisp_first_time(lispobj fun, lispobj *args, int nargs)
+{
+    (void)args;
+    (void)nargs;
+    exit((int)call_closure(fun));
+}
+
+void bind_variable(lispobj symbol, lispobj value, void *thread)
+{
+    struct thread *th = thread;
+    struct symbol *s = SYM(symbol);
+    static pthread_mutex_t tls_lock = PTHREAD_MUTEX_INITIALIZER;
+    if (!s->tls_index) {
+        pthread_mutex_lock(&tls_lock);
+        if (!s->tls_index) {
+            s->tls_index = SYM(SBTHREAD_SYM_FREE_TLS_INDEX)->value;
+            SYM(SBTHREAD_SYM_FREE_TLS_INDEX)->value += FIXNUM(1);
+        }
+        pthread_mutex_unlock(&tls_lock);
+    }
+    struct binding *b = (struct binding *)th->binding_stack_pointer;
+    b->value = ((lispobj *)th)[s->tls_index >> 3];
+    b->symbol = symbol;
+    th->binding_stack_pointer = (lispobj *)(b + 1);
+    ((lispobj *)th)[s->tls_index >> 3] = value;
+}
+
+int arch_os_thread_init(struct thread *thread)
+{
+    stack_t ss;
+    if (pthread_setspecific(specials, thread) != 0)
+        return 0;
+    /* As a runtime built against glibc >= 2.34 with _GNU_SOURCE does:
+     * SIGSTKSZ is sysconf(_SC_SIGSTKSZ) there, larger than the legacy 8192. */
+    ss.ss_sp = (char *)thread + dynamic_values_bytes;
+    ss.ss_flags = 0;
+    ss.ss_size = 32 * SIGSTKSZ;
+    return sigaltstack(&ss, 0) == 0;
+}
+
+int arch_os_thread_cleanup(struct thread *thread)
+{
+    (void)thread;
+    return 1;
+}
+
+boolean arch_pseudo_atomic_atomic(os_context_t *context)
+{
+    (void)context;
+    struct thread *th = current();
+    return th && th->pseudo_atomic_atomic != 0;
+}
+
+void gc_set_region_empty(struct alloc_region *region)
+{
+    region->free_pointer = region->end_addr = region->start_addr = NULL;
+    region->first_page = 0;
+    region->last_page = -1;
+}
+
+void gc_alloc_update_page_tables(int unboxed, struct alloc_region *region)
+{
+    (void)unboxed;
+    __sync_fetch_and_add(&host_region_updates, 1);
+    gc_set_region_empty(region);
+}
+
+void protect_control_stack_guard_page(struct thread *th, int protect_p)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    if (mprotect(th->control_stack_start, (size_t)page,
+                 protect_p ? PROT_READ : PROT_READ | PROT_WRITE) != 0)
+        lose("protect_control_stack_guard_page: %s", strerror(errno));
+}
+
+void sigaddset_deferrable(sigset_t *s)
+{
+    int sigs[] = { SIGHUP, SIGINT, SIGQUIT, SIGPIPE, SIGALRM, SIGURG, SIGTSTP, SIGCHLD,
+                   SIGIO, SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF, SIGWINCH, SIGUSR1, SIGUSR2 };
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaddset(s, sigs[i]);
+    sigaddset(s, SIGRTMIN); /* SIG_INTERRUPT_THREAD */
+}
+
+void sigaddset_blockable(sigset_t *s)
+{
+    sigaddset_deferrable(s);
+    sigaddset(s, SIGRTMIN + 1); /* SIG_STOP_FOR_GC */
+}
+
+/* ---- the host's handlers (interrupt.c of the legacy runtime) ---- */
+static void sig_stop_for_gc_handler(int sig, siginfo_t *info, void *ctx)
+{
+    int saved = errno;
+    struct thread *th = current();
+    sigset_t ss;
+    (void)sig; (void)info; (void)ctx;
+    if (!th)
+        lose("sig_stop_for_gc_handler: unregistered thread");
+    if (th->pseudo_atomic_atomic || symbol_value(SBTHREAD_SYM_GC_INHIBIT, th) != NIL) {
+        set_symbol_value(SBTHREAD_SYM_STOP_FOR_GC_PENDING, T, th);
+        if (th->pseudo_atomic_atomic)
+            th->pseudo_atomic_interrupted = 1;
+        errno = saved;
+        return;
+    }
+    sigfillset(&ss);
+    sigdelset(&ss, SIGRTMIN + 1);
+    pthread_sigmask(SIG_BLOCK, &ss, 0);
+    if (th->state != SBTHREAD_STATE_RUNNING)
+        lose("sig_stop_for_gc_handler: wrong thread state: %ld", (long)th->state >> 3);
+    th->state = SBTHREAD_STATE_SUSPENDED;
+    sigemptyset(&ss);
+    sigaddset(&ss, SIGRTMIN + 1);
+    while (sigwaitinfo(&ss, 0) < 0 && errno == EINTR) {
+    }
+    if (th->state != SBTHREAD_STATE_RUNNING)
+        lose("sig_stop_for_gc_handler: wrong thread state on wakeup: %ld", (long)th->state >> 3);
+    errno = saved;
+}
+
+static void interrupt_thread_handler(int sig, siginfo_t *info, void *ctx)
+{
+    int saved = errno;
+    struct thread *th = current();
+    lispobj c;
+    (void)sig; (void)info; (void)ctx;
+    if (!th)
+        lose("interrupt_thread_handler: unregistered thread");
+    /* The handler runs with the blockables blocked (sa_mask). */
+    while (!__sync_bool_compare_and_swap(&th->interrupt_fun_lock, 0, (lispobj)th)) {
+    }
+    c = th->interrupt_fun;
+    if (c == NIL)
+        lose("interrupt_thread_handler: no function queued for thread %p", (void *)th);
+    th->interrupt_fun = CONS(c)->cdr;
+    __sync_synchronize();
+    th->interrupt_fun_lock = 0;
+    call_closure(CONS(c)->car);
+    __sync_fetch_and_add(&host_interrupts_run, 1);
+    errno = saved;
+}
+
+static void install(int signo, void (*handler)(int, siginfo_t *, void *))
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = handler;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaddset_blockable(&sa.sa_mask);
+    if (sigaction(signo, &sa, NULL) != 0)
+        lose("test host: sigaction(%d) failed", signo);
+}
+
+/* ---- start-up, as the runtime's main would do ---- */
+static void map_static_space(void)
+{
+    static const lispobj syms[][2] = {
+        { NIL, NIL }, { T, T },
+        { CURRENT_CATCH_BLOCK, FIXNUM(0) }, { CURRENT_UNWIND_PROTECT_BLOCK, FIXNUM(0) },
+        { 0x4000040FUL, 0 }, { 0x4000044FUL, 0 }, { 0x4000048FUL, 0 },
+        { SBTHREAD_SYM_INTERRUPTS_ENABLED, T }, { SBTHREAD_SYM_INTERRUPT_PENDING, NIL },
+        { FREE_INTERRUPT_CONTEXT_INDEX, FIXNUM(0) }, { SBTHREAD_SYM_GC_INHIBIT, NIL },
+        { SBTHREAD_SYM_STOP_FOR_GC_PENDING, NIL }, { GC_PENDING, NIL },
+        { SBTHREAD_SYM_FREE_TLS_INDEX, UNBOUND }, { 0x400006CFUL, 0 }, { 0x4000070FUL, 0 },
+        { 0x4000074FUL, 0 }, { 0x4000078FUL, 0 },
+    };
+    void *p = mmap((void *)STATIC_SPACE, 0x1000, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (p != (void *)STATIC_SPACE)
+        lose("test host: cannot map static space");
+    for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++)
+        SYM(syms[i][0])->value = syms[i][1];
+    ((lispobj *)(NIL - LIST_POINTER_LOWTAG))[1] = NIL; /* NIL's cdr */
+}
+
+static uintptr_t run_test(void *arg)
+{
+    (void)arg;
+    return (uintptr_t)test_main(harness_argc, harness_argv);
+}
+
+int main(int argc, char **argv)
+{
+    static struct sbthread_closure initial = { run_test, NULL };
+    harness_init(argc, argv);
+    map_static_space();
+    cons_arena = mmap(NULL, CONS_ARENA_BYTES, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (cons_arena == MAP_FAILED)
+        lose("test host: cannot map the cons arena");
+    global_interrupt_data = calloc(1, SBTHREAD_INTERRUPT_DATA_SIZE);
+    memset(global_interrupt_data, 0xA5, SBTHREAD_INTERRUPT_DATA_SIZE);
+    if (pthread_key_create(&specials, NULL) != 0)
+        lose("test host: pthread_key_create failed");
+    install(SIGRTMIN + 1, sig_stop_for_gc_handler);
+    install(SIGRTMIN, interrupt_thread_handler);
+    create_initial_thread((lispobj)&initial);
+}

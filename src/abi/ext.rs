@@ -1,0 +1,228 @@
+//! The `sbthread_*` extension API: what a standalone program (C or another
+//! language's FFI) needs beyond the legacy functions. Documented in the
+//! README; every function here is in `include/sbthread.h`.
+
+use core::ffi::{c_int, c_uint};
+
+use crate::abi_types::{lispobj, SbthreadStats, Thread};
+use crate::hooks::{runtime, Mode};
+use crate::lose::lose;
+use crate::standalone::deferral;
+use crate::thread_ref::ThreadRef;
+use crate::{block, block_cache, hooks, lifecycle, registry, stats, trace};
+
+/// The calling thread's `struct thread`, or NULL if it is not registered.
+///
+/// # Safety
+/// No preconditions.
+///
+/// Async-signal-safe: yes, once the library is initialised (it reads the
+/// `specials` key).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbthread_current() -> *mut Thread {
+    runtime().current_thread().map_or(core::ptr::null_mut(), |t| t.as_ptr())
+}
+
+/// 1 if the process runs in host mode (it defines the runtime hooks), 0 if
+/// the library is standalone.
+///
+/// # Safety
+/// No preconditions.
+///
+/// Async-signal-safe: yes, once the library is initialised.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbthread_is_host_mode() -> c_int {
+    c_int::from(runtime().mode == Mode::Host)
+}
+
+/// Sleeps until `th` is DEAD (its function returned), without polling.
+/// Then `reap_dead_thread(th)` may be called. NULL ends in `lose`.
+///
+/// # Safety
+/// `th` must be a live (not yet reaped) thread this library created.
+///
+/// Async-signal-safe: yes (a futex wait), but a handler must not wait for
+/// the thread it interrupted.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbthread_wait_dead(th: *mut Thread) {
+    runtime();
+    // SAFETY: contract of this function.
+    match unsafe { ThreadRef::new(th) } {
+        Some(t) => lifecycle::wait_until_dead(t),
+        None => lose!("sbthread_wait_dead: NULL thread"),
+    }
+}
+
+/// The value of the static symbol `symbol` (tagged) as thread `th` sees
+/// it: its TLS binding if it has one, else the global value (`th` NULL:
+/// the global value). For inspecting `INTERRUPTS_ENABLED`,
+/// `INTERRUPT_PENDING`, `GC_INHIBIT`, `STOP_FOR_GC_PENDING`, ...
+///
+/// # Safety
+/// `symbol` must be one of the static symbols (spec §4); `th` NULL or a
+/// live thread.
+///
+/// Async-signal-safe: yes, once the library is initialised.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbthread_symbol_value(symbol: lispobj, th: *mut Thread) -> lispobj {
+    runtime();
+    // SAFETY: contract of this function.
+    crate::lisp::symbol_value(symbol, unsafe { ThreadRef::new(th) })
+}
+
+/// Enters a pseudo-atomic section (standalone mode; nests). A stop or an
+/// interrupt arriving inside is handled when the outermost section ends.
+///
+/// # Safety
+/// Call from a registered thread; pair with `sbthread_pseudo_atomic_leave`.
+///
+/// Async-signal-safe: yes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbthread_pseudo_atomic_enter() {
+    runtime();
+    deferral::pseudo_atomic_enter();
+}
+
+/// Leaves a pseudo-atomic section; the outermost one first lets a deferred
+/// stop happen, then runs deferred interrupts.
+///
+/// # Safety
+/// Must match an earlier `sbthread_pseudo_atomic_enter` of this thread.
+///
+/// Async-signal-safe: yes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbthread_pseudo_atomic_leave() {
+    runtime();
+    deferral::pseudo_atomic_leave();
+}
+
+/// Enters WITHOUT-GCING (binds `GC_INHIBIT` to T; nests): a stop of the
+/// world waits until the outermost section ends.
+///
+/// # Safety
+/// Call from a registered thread; pair with `sbthread_without_gcing_leave`.
+/// Never wait for another thread inside (it may be stopped: deadlock).
+///
+/// Async-signal-safe: yes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbthread_without_gcing_enter() {
+    runtime();
+    deferral::without_gcing_enter();
+}
+
+/// Leaves WITHOUT-GCING; the outermost one lets a deferred stop happen.
+///
+/// # Safety
+/// Must match an earlier `sbthread_without_gcing_enter` of this thread.
+///
+/// Async-signal-safe: yes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbthread_without_gcing_leave() {
+    runtime();
+    deferral::without_gcing_leave();
+}
+
+/// Enters WITHOUT-INTERRUPTS (binds `INTERRUPTS_ENABLED` to NIL; nests):
+/// interrupt functions wait until the outermost section ends. Stops do not.
+///
+/// # Safety
+/// Call from a registered thread; pair with
+/// `sbthread_without_interrupts_leave`.
+///
+/// Async-signal-safe: yes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbthread_without_interrupts_enter() {
+    runtime();
+    deferral::without_interrupts_enter();
+}
+
+/// Leaves WITHOUT-INTERRUPTS; the outermost one runs deferred interrupts.
+///
+/// # Safety
+/// Must match an earlier `sbthread_without_interrupts_enter` of this thread.
+///
+/// Async-signal-safe: yes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbthread_without_interrupts_leave() {
+    runtime();
+    deferral::without_interrupts_leave();
+}
+
+/// Fills `*out` with the library's counters. Returns 0, or -1 if `out` is
+/// NULL.
+///
+/// # Safety
+/// `out` must be NULL or point to writable memory for one
+/// `struct sbthread_stats`.
+///
+/// Async-signal-safe: no (it takes the block cache lock).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbthread_stats(out: *mut SbthreadStats) -> c_int {
+    runtime();
+    if out.is_null() {
+        return -1;
+    }
+    let (min, mean, max) = stats::stop_latency();
+    let s = SbthreadStats {
+        threads_created: stats::CREATED.get(),
+        threads_reaped: stats::REAPED.get(),
+        threads_live: registry::live(),
+        blocks_cached: block_cache::len() as u64,
+        block_cache_limit: block_cache::limit() as u64,
+        stops: stats::STOPS.get(),
+        interrupts_sent: stats::INTERRUPTS_SENT.get(),
+        interrupts_run: stats::INTERRUPTS_RUN.get(),
+        queue_full_retries: stats::QUEUE_FULL_RETRIES.get(),
+        queue_full_worst_wait_ns: stats::QUEUE_FULL_WORST_NS.load(core::sync::atomic::Ordering::Relaxed),
+        stop_latency_min_ns: min,
+        stop_latency_mean_ns: mean,
+        stop_latency_max_ns: max,
+        conses_live: hooks::cons_pool::live(),
+    };
+    // SAFETY: `out` is non-NULL and writable (contract).
+    unsafe { out.write(s) };
+    0
+}
+
+/// Sets how many reaped thread blocks are kept for reuse (0 disables the
+/// cache; at most 256). Returns the previous bound. Blocks beyond the new
+/// bound are unmapped at once.
+///
+/// # Safety
+/// No preconditions.
+///
+/// Async-signal-safe: no.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbthread_set_block_cache_limit(limit: c_uint) -> c_uint {
+    runtime();
+    block::set_cache_limit(limit as usize) as c_uint
+}
+
+/// Sets the trace level (0 off, 1 lifecycle and stop/start, 2 also every
+/// interrupt and handled signal); returns the previous level. The initial
+/// level comes from `SBTHREAD_TRACE`.
+///
+/// # Safety
+/// No preconditions.
+///
+/// Async-signal-safe: yes, once the library is initialised.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbthread_set_trace_level(level: c_uint) -> c_uint {
+    runtime();
+    trace::set_level(level)
+}
+
+/// Test builds only (`--features fault-injection`): makes injection point
+/// `point` fail its next `times` uses. Returns 0, or -1 for an unknown
+/// point. Points: 0 mapping (`os_validate`), 1 `pthread_create`, 2 guard
+/// page `mprotect`, 3 signal queue full (EAGAIN).
+///
+/// # Safety
+/// No preconditions.
+///
+/// Async-signal-safe: yes.
+#[cfg(feature = "fault-injection")]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbthread_test_inject(point: c_uint, times: c_uint) -> c_int {
+    if crate::fault::arm(point, times) { 0 } else { -1 }
+}

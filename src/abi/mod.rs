@@ -1,0 +1,11 @@
+//! The C ABI: thin `extern "C"` wrappers that check their arguments and
+//! call into the modules that hold the logic. Nothing else in the crate is
+//! `extern "C"` except hook defaults and signal handlers.
+//!
+//! - `globals.rs`: `all_threads`, `all_threads_lock`, `dynamic_values_bytes`;
+//! - `thread_c.rs`: the functions of SBCL 0.9.4.1's thread.o (spec §5);
+//! - `ext.rs`: the documented `sbthread_*` extension API.
+
+pub mod ext;
+pub mod globals;
+pub mod thread_c;

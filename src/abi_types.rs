@@ -1,0 +1,178 @@
+//! The C-visible types and constants of the legacy thread ABI (spec §1–§4).
+//!
+//! This file is deliberately self-contained (only `core` paths): besides being
+//! a module of the crate, it is read on its own by cbindgen (to write
+//! `include/sbthread.h`) and by ctest (the `layout-test` crate compares it with
+//! the C description in `ffi/legacy_thread.h`). Layout assertions live in
+//! `layout.rs`; nothing here has behaviour.
+#![allow(non_camel_case_types)]
+
+use core::ffi::{c_char, c_int, c_long, c_ulong, c_void};
+
+/// A tagged Lisp word (`unsigned long`).
+pub type lispobj = c_ulong;
+/// A Lisp word the C side declares `volatile` (written by other threads or
+/// signal handlers). In C it is `volatile lispobj`; Rust code accesses these
+/// fields only through atomic views (see `thread_ref.rs`).
+pub type volatile_lispobj = c_ulong;
+/// `os_thread_t` is `pthread_t`, an `unsigned long` on x86-64 glibc.
+pub type os_thread_t = c_ulong;
+/// `os_context_t` is `ucontext_t`; Rust only ever handles pointers to it.
+pub type os_context_t = c_void;
+/// `os_vm_address_t` (`caddr_t`, a `char *`).
+pub type os_vm_address_t = *mut c_char;
+/// `os_vm_size_t` (`size_t`).
+pub type os_vm_size_t = usize;
+/// The runtime's `boolean` (an `int`).
+pub type boolean = c_int;
+
+/// Thread is being set up and not yet running Lisp code (fixnum 0).
+pub const SBTHREAD_STATE_STARTING: lispobj = 0x0;
+/// Thread is running (fixnum 1).
+pub const SBTHREAD_STATE_RUNNING: lispobj = 0x8;
+/// Thread is stopped for GC (fixnum 2).
+pub const SBTHREAD_STATE_SUSPENDED: lispobj = 0x10;
+/// Thread has returned from its initial function (fixnum 3).
+pub const SBTHREAD_STATE_DEAD: lispobj = 0x18;
+/// Length of the trailing `interrupt_contexts` array.
+pub const SBTHREAD_MAX_INTERRUPTS: c_int = 32;
+/// `UNBOUND_MARKER_WIDETAG`: the value of an unbound TLS word.
+pub const SBTHREAD_UNBOUND_MARKER: lispobj = 0x52;
+/// Byte size of `struct interrupt_data` (opaque; allocated and copied).
+pub const SBTHREAD_INTERRUPT_DATA_SIZE: c_int = 1312;
+/// `NIL` (static symbol, tagged). Also the empty `interrupt_fun` list.
+pub const SBTHREAD_NIL: lispobj = 0x4000_0017;
+/// `T` (static symbol, tagged).
+pub const SBTHREAD_T: lispobj = 0x4000_004F;
+
+/// Static symbols (tagged) the deferral rules use, for
+/// `sbthread_symbol_value`.
+pub const SBTHREAD_SYM_INTERRUPTS_ENABLED: lispobj = 0x4000_04CF;
+/// `INTERRUPT_PENDING`.
+pub const SBTHREAD_SYM_INTERRUPT_PENDING: lispobj = 0x4000_050F;
+/// `GC_INHIBIT`.
+pub const SBTHREAD_SYM_GC_INHIBIT: lispobj = 0x4000_058F;
+/// `STOP_FOR_GC_PENDING`.
+pub const SBTHREAD_SYM_STOP_FOR_GC_PENDING: lispobj = 0x4000_05CF;
+/// `FREE_TLS_INDEX`.
+pub const SBTHREAD_SYM_FREE_TLS_INDEX: lispobj = 0x4000_064F;
+
+/// An allocation region of the host's collector (`struct alloc_region`).
+#[repr(C)]
+pub struct AllocRegion {
+    /// Next free byte.
+    pub free_pointer: *mut c_void,
+    /// End of the region.
+    pub end_addr: *mut c_void,
+    /// First heap page of the region.
+    pub first_page: c_long,
+    /// Last heap page of the region.
+    pub last_page: c_long,
+    /// Start of the region.
+    pub start_addr: *mut c_void,
+}
+
+/// `struct interrupt_data`: opaque here; the library only maps, copies and
+/// frees `SBTHREAD_INTERRUPT_DATA_SIZE` bytes of it.
+pub struct InterruptData {
+    _opaque: [u8; 0],
+}
+
+/// `struct thread` of SBCL 0.9.4.1 on x86-64 (192 bytes). It sits at the
+/// start of the thread's TLS area: TLS index *i* is word *i* of this struct
+/// and of the words after it.
+///
+/// The field `this` is a C++ keyword: the header spells it `this` in C and
+/// `this_` in C++ (through the `SBTHREAD_THIS` macro).
+///
+/// cbindgen:field-names=[unbound_marker, os_thread, binding_stack_start, binding_stack_pointer, control_stack_start, control_stack_end, alien_stack_start, alien_stack_pointer, alloc_region, SBTHREAD_THIS, prev, next, state, tls_cookie, pseudo_atomic_atomic, pseudo_atomic_interrupted, interrupt_fun, interrupt_fun_lock, interrupt_data, interrupt_contexts]
+#[repr(C)]
+pub struct Thread {
+    /// Holds the initial function until the trampoline takes it, then
+    /// `UNBOUND_MARKER_WIDETAG` (TLS index 0).
+    pub unbound_marker: lispobj,
+    /// The pthread running this thread (0 until linked).
+    pub os_thread: os_thread_t,
+    /// Start of the binding stack.
+    pub binding_stack_start: *mut lispobj,
+    /// Binding stack pointer (grows up).
+    pub binding_stack_pointer: *mut lispobj,
+    /// Start (lowest address) of the control stack; also the block start.
+    pub control_stack_start: *mut lispobj,
+    /// End of the control stack.
+    pub control_stack_end: *mut lispobj,
+    /// Start of the alien stack.
+    pub alien_stack_start: *mut lispobj,
+    /// Alien stack pointer (grows down).
+    pub alien_stack_pointer: *mut lispobj,
+    /// The thread's allocation region.
+    pub alloc_region: AllocRegion,
+    /// Points to this struct.
+    pub this: *mut Thread,
+    /// Previous thread in `all_threads`.
+    pub prev: *mut Thread,
+    /// Next thread in `all_threads`.
+    pub next: *mut Thread,
+    /// One of the `SBTHREAD_STATE_*` fixnums (C: `volatile lispobj`).
+    pub state: volatile_lispobj,
+    /// Architecture cookie for `arch_os_thread_cleanup`.
+    pub tls_cookie: lispobj,
+    /// Non-zero inside a pseudo-atomic section.
+    pub pseudo_atomic_atomic: lispobj,
+    /// Non-zero when a signal was deferred by a pseudo-atomic section.
+    pub pseudo_atomic_interrupted: lispobj,
+    /// List (conses) of functions queued by `interrupt_thread`.
+    pub interrupt_fun: lispobj,
+    /// Spinlock word guarding `interrupt_fun` (C: `volatile lispobj`).
+    pub interrupt_fun_lock: volatile_lispobj,
+    /// The thread's interrupt data (its own mapping).
+    pub interrupt_data: *mut InterruptData,
+    /// First element of an array of `SBTHREAD_MAX_INTERRUPTS` contexts.
+    pub interrupt_contexts: [*mut os_context_t; 1],
+}
+
+/// The standalone calling convention for a `lispobj` function: the `lispobj`
+/// is the address of one of these. `fn_` is called with `arg`; what it
+/// returns is the function's result.
+///
+/// cbindgen:field-names=[fn, arg]
+#[repr(C)]
+pub struct SbthreadClosure {
+    /// The code to run.
+    pub fn_: Option<unsafe extern "C" fn(arg: *mut c_void) -> usize>,
+    /// Passed to `fn_` unchanged.
+    pub arg: *mut c_void,
+}
+
+/// Counters and latencies reported by `sbthread_stats`.
+#[repr(C)]
+pub struct SbthreadStats {
+    /// Threads created (`create_thread` successes and the initial thread).
+    pub threads_created: u64,
+    /// Threads reaped.
+    pub threads_reaped: u64,
+    /// Threads on `all_threads` now.
+    pub threads_live: u64,
+    /// Thread blocks kept for reuse now.
+    pub blocks_cached: u64,
+    /// Bound of the block cache.
+    pub block_cache_limit: u64,
+    /// Completed `gc_stop_the_world` calls.
+    pub stops: u64,
+    /// Interrupts accepted by `interrupt_thread`.
+    pub interrupts_sent: u64,
+    /// Interrupt functions run (standalone mode).
+    pub interrupts_run: u64,
+    /// Signal sends retried because the signal queue was full.
+    pub queue_full_retries: u64,
+    /// Longest single back-off after a full queue, in nanoseconds.
+    pub queue_full_worst_wait_ns: u64,
+    /// Shortest stop-the-world (request to all stopped), in nanoseconds.
+    pub stop_latency_min_ns: u64,
+    /// Mean stop-the-world latency, in nanoseconds.
+    pub stop_latency_mean_ns: u64,
+    /// Longest stop-the-world latency, in nanoseconds.
+    pub stop_latency_max_ns: u64,
+    /// Conses of the standalone pool in use (interrupts queued, not run).
+    pub conses_live: i64,
+}

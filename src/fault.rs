@@ -1,0 +1,72 @@
+//! Test-only fault injection points, compiled in only with the
+//! `fault-injection` feature (never in `make`'s release build). Each point
+//! fails the next `n` times it is reached after `sbthread_test_inject` arms
+//! it; without the feature every check is a constant `false`.
+
+#[cfg(feature = "fault-injection")]
+mod imp {
+    use core::sync::atomic::{AtomicU32, Ordering};
+
+    /// Points that can be armed.
+    pub(crate) static POINTS: [AtomicU32; 4] = [const { AtomicU32::new(0) }; 4];
+
+    pub(crate) fn hit(point: usize) -> bool {
+        POINTS[point]
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok()
+    }
+}
+
+/// Point numbers (shared with `sbthread_test_inject`).
+pub(crate) mod point {
+    /// The standalone `os_validate`.
+    pub(crate) const MAPPING: u32 = 0;
+    /// `pthread_create` in `create_os_thread`.
+    pub(crate) const PTHREAD_CREATE: u32 = 1;
+    /// The standalone guard-page `mprotect`.
+    pub(crate) const GUARD_PAGE: u32 = 2;
+    /// `pthread_kill` reports EAGAIN (signal queue full).
+    pub(crate) const SIGNAL_QUEUE_FULL: u32 = 3;
+}
+
+#[cfg(feature = "fault-injection")]
+fn hit(point: u32) -> bool {
+    imp::hit(point as usize)
+}
+
+#[cfg(not(feature = "fault-injection"))]
+fn hit(_point: u32) -> bool {
+    false
+}
+
+/// Arms `point` to fail `times` times. Returns false for an unknown point.
+#[cfg(feature = "fault-injection")]
+pub(crate) fn arm(point: u32, times: u32) -> bool {
+    match imp::POINTS.get(point as usize) {
+        Some(p) => {
+            p.store(times, core::sync::atomic::Ordering::Release);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Whether the standalone `os_validate` should fail now.
+pub(crate) fn mapping_should_fail() -> bool {
+    hit(point::MAPPING)
+}
+
+/// Whether `pthread_create` should fail now.
+pub(crate) fn pthread_create_should_fail() -> bool {
+    hit(point::PTHREAD_CREATE)
+}
+
+/// Whether the guard-page `mprotect` should fail now.
+pub(crate) fn guard_should_fail() -> bool {
+    hit(point::GUARD_PAGE)
+}
+
+/// Whether a signal send should report a full queue now.
+pub(crate) fn queue_full_should_fail() -> bool {
+    hit(point::SIGNAL_QUEUE_FULL)
+}

@@ -1,0 +1,123 @@
+//! Standalone `alloc_cons`: conses for the `interrupt_fun` queues, from a
+//! reserved arena of 16-byte cells with a lock-free free list.
+//!
+//! Standalone mode has no collector, so the library frees the conses it
+//! pops. Popping happens in the `SIG_INTERRUPT_THREAD` handler, so freeing
+//! must be async-signal-safe: the free list is a Treiber stack of cell
+//! indices whose head carries a generation tag (no ABA), and the arena is
+//! never unmapped, so a stale read of a link is harmless.
+
+use core::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+
+use crate::abi_types::lispobj;
+use crate::lisp::LIST_POINTER_LOWTAG;
+use crate::lose::lose;
+
+/// Cells in the arena (64 MiB of address space, touched only as used).
+const CELLS: u32 = 1 << 22;
+const CELL_BYTES: usize = 16;
+
+static ARENA: spin::Once<usize> = spin::Once::new();
+/// Cells handed out from the fresh part of the arena.
+static FRESH: AtomicU32 = AtomicU32::new(0);
+/// Free list head: generation in the high half, index + 1 in the low half
+/// (0 = empty).
+static FREE: AtomicU64 = AtomicU64::new(0);
+/// Conses currently allocated (for leak checks).
+static LIVE: AtomicI64 = AtomicI64::new(0);
+
+fn arena() -> usize {
+    *ARENA.call_once(|| {
+        let len = CELLS as usize * CELL_BYTES;
+        // SAFETY: an anonymous private mapping at an address the kernel
+        // chooses cannot disturb existing memory.
+        let p = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            lose!("alloc_cons: cannot reserve {} bytes for the cons arena", len);
+        }
+        p as usize
+    })
+}
+
+/// The (always mapped) cell with index `i`, as two atomic words.
+fn cell(base: usize, i: u32) -> &'static [AtomicU64; 2] {
+    let p = (base + i as usize * CELL_BYTES) as *const [AtomicU64; 2];
+    // SAFETY: `i < CELLS`, so the cell lies in the arena, which is never
+    // unmapped; cells are 16-aligned and accessed only atomically here.
+    unsafe { &*p }
+}
+
+/// A new cons `(car . cdr)`, tagged as a list pointer. Loses when the
+/// arena is exhausted (4 million live conses).
+pub(crate) fn alloc(car: lispobj, cdr: lispobj) -> lispobj {
+    let base = arena();
+    let index = loop {
+        let head = FREE.load(Ordering::Acquire);
+        let top = (head & 0xFFFF_FFFF) as u32;
+        if top == 0 {
+            let i = FRESH.fetch_add(1, Ordering::Relaxed);
+            if i >= CELLS {
+                FRESH.fetch_sub(1, Ordering::Relaxed);
+                lose!("alloc_cons: all {} cells of the standalone cons arena are in use", CELLS);
+            }
+            break i;
+        }
+        let next = cell(base, top - 1)[0].load(Ordering::Relaxed);
+        let new = ((head >> 32).wrapping_add(1) << 32) | (next & 0xFFFF_FFFF);
+        if FREE.compare_exchange_weak(head, new, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            break top - 1;
+        }
+    };
+    let c = cell(base, index);
+    c[0].store(car, Ordering::Relaxed);
+    c[1].store(cdr, Ordering::Relaxed);
+    LIVE.fetch_add(1, Ordering::Relaxed);
+    (base + index as usize * CELL_BYTES) as lispobj | LIST_POINTER_LOWTAG
+}
+
+/// Returns a cons made by [`alloc`] to the pool. Async-signal-safe.
+/// Loses if `cons` did not come from the pool.
+pub(crate) fn free(cons: lispobj) {
+    let base = match ARENA.get() {
+        Some(b) => *b,
+        None => lose!("free_cons: {:#x} is not a standalone cons (no arena yet)", cons),
+    };
+    let addr = (cons & !0xF) as usize;
+    let end = base + CELLS as usize * CELL_BYTES;
+    if cons & 0xF != LIST_POINTER_LOWTAG || addr < base || addr >= end {
+        lose!("free_cons: {:#x} is not a cons from the standalone pool", cons);
+    }
+    let index = ((addr - base) / CELL_BYTES) as u32;
+    let c = cell(base, index);
+    loop {
+        let head = FREE.load(Ordering::Acquire);
+        c[0].store(head & 0xFFFF_FFFF, Ordering::Relaxed);
+        let new = ((head >> 32).wrapping_add(1) << 32) | u64::from(index + 1);
+        if FREE.compare_exchange_weak(head, new, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            break;
+        }
+    }
+    LIVE.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Whether `x` is a cons of this pool (so the library may free it).
+pub(crate) fn owns(x: lispobj) -> bool {
+    ARENA.get().is_some_and(|&base| {
+        let addr = (x & !0xF) as usize;
+        x & 0xF == LIST_POINTER_LOWTAG && addr >= base && addr < base + CELLS as usize * CELL_BYTES
+    })
+}
+
+/// Conses currently allocated.
+pub(crate) fn live() -> i64 {
+    LIVE.load(Ordering::Relaxed)
+}

@@ -1,0 +1,45 @@
+//! libsbthread: the thread subsystem of the SBCL 0.9.4.1 runtime
+//! (`src/runtime/thread.c`, x86-64 Linux, threads enabled) in Rust, with
+//! the same exports, globals and `struct thread` layout, so that a legacy
+//! runtime can be relinked against it, and with default host hooks, so
+//! that it is a complete thread runtime on its own.
+//!
+//! Map of the crate (one concern per module):
+//! - `abi`: the thin C layer (`thread_c` = spec §5, `globals`, `ext` =
+//!   the `sbthread_*` API); `abi_types`: the C types; `layout`: their
+//!   compile-time layout checks;
+//! - `hooks`: host hooks, mode choice, standalone defaults, static space;
+//! - `registry`: `all_threads` and the lock discipline;
+//! - `block`, `block_cache`: the per-thread memory block and its reuse;
+//! - `lifecycle`: create, link, trampolines, reap;
+//! - `stw`: stop/start the world; `interrupt`: `interrupt_thread` and the
+//!   queue; `protocol` + `host_protocol` + `standalone`: the half that
+//!   differs between host mode and standalone mode;
+//! - support: `thread_ref` (checked access to a thread's words), `lisp`
+//!   (fixnums, static symbols, conses), `sigset`, `futex`, `kill`,
+//!   `backoff`, `lose`, `trace`, `stats`, `fault`.
+
+pub mod abi;
+pub mod abi_types;
+
+mod backoff;
+mod block;
+mod block_cache;
+mod fault;
+mod futex;
+mod hooks;
+mod host_protocol;
+mod interrupt;
+mod kill;
+mod layout;
+mod lifecycle;
+mod lisp;
+mod lose;
+mod protocol;
+mod registry;
+mod sigset;
+mod standalone;
+mod stats;
+mod stw;
+mod thread_ref;
+mod trace;

@@ -1,0 +1,377 @@
+//! Thread lifecycle (seed 000, spec §7–§8): making a thread's struct,
+//! starting its pthread, linking it, the trampolines, and reaping.
+//!
+//! States: STARTING (made, maybe linked, not yet running its function) →
+//! RUNNING ⇄ SUSPENDED (stop-the-world) → DEAD (function returned; set
+//! under `all_threads_lock` and the queue spinlock, with an empty queue) →
+//! reaped (unlinked, joined, block back to the cache or unmapped).
+
+use core::ffi::c_int;
+use core::sync::atomic::Ordering;
+
+use crate::abi_types::{lispobj, os_thread_t, Thread};
+use crate::abi_types::{SBTHREAD_INTERRUPT_DATA_SIZE, SBTHREAD_MAX_INTERRUPTS, SBTHREAD_STATE_DEAD};
+use crate::abi_types::{SBTHREAD_STATE_RUNNING, SBTHREAD_STATE_STARTING};
+use crate::block::{self, Block, ALIEN_STACK_SIZE, BINDING_STACK_SIZE, CONTROL_STACK_SIZE};
+use crate::futex;
+use crate::hooks::hooks;
+use crate::interrupt;
+use crate::lisp::{global_value_cell, make_fixnum, sym, tls_index_cell, NIL, T, UNBOUND};
+use crate::lose::{addr, errno_name, lose, state_name};
+use crate::protocol::protocol;
+use crate::registry::{self, AllThreadsLock};
+use crate::sigset::{self, MaskGuard};
+use crate::stats;
+use crate::thread_ref::ThreadRef;
+use crate::trace::trace;
+
+/// Word index of a `struct thread` field (its fixed TLS index).
+macro_rules! slot {
+    ($field:ident) => {
+        make_fixnum((core::mem::offset_of!(Thread, $field) / 8) as i64)
+    };
+}
+
+/// Fills a first thread's TLS area and gives the static symbols their
+/// fixed TLS indices.
+fn init_first_tls(words: *mut lispobj, count: usize) {
+    for i in 0..count {
+        // SAFETY: `words` is the TLS area of a block no thread uses yet.
+        unsafe { words.add(i).write(UNBOUND) };
+    }
+    let free = global_value_cell(sym::FREE_TLS_INDEX);
+    if free.load(Ordering::Relaxed) == UNBOUND {
+        let first_free = SBTHREAD_MAX_INTERRUPTS as i64 + (core::mem::size_of::<Thread>() / 8) as i64;
+        free.store(make_fixnum(first_free), Ordering::Relaxed);
+    }
+    for (symbol, index) in [
+        (sym::BINDING_STACK_START, slot!(binding_stack_start)),
+        (sym::BINDING_STACK_POINTER, slot!(binding_stack_pointer)),
+        (sym::CONTROL_STACK_START, slot!(control_stack_start)),
+        (sym::CONTROL_STACK_END, slot!(control_stack_end)),
+        (sym::ALIEN_STACK, slot!(alien_stack_pointer)),
+        (sym::PSEUDO_ATOMIC_ATOMIC, slot!(pseudo_atomic_atomic)),
+        (sym::PSEUDO_ATOMIC_INTERRUPTED, slot!(pseudo_atomic_interrupted)),
+    ] {
+        tls_index_cell(symbol).store(index, Ordering::Relaxed);
+    }
+}
+
+/// `create_thread_struct`: a new thread block with TLS, struct fields,
+/// bindings and interrupt data set up, state STARTING. `None` (nothing
+/// leaked) when a mapping fails.
+pub(crate) fn create_thread_struct(initial_function: lispobj) -> Option<ThreadRef> {
+    let h = hooks();
+    let l = block::layout();
+    let block = Block::obtain()?;
+    let t = block.thread_ptr();
+    let words = t.cast::<lispobj>();
+    let count = l.tls_bytes / 8;
+    let creator = h.current_thread();
+    match (registry::head(), creator) {
+        (None, _) => init_first_tls(words, count),
+        (Some(_), Some(cur)) => {
+            for i in 0..count {
+                let w = cur.word(i).load(Ordering::Relaxed);
+                // SAFETY: `words` is the TLS area of a block no thread uses yet.
+                unsafe { words.add(i).write(w) };
+            }
+        }
+        (Some(_), None) => {
+            block.release(core::ptr::null_mut());
+            lose!("create_thread: the calling thread is not a registered thread; create threads from the initial thread or threads it created");
+        }
+    }
+    let base = block.base();
+    // SAFETY: `t` is the struct of the block we own; nothing else sees it.
+    unsafe {
+        (*t).control_stack_start = base.cast();
+        (*t).binding_stack_start = base.add(CONTROL_STACK_SIZE).cast();
+        (*t).control_stack_end = (*t).binding_stack_start;
+        (*t).alien_stack_start = base.add(CONTROL_STACK_SIZE + BINDING_STACK_SIZE).cast();
+        (*t).binding_stack_pointer = (*t).binding_stack_start;
+        (*t).this = t;
+        (*t).os_thread = 0;
+        (*t).interrupt_fun = NIL;
+        (*t).interrupt_fun_lock = 0;
+        (*t).state = SBTHREAD_STATE_STARTING;
+        (*t).alien_stack_pointer = base.add(CONTROL_STACK_SIZE + BINDING_STACK_SIZE + ALIEN_STACK_SIZE - 8).cast();
+        (*t).pseudo_atomic_interrupted = 0;
+        (*t).pseudo_atomic_atomic = 0;
+        (*t).interrupt_data = core::ptr::null_mut();
+    }
+    // SAFETY: the block is mapped and stays so until free_thread_struct.
+    let th = unsafe { ThreadRef::new(t) }?;
+    block::init_private(th.private());
+    h.gc_set_region_empty(th);
+    for (symbol, value) in [
+        (sym::CURRENT_CATCH_BLOCK, make_fixnum(0)),
+        (sym::CURRENT_UNWIND_PROTECT_BLOCK, make_fixnum(0)),
+        (sym::FREE_INTERRUPT_CONTEXT_INDEX, make_fixnum(0)),
+        (sym::INTERRUPT_PENDING, NIL),
+        (sym::INTERRUPTS_ENABLED, T),
+        (sym::GC_PENDING, NIL),
+        (sym::STOP_FOR_GC_PENDING, NIL),
+    ] {
+        h.bind_variable(symbol, value, th);
+    }
+    let size = SBTHREAD_INTERRUPT_DATA_SIZE as usize;
+    let mut data = block.take_spare_interrupt_data();
+    if data.is_null() {
+        data = h.os_validate(core::ptr::null_mut(), size).cast();
+    }
+    if data.is_null() {
+        block.release(core::ptr::null_mut());
+        return None;
+    }
+    let source = match (registry::head(), creator) {
+        // SAFETY: the creator is live; its field was set at its creation.
+        (Some(_), Some(cur)) => unsafe { (*cur.as_ptr()).interrupt_data }.cast::<u8>(),
+        _ => h.global_interrupt_data().cast::<u8>(),
+    };
+    // SAFETY: both areas are `size` bytes (the source is the creator's or
+    // the global interrupt data); the destination is our fresh mapping.
+    unsafe {
+        core::ptr::copy_nonoverlapping(source, data, size);
+        (*t).interrupt_data = data.cast();
+    }
+    th.unbound_marker().store(initial_function, Ordering::Release);
+    Some(th)
+}
+
+/// `free_thread_struct`: gives back the interrupt data and the block.
+pub(crate) fn free_thread_struct(th: ThreadRef) {
+    // SAFETY: the field was written at creation; the thread no longer runs.
+    let data = unsafe { (*th.as_ptr()).interrupt_data }.cast::<u8>();
+    th.this_word().store(core::ptr::null_mut(), Ordering::Release);
+    // SAFETY: the thread has finished with its block (joined or never run).
+    unsafe { Block::of_finished_thread(th) }.release(data);
+}
+
+extern "C" fn pthread_entry(arg: *mut core::ffi::c_void) -> *mut core::ffi::c_void {
+    // SAFETY: create_os_thread passes a live thread struct.
+    let r = unsafe { crate::abi::thread_c::new_thread_trampoline(arg.cast()) };
+    r as isize as *mut core::ffi::c_void
+}
+
+/// `create_os_thread`: starts a pthread on the block's control stack, with
+/// the deferrable signals blocked (the child inherits that mask).
+pub(crate) fn create_os_thread(th: ThreadRef, kid: &mut os_thread_t) -> bool {
+    let _mask = MaskGuard::deferrables();
+    let mut attr = core::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
+    // SAFETY: attr is initialised by pthread_attr_init before any other use
+    // and destroyed on every path after; the stack lies in the block, which
+    // outlives the pthread (reap joins before freeing it).
+    unsafe {
+        if libc::pthread_attr_init(attr.as_mut_ptr()) != 0 {
+            return false;
+        }
+        let stack = (*th.as_ptr()).control_stack_start.cast::<core::ffi::c_void>();
+        let mut ok = libc::pthread_attr_setstack(attr.as_mut_ptr(), stack, CONTROL_STACK_SIZE - 16) == 0;
+        if ok {
+            let r = if crate::fault::pthread_create_should_fail() {
+                libc::EAGAIN
+            } else {
+                let mut id: libc::pthread_t = 0;
+                let r = libc::pthread_create(&mut id, attr.as_ptr(), pthread_entry, th.as_ptr().cast());
+                *kid = id as os_thread_t;
+                r
+            };
+            if r != 0 {
+                trace!(1, "create_os_thread: pthread_create failed: {}", errno_name(r));
+                ok = false;
+            }
+        }
+        libc::pthread_attr_destroy(attr.as_mut_ptr());
+        ok
+    }
+}
+
+/// `link_thread`: puts `th` on `all_threads`, protects its guard page, then
+/// publishes `os_thread`, which lets the child run.
+pub(crate) fn link_thread(th: ThreadRef, kid: os_thread_t) {
+    registry::push_front(th);
+    hooks().protect_control_stack_guard_page(th, true);
+    th.os_thread_word().store(kid, Ordering::Release);
+    let linked = &th.private().linked;
+    linked.store(1, Ordering::Release);
+    futex::wake_all(linked);
+    trace!(1, "thread {:#x} linked (pthread {:#x})", addr(th.as_ptr()), kid);
+}
+
+/// Takes the initial function out of `unbound_marker` and restores it.
+fn take_initial_function(th: ThreadRef) -> lispobj {
+    th.unbound_marker().swap(UNBOUND, Ordering::AcqRel)
+}
+
+/// Marks `th` RUNNING and wakes whoever waits for it to start.
+fn mark_running(th: ThreadRef) {
+    th.set_state(SBTHREAD_STATE_RUNNING);
+    let started = &th.private().started;
+    started.store(1, Ordering::Release);
+    futex::wake_all(started);
+}
+
+/// The body of `new_thread_trampoline`.
+pub(crate) fn run_new_thread(th: ThreadRef) -> c_int {
+    let h = hooks();
+    let function = take_initial_function(th);
+    if h.arch_os_thread_init(th) == 0 {
+        lose!("new_thread_trampoline: arch_os_thread_init failed for thread {:#x}", addr(th.as_ptr()));
+    }
+    let linked = &th.private().linked;
+    while linked.load(Ordering::Acquire) == 0 {
+        futex::wait(linked, 0, None);
+    }
+    mark_running(th);
+    trace!(1, "thread {:#x} running", addr(th.as_ptr()));
+    protocol().thread_started(th);
+    let result = h.funcall0(function);
+    exit_thread(th);
+    result as c_int
+}
+
+/// Becomes DEAD: under `all_threads_lock` (so no stop is in progress) and
+/// the queue spinlock, once the interrupt queue is empty.
+fn exit_thread(th: ThreadRef) {
+    let caller = "new_thread_trampoline";
+    if hooks().mode == crate::hooks::Mode::Standalone {
+        crate::standalone::deferral::assert_outside_sections(th, caller);
+    }
+    // The host's Lisp code may return with SIG_STOP_FOR_GC blocked; it
+    // must be open while we wait for the lock (seed 002's deadlock rule).
+    let saved = sigset::current_mask();
+    sigset::unblock(&sigset::only(sigset::sig_stop_for_gc()));
+    loop {
+        let closed = {
+            let _lock = AllThreadsLock::acquire(caller);
+            interrupt::close_if_empty(th)
+        };
+        if closed {
+            break;
+        }
+        let _deferrables = MaskGuard::deferrables();
+        protocol().drain_before_exit(th);
+    }
+    sigset::set_mask(&saved);
+    let dead = &th.private().dead;
+    dead.store(1, Ordering::Release);
+    futex::wake_all(dead);
+    trace!(1, "thread {:#x} dead", addr(th.as_ptr()));
+}
+
+/// `create_thread`: NULL when threads are disabled or anything fails.
+pub(crate) fn create_thread(initial_function: lispobj) -> *mut Thread {
+    let h = hooks();
+    if h.linux_no_threads_p() {
+        return core::ptr::null_mut();
+    }
+    let Some(th) = create_thread_struct(initial_function) else {
+        trace!(1, "create_thread: cannot map a thread block or its interrupt data");
+        return core::ptr::null_mut();
+    };
+    let lock = AllThreadsLock::acquire("create_thread");
+    let mut kid: os_thread_t = 0;
+    let ok = create_os_thread(th, &mut kid);
+    if ok {
+        link_thread(th, kid);
+    } else {
+        free_thread_struct(th);
+    }
+    drop(lock);
+    if ok {
+        stats::CREATED.bump();
+        th.as_ptr()
+    } else {
+        core::ptr::null_mut()
+    }
+}
+
+/// `create_initial_thread`: registers the calling thread and enters the
+/// initial function; never returns.
+pub(crate) fn create_initial_thread(initial_function: lispobj) -> ! {
+    let h = hooks();
+    if registry::head().is_some() {
+        lose!("create_initial_thread: threads already exist; the initial thread can be created only once");
+    }
+    let Some(th) = create_thread_struct(initial_function) else {
+        lose!("create_initial_thread: can't create initial thread (cannot map its memory)")
+    };
+    // SAFETY: pthread_self has no preconditions.
+    let kid = unsafe { libc::pthread_self() } as os_thread_t;
+    link_thread(th, kid);
+    stats::CREATED.bump();
+    let function = take_initial_function(th);
+    if h.arch_os_thread_init(th) == 0 {
+        lose!("create_initial_thread: arch_os_thread_init failed for thread {:#x}", addr(th.as_ptr()));
+    }
+    mark_running(th);
+    protocol().thread_started(th);
+    h.call_into_lisp_first_time(function);
+    lose!("create_initial_thread: the initial function returned")
+}
+
+/// What a reap request found, judged under the lock and reported after it.
+enum ReapCheck {
+    Ok(ThreadRef),
+    NotRegistered,
+    NotDead(lispobj),
+    AlreadyReaping,
+}
+
+/// `reap_dead_thread`.
+pub(crate) fn reap_dead_thread(p: *mut Thread) {
+    let h = hooks();
+    if p.is_null() {
+        lose!("reap_dead_thread: NULL thread");
+    }
+    let check = {
+        let _lock = AllThreadsLock::acquire("reap_dead_thread");
+        match registry::iter().find(|t| t.as_ptr() == p) {
+            None => ReapCheck::NotRegistered,
+            Some(th) if th.state() != SBTHREAD_STATE_DEAD => ReapCheck::NotDead(th.state()),
+            Some(th) if th.private().reaping.swap(1, Ordering::AcqRel) != 0 => ReapCheck::AlreadyReaping,
+            Some(th) => ReapCheck::Ok(th),
+        }
+    };
+    let th = match check {
+        ReapCheck::Ok(th) => th,
+        ReapCheck::NotRegistered => lose!(
+            "reap_dead_thread: {:#x} is not a registered thread (already reaped, or never created)",
+            addr(p)
+        ),
+        ReapCheck::NotDead(s) => lose!("reap_dead_thread: thread {:#x} is not joinable, state={}", addr(p), state_name(s)),
+        ReapCheck::AlreadyReaping => lose!("reap_dead_thread: thread {:#x} is already being reaped by another thread", addr(p)),
+    };
+    {
+        let _blockables = MaskGuard::blockables();
+        h.gc_alloc_update_page_tables(th);
+    }
+    {
+        let _lock = AllThreadsLock::acquire("reap_dead_thread");
+        registry::unlink(th);
+    }
+    // SAFETY: the field is the thread's own; read as a signed word as C does.
+    if unsafe { (*p).tls_cookie } as i64 >= 0 {
+        h.arch_os_thread_cleanup(th);
+    }
+    let os_thread = th.os_thread();
+    // SAFETY: the pthread was created joinable and is joined only here
+    // (the reaping claim makes this the only reaper).
+    let r = unsafe { libc::pthread_join(os_thread as libc::pthread_t, core::ptr::null_mut()) };
+    if r != 0 {
+        lose!("reap_dead_thread: pthread_join of thread {:#x} failed: {}", addr(p), errno_name(r));
+    }
+    interrupt::discard_queue(th);
+    free_thread_struct(th);
+    stats::REAPED.bump();
+    trace!(1, "thread {:#x} reaped", addr(p));
+}
+
+/// Sleeps until `th` is DEAD.
+pub(crate) fn wait_until_dead(th: ThreadRef) {
+    let dead = &th.private().dead;
+    while dead.load(Ordering::Acquire) == 0 {
+        futex::wait(dead, 0, None);
+    }
+}

@@ -1,0 +1,184 @@
+//! The thread registry: the `all_threads` list and the discipline of
+//! `all_threads_lock`.
+//!
+//! Lock rules (from seeds 000 and 002):
+//! - Every taker except the stopper goes through [`AllThreadsLock`]: it
+//!   blocks the deferrable signals, then checks that `SIG_STOP_FOR_GC` can
+//!   still arrive (not blocked, GC not inhibited, not pseudo-atomic), then
+//!   locks. A thread waiting for the lock can therefore always be stopped
+//!   by a stopper that holds it; otherwise they would deadlock.
+//! - The stopper locks in `gc_stop_the_world` and unlocks in
+//!   `gc_start_the_world`, on the same thread, without changing its mask.
+//! - List changes (link, unlink) and the DEAD transition happen only under
+//!   the lock, so while the world is stopped the list and the set of live
+//!   threads do not change.
+//! - Readers that do not hold the lock see a consistent list because
+//!   links are published with release stores, and the library never
+//!   unlinks a thread whose block another thread might still be walking
+//!   (reaping happens under the lock, blocks are freed after).
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use crate::abi::globals::{all_threads, all_threads_lock};
+use crate::hooks::hooks;
+use crate::lisp::{sym, symbol_value, NIL};
+use crate::lose::{addr, lose, state_name};
+use crate::sigset::{self, MaskGuard};
+use crate::thread_ref::ThreadRef;
+
+/// First thread in `all_threads`.
+pub(crate) fn head() -> Option<ThreadRef> {
+    // SAFETY: list members are live blocks (module invariant).
+    unsafe { ThreadRef::new(all_threads.load(Ordering::Acquire)) }
+}
+
+/// Iterator over `all_threads`.
+pub(crate) struct Iter(Option<ThreadRef>);
+
+impl Iterator for Iter {
+    type Item = ThreadRef;
+    fn next(&mut self) -> Option<ThreadRef> {
+        let cur = self.0?;
+        self.0 = cur.next();
+        Some(cur)
+    }
+}
+
+/// Walks `all_threads` from the head.
+pub(crate) fn iter() -> Iter {
+    Iter(head())
+}
+
+/// Threads on the list (kept as a counter so that it can be read without
+/// the lock).
+static LIVE: AtomicU64 = AtomicU64::new(0);
+
+/// Number of threads on the list.
+pub(crate) fn live() -> u64 {
+    LIVE.load(Ordering::Relaxed)
+}
+
+/// Puts `th` at the front (`link_thread`). Caller holds the lock, or is
+/// the only thread (the initial thread).
+pub(crate) fn push_front(th: ThreadRef) {
+    let old = all_threads.load(Ordering::Acquire);
+    if let Some(old) = head() {
+        old.prev_word().store(th.as_ptr(), Ordering::Release);
+    }
+    th.next_word().store(old, Ordering::Release);
+    th.prev_word().store(core::ptr::null_mut(), Ordering::Release);
+    all_threads.store(th.as_ptr(), Ordering::Release);
+    LIVE.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Takes `th` off the list. Caller holds the lock.
+pub(crate) fn unlink(th: ThreadRef) {
+    let next = th.next_word().load(Ordering::Acquire);
+    match th.prev() {
+        Some(prev) => prev.next_word().store(next, Ordering::Release),
+        None => all_threads.store(next, Ordering::Release),
+    }
+    if let Some(next) = th.next() {
+        next.prev_word().store(th.prev_word().load(Ordering::Acquire), Ordering::Release);
+    }
+    LIVE.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// `check_sig_stop_for_gc_can_arrive_or_lose`, naming `caller`.
+pub(crate) fn check_sig_stop_for_gc_can_arrive(caller: &str) {
+    let h = hooks();
+    let th = h.current_thread();
+    let (t, state) = th.map_or((0, "not registered"), |t| (addr(t.as_ptr()), state_name(t.state())));
+    if sigset::contains(&sigset::current_mask(), sigset::sig_stop_for_gc()) {
+        lose!("{}: SIG_STOP_FOR_GC cannot arrive: it is blocked (thread {:#x}, state {})", caller, t, state);
+    }
+    if symbol_value(sym::GC_INHIBIT, th) != NIL {
+        lose!("{}: SIG_STOP_FOR_GC cannot arrive: gc is inhibited (thread {:#x}, state {})", caller, t, state);
+    }
+    if h.arch_pseudo_atomic_atomic() {
+        lose!("{}: SIG_STOP_FOR_GC cannot arrive: in pseudo atomic (thread {:#x}, state {})", caller, t, state);
+    }
+}
+
+/// The pthread that holds the lock for a stopped world, or 0.
+static STOPPER: AtomicU64 = AtomicU64::new(0);
+
+fn self_id() -> u64 {
+    // SAFETY: pthread_self has no preconditions.
+    unsafe { libc::pthread_self() as u64 }
+}
+
+/// Whether the calling thread has stopped the world.
+pub(crate) fn i_am_stopper() -> bool {
+    STOPPER.load(Ordering::Acquire) == self_id()
+}
+
+fn mutex_lock(caller: &str) {
+    // SAFETY: the mutex is a process-lifetime global.
+    let r = unsafe { libc::pthread_mutex_lock(all_threads_lock.get()) };
+    if r != 0 {
+        lose!("{}: pthread_mutex_lock(all_threads_lock) failed: {}", caller, crate::lose::errno_name(r));
+    }
+}
+
+fn mutex_unlock(caller: &str) {
+    // SAFETY: the mutex is a process-lifetime global, held by this thread.
+    let r = unsafe { libc::pthread_mutex_unlock(all_threads_lock.get()) };
+    if r != 0 {
+        lose!("{}: pthread_mutex_unlock(all_threads_lock) failed: {}", caller, crate::lose::errno_name(r));
+    }
+}
+
+/// `all_threads_lock` taken by the `GET_ALL_THREADS_LOCK` rule; released,
+/// and the signal mask restored, on drop.
+#[must_use = "the lock is released when the guard is dropped"]
+pub(crate) struct AllThreadsLock {
+    caller: &'static str,
+    _mask: MaskGuard,
+}
+
+impl AllThreadsLock {
+    /// Blocks deferrables, checks that a stop can arrive, locks.
+    pub(crate) fn acquire(caller: &'static str) -> Self {
+        let mask = MaskGuard::deferrables();
+        check_sig_stop_for_gc_can_arrive(caller);
+        if i_am_stopper() {
+            lose!("{}: this thread stopped the world and holds all_threads_lock; call gc_start_the_world first", caller);
+        }
+        mutex_lock(caller);
+        Self { caller, _mask: mask }
+    }
+}
+
+impl Drop for AllThreadsLock {
+    fn drop(&mut self) {
+        mutex_unlock(self.caller);
+        // `_mask` is dropped after this and restores the old mask.
+    }
+}
+
+/// Takes the lock for a stop-the-world (no mask change, as the original).
+pub(crate) fn lock_for_stop() {
+    if i_am_stopper() {
+        lose!("gc_stop_the_world: this thread has already stopped the world");
+    }
+    mutex_lock("gc_stop_the_world");
+    STOPPER.store(self_id(), Ordering::Release);
+}
+
+/// Releases the lock at the end of `gc_start_the_world`.
+pub(crate) fn unlock_after_start() {
+    STOPPER.store(0, Ordering::Release);
+    mutex_unlock("gc_start_the_world");
+}
+
+/// Loses unless the caller stopped the world.
+pub(crate) fn assert_stopper(caller: &str) {
+    if !i_am_stopper() {
+        let s = STOPPER.load(Ordering::Acquire);
+        if s == 0 {
+            lose!("{}: the world is not stopped (no gc_stop_the_world before it)", caller);
+        }
+        lose!("{}: the world was stopped by another thread ({:#x})", caller, s);
+    }
+}

@@ -1,0 +1,151 @@
+//! The standalone signal handlers.
+//!
+//! Both handlers: async-signal-safe calls only (futex, pthread_sigmask,
+//! pthread_kill, write for traces), no allocation (conses come from and go
+//! back to the lock-free pool), no lock the interrupted code may hold (the
+//! queue spinlock is only ever held with these signals blocked), errno
+//! saved and restored. `SA_RESTART` is set: a thread stopped inside a
+//! restartable system call (read on a pipe, waiting on a mutex) continues
+//! it transparently after the world restarts; calls that are never
+//! restarted (nanosleep, sleep, poll, epoll_wait, ...) return early with
+//! EINTR or the time left, as they do for any handled signal.
+//!
+//! - `SIG_STOP_FOR_GC` runs with every asynchronous signal blocked. Inside
+//!   a pseudo-atomic section or WITHOUT-GCING it only records the request
+//!   (`STOP_FOR_GC_PENDING`, and `pseudo_atomic_interrupted` inside a
+//!   pseudo-atomic section); the section's end suspends. Otherwise the
+//!   thread suspends here until the world is started.
+//! - `SIG_INTERRUPT_THREAD` runs with the deferrable signals blocked but
+//!   `SIG_STOP_FOR_GC` open, so a stop is never delayed by an interrupt
+//!   function. Inside a pseudo-atomic section or WITHOUT-INTERRUPTS it
+//!   records `INTERRUPT_PENDING` and leaves the doorbell rung (so no more
+//!   signals are sent until the section ends); otherwise it runs every
+//!   queued function, oldest first.
+
+use core::ffi::{c_int, c_void};
+use core::sync::atomic::Ordering;
+
+use super::WORLD;
+use crate::abi_types::{SBTHREAD_STATE_RUNNING, SBTHREAD_STATE_SUSPENDED};
+use crate::futex;
+use crate::hooks::hooks;
+use crate::interrupt;
+use crate::lisp::{set_symbol_value, sym, symbol_value, NIL, T};
+use crate::lose::{addr, lose, state_name};
+use crate::sigset::{self, sig_interrupt_thread, sig_stop_for_gc, MaskGuard};
+use crate::thread_ref::ThreadRef;
+use crate::trace::trace;
+
+/// Saves errno on entry and restores it on drop.
+struct ErrnoGuard(c_int);
+
+impl ErrnoGuard {
+    fn save() -> Self {
+        // SAFETY: __errno_location returns the calling thread's errno.
+        Self(unsafe { *libc::__errno_location() })
+    }
+}
+
+impl Drop for ErrnoGuard {
+    fn drop(&mut self) {
+        // SAFETY: as above.
+        unsafe { *libc::__errno_location() = self.0 };
+    }
+}
+
+fn install_one(sig: c_int, handler: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void), mask: libc::sigset_t) {
+    // SAFETY: an all-zero sigaction is a valid starting point.
+    let mut sa: libc::sigaction = unsafe { core::mem::zeroed() };
+    sa.sa_sigaction = handler as usize;
+    sa.sa_mask = mask;
+    sa.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+    // SAFETY: `sa` is fully initialised; the handler is async-signal-safe.
+    if unsafe { libc::sigaction(sig, &sa, core::ptr::null_mut()) } != 0 {
+        lose!("libsbthread (standalone): cannot install the handler for signal {}", sig);
+    }
+}
+
+/// Installs both handlers (once, at set-up).
+pub(crate) fn install() {
+    install_one(sig_stop_for_gc(), stop_for_gc_handler, sigset::all_but_synchronous());
+    install_one(sig_interrupt_thread(), interrupt_thread_handler, sigset::deferrable());
+}
+
+extern "C" fn stop_for_gc_handler(_sig: c_int, _info: *mut libc::siginfo_t, _ctx: *mut c_void) {
+    let _errno = ErrnoGuard::save();
+    let Some(th) = hooks().current_thread() else { return };
+    let pa = th.in_pseudo_atomic();
+    if pa || symbol_value(sym::GC_INHIBIT, Some(th)) != NIL {
+        trace!(2, "SIG_STOP_FOR_GC deferred in thread {:#x} ({})", addr(th.as_ptr()), if pa { "pseudo-atomic" } else { "without-gcing" });
+        set_symbol_value(sym::STOP_FOR_GC_PENDING, T, Some(th));
+        if pa {
+            th.pseudo_atomic_interrupted().store(1, Ordering::Relaxed);
+        }
+        return;
+    }
+    suspend_self(th);
+}
+
+/// Suspends the calling thread `th` for a stop in progress: marks it
+/// SUSPENDED, wakes the stopper if it was the last, sleeps until the world
+/// is started (which marks it RUNNING again). Every asynchronous signal is
+/// blocked meanwhile.
+pub(crate) fn suspend_self(th: ThreadRef) {
+    let _mask = MaskGuard::block(&sigset::all_but_synchronous());
+    let state = th.state();
+    if state != SBTHREAD_STATE_RUNNING {
+        lose!("SIG_STOP_FOR_GC: thread {:#x} asked to suspend in state {}", addr(th.as_ptr()), state_name(state));
+    }
+    let seq = WORLD.resume_seq.load(Ordering::Acquire);
+    th.set_state(SBTHREAD_STATE_SUSPENDED);
+    trace!(2, "thread {:#x} suspended", addr(th.as_ptr()));
+    if WORLD.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+        futex::wake_all(&WORLD.pending);
+    }
+    while WORLD.resume_seq.load(Ordering::Acquire) == seq {
+        futex::wait(&WORLD.resume_seq, seq, None);
+    }
+    trace!(2, "thread {:#x} resumed", addr(th.as_ptr()));
+}
+
+extern "C" fn interrupt_thread_handler(_sig: c_int, _info: *mut libc::siginfo_t, _ctx: *mut c_void) {
+    let _errno = ErrnoGuard::save();
+    let Some(th) = hooks().current_thread() else { return };
+    if th.in_pseudo_atomic() {
+        set_symbol_value(sym::INTERRUPT_PENDING, T, Some(th));
+        th.pseudo_atomic_interrupted().store(1, Ordering::Relaxed);
+        trace!(2, "interrupt deferred in thread {:#x} (pseudo-atomic)", addr(th.as_ptr()));
+        return;
+    }
+    if symbol_value(sym::INTERRUPTS_ENABLED, Some(th)) == NIL {
+        set_symbol_value(sym::INTERRUPT_PENDING, T, Some(th));
+        trace!(2, "interrupt deferred in thread {:#x} (without-interrupts)", addr(th.as_ptr()));
+        return;
+    }
+    run_pending_interrupts(th);
+}
+
+/// Runs everything on `th`'s queue until it stays empty, re-arming the
+/// doorbell first so that a function queued meanwhile gets its own signal.
+pub(crate) fn run_pending_interrupts(th: ThreadRef) {
+    set_symbol_value(sym::INTERRUPT_PENDING, NIL, Some(th));
+    loop {
+        th.private().doorbell.store(0, Ordering::SeqCst);
+        let list = interrupt::detach_all(th);
+        if list == NIL {
+            break;
+        }
+        let ran = interrupt::run_list(list);
+        th.private().interrupts_run.fetch_add(ran, Ordering::Relaxed);
+        trace!(2, "thread {:#x} ran {} interrupt function(s)", addr(th.as_ptr()), ran);
+    }
+}
+
+/// Delivers a deferred interrupt now: signals the calling thread, so the
+/// functions run in signal context like any other interrupt.
+pub(crate) fn raise_interrupt(th: ThreadRef) {
+    let r = crate::kill::kill_thread_safely(th.os_thread(), sig_interrupt_thread());
+    if r != 0 {
+        lose!("raise_interrupt: cannot signal thread {:#x}: {}", addr(th.as_ptr()), crate::lose::errno_name(r));
+    }
+}

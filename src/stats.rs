@@ -1,0 +1,69 @@
+//! Counters behind `sbthread_stats`: plain relaxed atomics, updated from
+//! any context including signal handlers.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// One counter.
+pub(crate) struct Counter(AtomicU64);
+
+impl Counter {
+    const fn new() -> Self {
+        Self(AtomicU64::new(0))
+    }
+    /// Adds one.
+    pub(crate) fn bump(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    /// The value.
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Threads created by `create_thread` or `create_initial_thread`.
+pub(crate) static CREATED: Counter = Counter::new();
+/// Threads reaped.
+pub(crate) static REAPED: Counter = Counter::new();
+/// Completed `gc_stop_the_world` calls.
+pub(crate) static STOPS: Counter = Counter::new();
+/// Interrupts queued successfully by `interrupt_thread`.
+pub(crate) static INTERRUPTS_SENT: Counter = Counter::new();
+/// Interrupt functions run (standalone mode; the host runs its own).
+pub(crate) static INTERRUPTS_RUN: Counter = Counter::new();
+/// Signal sends retried because the queue was full (EAGAIN).
+pub(crate) static QUEUE_FULL_RETRIES: Counter = Counter::new();
+/// Longest single back-off sleep after EAGAIN, in nanoseconds.
+pub(crate) static QUEUE_FULL_WORST_NS: AtomicU64 = AtomicU64::new(0);
+
+static STOP_MIN_NS: AtomicU64 = AtomicU64::new(u64::MAX);
+static STOP_MAX_NS: AtomicU64 = AtomicU64::new(0);
+static STOP_TOTAL_NS: AtomicU64 = AtomicU64::new(0);
+
+/// Records one stop-the-world latency (request to all stopped).
+pub(crate) fn record_stop(ns: u64) {
+    STOPS.bump();
+    STOP_MIN_NS.fetch_min(ns, Ordering::Relaxed);
+    STOP_MAX_NS.fetch_max(ns, Ordering::Relaxed);
+    STOP_TOTAL_NS.fetch_add(ns, Ordering::Relaxed);
+}
+
+/// (min, mean, max) stop latency in nanoseconds; zeros before any stop.
+pub(crate) fn stop_latency() -> (u64, u64, u64) {
+    let n = STOPS.get();
+    if n == 0 {
+        return (0, 0, 0);
+    }
+    (
+        STOP_MIN_NS.load(Ordering::Relaxed),
+        STOP_TOTAL_NS.load(Ordering::Relaxed) / n,
+        STOP_MAX_NS.load(Ordering::Relaxed),
+    )
+}
+
+/// Monotonic clock in nanoseconds (`clock_gettime` is async-signal-safe).
+pub(crate) fn now_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}

@@ -1,0 +1,81 @@
+//! Stop-the-world (spec §7): `gc_stop_the_world` takes `all_threads_lock`
+//! and keeps it until `gc_start_the_world`, waits out threads still
+//! STARTING, asks every other RUNNING thread to suspend and waits until
+//! each is SUSPENDED or DEAD. Starting checks that every other live thread
+//! is SUSPENDED, resumes them, and releases the lock.
+//!
+//! Because link, unlink and the DEAD transition all need the lock, the set
+//! of threads cannot change while the world is stopped, and a thread that
+//! was asked to stop cannot die instead of stopping. The mode-specific
+//! half (signals and waiting) is `crate::protocol`.
+
+use core::sync::atomic::Ordering;
+
+use crate::abi_types::{SBTHREAD_STATE_DEAD, SBTHREAD_STATE_RUNNING, SBTHREAD_STATE_SUSPENDED};
+use crate::futex;
+use crate::hooks::hooks;
+use crate::lose::{addr, errno_name, lose, state_name};
+use crate::protocol::protocol;
+use crate::registry;
+use crate::stats;
+use crate::thread_ref::ThreadRef;
+use crate::trace::trace;
+
+/// Sleeps until `th` has left STARTING (its trampoline wakes us).
+fn wait_until_started(th: ThreadRef) {
+    let started = &th.private().started;
+    while started.load(Ordering::Acquire) == 0 {
+        futex::wait(started, 0, None);
+    }
+}
+
+/// `gc_stop_the_world`.
+pub(crate) fn stop_the_world() {
+    let me = hooks().current_thread();
+    let p = protocol();
+    trace!(1, "gc_stop_the_world: waiting for all_threads_lock");
+    registry::lock_for_stop();
+    let t0 = stats::now_ns();
+    p.begin_stop();
+    let mut asked = 0u32;
+    for th in registry::iter().filter(|t| Some(*t) != me) {
+        wait_until_started(th);
+        if th.state() != SBTHREAD_STATE_RUNNING {
+            continue;
+        }
+        match p.request_stop(th) {
+            0 => asked += 1,
+            libc::ESRCH if th.state() == SBTHREAD_STATE_DEAD => {}
+            e => lose!("gc_stop_the_world: cannot suspend thread {:#x} (state {}): {}", addr(th.as_ptr()), state_name(th.state()), errno_name(e)),
+        }
+    }
+    p.await_stopped(me);
+    let elapsed = stats::now_ns() - t0;
+    stats::record_stop(elapsed);
+    trace!(1, "gc_stop_the_world: {} thread(s) stopped in {} ns", asked, elapsed);
+}
+
+/// `gc_start_the_world`.
+pub(crate) fn start_the_world() {
+    registry::assert_stopper("gc_start_the_world");
+    let me = hooks().current_thread();
+    let p = protocol();
+    let mut resumed = 0u32;
+    for th in registry::iter().filter(|t| Some(*t) != me) {
+        let s = th.state();
+        if s == SBTHREAD_STATE_DEAD {
+            continue;
+        }
+        if s != SBTHREAD_STATE_SUSPENDED {
+            lose!("gc_start_the_world: thread {:#x} is in state {}, not SUSPENDED", addr(th.as_ptr()), state_name(s));
+        }
+        let r = p.resume(th);
+        if r != 0 {
+            lose!("gc_start_the_world: cannot resume thread {:#x}: {}", addr(th.as_ptr()), errno_name(r));
+        }
+        resumed += 1;
+    }
+    p.end_start();
+    registry::unlock_after_start();
+    trace!(1, "gc_start_the_world: {} thread(s) resumed", resumed);
+}
