@@ -66,6 +66,10 @@ pub(crate) struct Private {
     pub(crate) interrupts_run: AtomicU64,
     /// Cached `interrupt_data` mapping kept with the block, or 0.
     pub(crate) spare_interrupt_data: AtomicUsize,
+    /// Standalone: 1 while the guard page is protected. Survives reuse
+    /// from the cache (the protection does), so a reused block is not
+    /// protected again.
+    pub(crate) guard_protected: AtomicU32,
 }
 
 /// Where everything is in a block.
@@ -244,4 +248,25 @@ impl Block {
 /// bound.
 pub(crate) fn set_cache_limit(n: usize) -> usize {
     crate::block_cache::set_limit(n, unmap)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_follows_the_spec_and_keeps_room_for_any_host_altstack() {
+        let l = layout();
+        assert_eq!(l.tls_offset, 4 << 20, "control + binding + alien stacks");
+        assert_eq!(l.tls_bytes, 32768);
+        assert!(l.altstack_bytes >= 32 * 8192);
+        // SAFETY: sysconf has no preconditions.
+        let run_time = unsafe { libc::sysconf(SC_SIGSTKSZ) } as usize;
+        assert!(l.altstack_bytes >= 32 * run_time);
+        assert!(l.private_offset >= l.tls_offset + l.tls_bytes + l.altstack_bytes);
+        assert_eq!(l.private_offset % page_size(), 0);
+        assert_eq!(l.total % page_size(), 0);
+        assert!(l.total >= l.private_offset + size_of::<Private>());
+        assert_eq!(tls_words(), 4096);
+    }
 }

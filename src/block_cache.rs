@@ -12,25 +12,18 @@
 //! - the bound is `SBTHREAD_BLOCK_CACHE` (environment, read once) or
 //!   `sbthread_set_block_cache_limit`; 0 disables the cache.
 //!
-//! Lock rule: the cache lock is a spinlock taken only with the blockable
-//! signals blocked and never in a signal handler, so its holder can neither
-//! be suspended by a stop-the-world nor interrupted while holding it.
+//! The cache is an array of slots claimed with compare-and-swap: no lock,
+//! so nothing here can deadlock with a stop-the-world or a signal handler,
+//! and no ABA problem (a slot is emptied by swapping out the very value).
 
 use core::sync::atomic::{AtomicUsize, Ordering};
-
-use crate::sigset::MaskGuard;
 
 /// Largest bound accepted.
 pub(crate) const MAX_LIMIT: usize = 256;
 /// Bound used when nothing is configured.
 pub(crate) const DEFAULT_LIMIT: usize = 4;
 
-struct Cache {
-    blocks: [usize; MAX_LIMIT],
-    len: usize,
-}
-
-static CACHE: spin::Mutex<Cache> = spin::Mutex::new(Cache { blocks: [0; MAX_LIMIT], len: 0 });
+static SLOTS: [AtomicUsize; MAX_LIMIT] = [const { AtomicUsize::new(0) }; MAX_LIMIT];
 static LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_LIMIT);
 
 /// Reads `SBTHREAD_BLOCK_CACHE` (called once at initialisation).
@@ -40,63 +33,46 @@ pub(crate) fn configure_from_env() {
     }
 }
 
-/// Sets the bound; returns the previous one. Blocks beyond the new bound
-/// are returned to the caller to unmap.
+/// Sets the bound; returns the previous one. Blocks cached beyond the new
+/// bound are handed to `unmap`.
 pub(crate) fn set_limit(n: usize, mut unmap: impl FnMut(*mut u8)) -> usize {
     let n = n.min(MAX_LIMIT);
-    let old = LIMIT.swap(n, Ordering::Relaxed);
-    while let Some(base) = take_if_over(n) {
-        unmap(base);
+    let old = LIMIT.swap(n, Ordering::AcqRel);
+    for slot in &SLOTS[n..] {
+        let base = slot.swap(0, Ordering::AcqRel);
+        if base != 0 {
+            unmap(base as *mut u8);
+        }
     }
     old
 }
 
-fn take_if_over(n: usize) -> Option<*mut u8> {
-    let _mask = MaskGuard::blockables();
-    let mut c = CACHE.lock();
-    if c.len > n {
-        c.len -= 1;
-        Some(c.blocks[c.len] as *mut u8)
-    } else {
-        None
-    }
-}
-
 /// A cached block, if any.
 pub(crate) fn take() -> Option<*mut u8> {
-    if LIMIT.load(Ordering::Relaxed) == 0 && len() == 0 {
-        return None;
+    for slot in &SLOTS[..LIMIT.load(Ordering::Acquire)] {
+        if slot.load(Ordering::Relaxed) != 0 {
+            let base = slot.swap(0, Ordering::AcqRel);
+            if base != 0 {
+                return Some(base as *mut u8);
+            }
+        }
     }
-    let _mask = MaskGuard::blockables();
-    let mut c = CACHE.lock();
-    if c.len == 0 {
-        return None;
-    }
-    c.len -= 1;
-    Some(c.blocks[c.len] as *mut u8)
+    None
 }
 
 /// Keeps `base` for reuse; gives it back when the cache is full.
 pub(crate) fn put(base: *mut u8) -> Result<(), *mut u8> {
-    let limit = LIMIT.load(Ordering::Relaxed);
-    if limit == 0 {
-        return Err(base);
+    for slot in &SLOTS[..LIMIT.load(Ordering::Acquire)] {
+        if slot.compare_exchange(0, base as usize, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            return Ok(());
+        }
     }
-    let _mask = MaskGuard::blockables();
-    let mut c = CACHE.lock();
-    if c.len >= limit {
-        return Err(base);
-    }
-    let i = c.len;
-    c.blocks[i] = base as usize;
-    c.len += 1;
-    Ok(())
+    Err(base)
 }
 
 /// Blocks currently cached.
 pub(crate) fn len() -> usize {
-    let _mask = MaskGuard::blockables();
-    CACHE.lock().len
+    SLOTS.iter().filter(|s| s.load(Ordering::Relaxed) != 0).count()
 }
 
 /// The current bound.

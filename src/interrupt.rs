@@ -23,18 +23,19 @@ use crate::hooks::{cons_pool, hooks};
 use crate::lisp::{cons_cell, NIL};
 use crate::lose::{addr, errno_name, lose, state_name};
 use crate::protocol::protocol;
-use crate::sigset::MaskGuard;
+use crate::sigset::{Blockables, SignalsQuiet};
 use crate::stats;
 use crate::thread_ref::ThreadRef;
 use crate::trace::trace;
 
-/// `interrupt_fun_lock`, held. Needs a blockables mask as proof.
+/// `interrupt_fun_lock`, held. Needs proof that no stop or interrupt can
+/// be handled by this thread meanwhile.
 struct FunLock {
     th: ThreadRef,
 }
 
 impl FunLock {
-    fn lock(th: ThreadRef, _blocked: &MaskGuard) -> Self {
+    fn lock(th: ThreadRef, _quiet: &impl SignalsQuiet) -> Self {
         let owner = hooks().current_thread().map_or(1, |t| t.as_ptr() as u64);
         let word = th.interrupt_fun_lock();
         let mut spins = 0u32;
@@ -90,7 +91,7 @@ pub(crate) fn interrupt_thread(th: ThreadRef, function: lispobj) -> c_int {
     }
     let c = h.alloc_cons(function, NIL);
     {
-        let blocked = MaskGuard::blockables();
+        let blocked = Blockables::block();
         if h.current_thread() == Some(th) {
             lose!(
                 "interrupt_thread: cannot interrupt the current thread {:#x} (state {})",
@@ -134,7 +135,7 @@ pub(crate) fn interrupt_thread(th: ThreadRef, function: lispobj) -> c_int {
 
 /// Takes the whole queue of `th` (returns the list, oldest last).
 pub(crate) fn detach_all(th: ThreadRef) -> lispobj {
-    let blocked = MaskGuard::blockables();
+    let blocked = Blockables::block();
     let _lock = FunLock::lock(th, &blocked);
     th.interrupt_fun().swap(NIL, Ordering::AcqRel)
 }
@@ -144,10 +145,10 @@ pub(crate) fn discard_queue(th: ThreadRef) {
     release_list(detach_all(th));
 }
 
-/// Marks `th` DEAD if its queue is empty; returns whether it did.
-pub(crate) fn close_if_empty(th: ThreadRef) -> bool {
-    let blocked = MaskGuard::blockables();
-    let _lock = FunLock::lock(th, &blocked);
+/// Marks `th` DEAD if its queue is empty; returns whether it did. The
+/// caller holds `all_threads_lock`.
+pub(crate) fn close_if_empty(th: ThreadRef, held: &crate::registry::AllThreadsLock) -> bool {
+    let _lock = FunLock::lock(th, held);
     if th.interrupt_fun().load(Ordering::Acquire) != NIL {
         return false;
     }

@@ -20,7 +20,7 @@ use crate::lisp::{global_value_cell, make_fixnum, sym, tls_index_cell, NIL, T, U
 use crate::lose::{addr, errno_name, lose, state_name};
 use crate::protocol::protocol;
 use crate::registry::{self, AllThreadsLock};
-use crate::sigset::{self, MaskGuard};
+use crate::sigset::MaskGuard;
 use crate::stats;
 use crate::thread_ref::ThreadRef;
 use crate::trace::trace;
@@ -71,11 +71,10 @@ pub(crate) fn create_thread_struct(initial_function: lispobj) -> Option<ThreadRe
     match (registry::head(), creator) {
         (None, _) => init_first_tls(words, count),
         (Some(_), Some(cur)) => {
-            for i in 0..count {
-                let w = cur.word(i).load(Ordering::Relaxed);
-                // SAFETY: `words` is the TLS area of a block no thread uses yet.
-                unsafe { words.add(i).write(w) };
-            }
+            // SAFETY: the source is the calling thread's own TLS area (only
+            // this thread and its own handlers, which restore what they
+            // bind, write it); the destination is a block no thread uses.
+            unsafe { core::ptr::copy_nonoverlapping(cur.as_ptr().cast::<lispobj>(), words, count) };
         }
         (Some(_), None) => {
             block.release(core::ptr::null_mut());
@@ -158,6 +157,11 @@ extern "C" fn pthread_entry(arg: *mut core::ffi::c_void) -> *mut core::ffi::c_vo
 /// the deferrable signals blocked (the child inherits that mask).
 pub(crate) fn create_os_thread(th: ThreadRef, kid: &mut os_thread_t) -> bool {
     let _mask = MaskGuard::deferrables();
+    start_pthread(th, kid)
+}
+
+/// `create_os_thread` for a caller that has the deferrables blocked already.
+fn start_pthread(th: ThreadRef, kid: &mut os_thread_t) -> bool {
     let mut attr = core::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
     // SAFETY: attr is initialised by pthread_attr_init before any other use
     // and destroyed on every path after; the stack lies in the block, which
@@ -238,14 +242,12 @@ fn exit_thread(th: ThreadRef) {
     if hooks().mode == crate::hooks::Mode::Standalone {
         crate::standalone::deferral::assert_outside_sections(th, caller);
     }
-    // The host's Lisp code may return with SIG_STOP_FOR_GC blocked; it
-    // must be open while we wait for the lock (seed 002's deadlock rule).
-    let saved = sigset::current_mask();
-    sigset::unblock(&sigset::only(sigset::sig_stop_for_gc()));
     loop {
         let closed = {
-            let _lock = AllThreadsLock::acquire(caller);
-            interrupt::close_if_empty(th)
+            // The host's Lisp code may return with SIG_STOP_FOR_GC blocked;
+            // it must be open while we wait for the lock (seed 002's rule).
+            let lock = AllThreadsLock::acquire_opening_stop(caller);
+            interrupt::close_if_empty(th, &lock)
         };
         if closed {
             break;
@@ -253,7 +255,6 @@ fn exit_thread(th: ThreadRef) {
         let _deferrables = MaskGuard::deferrables();
         protocol().drain_before_exit(th);
     }
-    sigset::set_mask(&saved);
     let dead = &th.private().dead;
     dead.store(1, Ordering::Release);
     futex::wake_all(dead);
@@ -272,7 +273,8 @@ pub(crate) fn create_thread(initial_function: lispobj) -> *mut Thread {
     };
     let lock = AllThreadsLock::acquire("create_thread");
     let mut kid: os_thread_t = 0;
-    let ok = create_os_thread(th, &mut kid);
+    // The lock guard has the deferrables blocked: the child inherits that.
+    let ok = start_pthread(th, &mut kid);
     if ok {
         link_thread(th, kid);
     } else {
@@ -362,7 +364,8 @@ pub(crate) fn reap_dead_thread(p: *mut Thread) {
     if r != 0 {
         lose!("reap_dead_thread: pthread_join of thread {:#x} failed: {}", addr(p), errno_name(r));
     }
-    interrupt::discard_queue(th);
+    // DEAD was set with an empty queue and nothing is queued on a DEAD thread.
+    debug_assert_eq!(th.interrupt_fun().load(Ordering::Relaxed), NIL);
     free_thread_struct(th);
     stats::REAPED.bump();
     trace!(1, "thread {:#x} reaped", addr(p));

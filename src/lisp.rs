@@ -158,3 +158,27 @@ pub(crate) struct Cons {
 pub(crate) fn cons_cell(c: lispobj) -> *mut Cons {
     (c - LIST_POINTER_LOWTAG) as usize as *mut Cons
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixnums_round_trip() {
+        for n in [-5i64, 0, 1, 56, 4095, 1 << 40] {
+            assert_eq!(fixnum_value(make_fixnum(n)), n);
+        }
+        assert_eq!(make_fixnum(56), 0x1C0);
+        assert_eq!(make_fixnum(2), 16, "fixed TLS index of BINDING_STACK_START");
+    }
+
+    #[test]
+    fn static_symbols_are_other_pointers_in_one_page() {
+        for (tagged, _) in sym::ALL.iter().skip(1) {
+            assert_eq!(tagged & 0xF, OTHER_POINTER_LOWTAG, "{tagged:#x}");
+            let end = tagged - OTHER_POINTER_LOWTAG + core::mem::size_of::<Symbol>() as u64;
+            assert!(end <= 0x4000_1000, "{tagged:#x} must fit the mapped page");
+        }
+        assert_eq!(NIL & 0xF, LIST_POINTER_LOWTAG);
+    }
+}

@@ -107,3 +107,38 @@ pub(crate) fn errno_name(code: i32) -> &'static str {
 pub(crate) fn addr<T>(p: *const T) -> c_ulong {
     p as usize as c_ulong
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_is_nul_terminated_and_cut_when_long() {
+        let mut m = MessageBuf::new();
+        write!(m, "thread {:#x} state {}", 0x1000, state_name(SBTHREAD_STATE_DEAD)).unwrap();
+        assert_eq!(m.as_bytes(), b"thread 0x1000 state DEAD");
+        let long = "x".repeat(CAPACITY * 2);
+        let mut m = MessageBuf::new();
+        m.write_str(&long).unwrap();
+        assert_eq!(m.as_bytes().len(), CAPACITY + 3);
+        assert!(m.as_bytes().ends_with(b"..."));
+        let p = m.as_c_str();
+        // SAFETY: as_c_str returns a NUL-terminated buffer owned by `m`.
+        assert_eq!(unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes().len(), CAPACITY + 3);
+    }
+
+    #[test]
+    fn embedded_nul_does_not_cut_the_message() {
+        let mut m = MessageBuf::new();
+        m.write_str("a\0b").unwrap();
+        assert_eq!(m.as_bytes(), b"a?b");
+    }
+
+    #[test]
+    fn state_names() {
+        assert_eq!(state_name(SBTHREAD_STATE_STARTING), "STARTING");
+        assert_eq!(state_name(SBTHREAD_STATE_RUNNING), "RUNNING");
+        assert_eq!(state_name(SBTHREAD_STATE_SUSPENDED), "SUSPENDED");
+        assert_eq!(state_name(7), "(not a thread state)");
+    }
+}

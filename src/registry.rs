@@ -86,10 +86,16 @@ pub(crate) fn unlink(th: ThreadRef) {
 
 /// `check_sig_stop_for_gc_can_arrive_or_lose`, naming `caller`.
 pub(crate) fn check_sig_stop_for_gc_can_arrive(caller: &str) {
+    let blocked = sigset::contains(&sigset::current_mask(), sigset::sig_stop_for_gc());
+    check_stop_can_arrive(caller, blocked);
+}
+
+/// The same, when the caller already knows whether the signal is blocked.
+fn check_stop_can_arrive(caller: &str, stop_blocked: bool) {
     let h = hooks();
     let th = h.current_thread();
     let (t, state) = th.map_or((0, "not registered"), |t| (addr(t.as_ptr()), state_name(t.state())));
-    if sigset::contains(&sigset::current_mask(), sigset::sig_stop_for_gc()) {
+    if stop_blocked {
         lose!("{}: SIG_STOP_FOR_GC cannot arrive: it is blocked (thread {:#x}, state {})", caller, t, state);
     }
     if symbol_value(sym::GC_INHIBIT, th) != NIL {
@@ -140,8 +146,18 @@ pub(crate) struct AllThreadsLock {
 impl AllThreadsLock {
     /// Blocks deferrables, checks that a stop can arrive, locks.
     pub(crate) fn acquire(caller: &'static str) -> Self {
-        let mask = MaskGuard::deferrables();
-        check_sig_stop_for_gc_can_arrive(caller);
+        Self::acquire_with(caller, MaskGuard::deferrables())
+    }
+
+    /// As [`AllThreadsLock::acquire`], with `SIG_STOP_FOR_GC` unblocked
+    /// first if the caller had it blocked (thread exit: the host's Lisp code
+    /// may return with it blocked).
+    pub(crate) fn acquire_opening_stop(caller: &'static str) -> Self {
+        Self::acquire_with(caller, MaskGuard::deferrables_stop_open())
+    }
+
+    fn acquire_with(caller: &'static str, mask: MaskGuard) -> Self {
+        check_stop_can_arrive(caller, mask.blocks_stop());
         if i_am_stopper() {
             lose!("{}: this thread stopped the world and holds all_threads_lock; call gc_start_the_world first", caller);
         }
@@ -149,6 +165,10 @@ impl AllThreadsLock {
         Self { caller, _mask: mask }
     }
 }
+
+// Holding the lock, no stop is in progress (the stopper would hold it), and
+// the deferrables, SIG_INTERRUPT_THREAD among them, are blocked.
+impl sigset::SignalsQuiet for AllThreadsLock {}
 
 impl Drop for AllThreadsLock {
     fn drop(&mut self) {

@@ -97,6 +97,7 @@ pub(crate) fn unblock(set: &libc::sigset_t) {
 #[must_use = "the signals are unblocked again when the guard is dropped"]
 pub(crate) struct MaskGuard {
     old: libc::sigset_t,
+    blocks_stop: bool,
 }
 
 impl MaskGuard {
@@ -105,7 +106,8 @@ impl MaskGuard {
         let mut old = empty();
         // SAFETY: both sets are initialised.
         unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, set, &mut old) };
-        Self { old }
+        let stop = sig_stop_for_gc();
+        Self { blocks_stop: contains(&old, stop) || contains(set, stop), old }
     }
 
     /// Blocks the deferrable signals.
@@ -113,9 +115,26 @@ impl MaskGuard {
         Self::block(&deferrable())
     }
 
+    /// Blocks the deferrable signals and makes sure `SIG_STOP_FOR_GC` is
+    /// not blocked (for code about to wait for `all_threads_lock` whose
+    /// caller may have left it blocked).
+    pub(crate) fn deferrables_stop_open() -> Self {
+        let mut g = Self::deferrables();
+        if g.blocks_stop {
+            unblock(&only(sig_stop_for_gc()));
+            g.blocks_stop = false;
+        }
+        g
+    }
+
     /// Blocks the blockable signals (deferrables and `SIG_STOP_FOR_GC`).
     pub(crate) fn blockables() -> Self {
         Self::block(&blockable())
+    }
+
+    /// Whether `SIG_STOP_FOR_GC` is blocked while the guard lives.
+    pub(crate) fn blocks_stop(&self) -> bool {
+        self.blocks_stop
     }
 }
 
@@ -124,3 +143,23 @@ impl Drop for MaskGuard {
         set_mask(&self.old);
     }
 }
+
+/// Proof, held while the interrupt-queue spinlock is taken, that neither
+/// `SIG_STOP_FOR_GC` nor `SIG_INTERRUPT_THREAD` can be handled by this
+/// thread: either the blockable signals are blocked, or the thread holds
+/// `all_threads_lock` (so no stop is in progress) with the deferrables
+/// blocked.
+pub(crate) trait SignalsQuiet {}
+
+/// The blockable signals blocked, as a [`SignalsQuiet`] proof.
+#[must_use = "the signals are unblocked again when the guard is dropped"]
+pub(crate) struct Blockables(#[allow(dead_code)] MaskGuard);
+
+impl Blockables {
+    /// Blocks the blockable signals until dropped.
+    pub(crate) fn block() -> Self {
+        Self(MaskGuard::blockables())
+    }
+}
+
+impl SignalsQuiet for Blockables {}

@@ -134,17 +134,6 @@ impl ThreadRef {
         unsafe { AtomicU64::from_ptr(p) }
     }
 
-    /// Word `i` of the thread's TLS area (word 0 is `unbound_marker`).
-    pub(crate) fn word(self, i: usize) -> &'static AtomicU64 {
-        if i >= block::tls_words() {
-            lose!("word: index {} is outside thread {:#x}'s TLS area", i, addr(self.as_ptr()));
-        }
-        let p = self.as_ptr().cast::<lispobj>().wrapping_add(i);
-        // SAFETY: inside the TLS area of a mapped block (checked), aligned,
-        // accessed atomically.
-        unsafe { AtomicU64::from_ptr(p) }
-    }
-
     /// The library's private per-thread words at the end of the block.
     pub(crate) fn private(self) -> &'static Private {
         block::private_of(self)

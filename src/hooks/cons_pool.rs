@@ -121,3 +121,46 @@ pub(crate) fn owns(x: lispobj) -> bool {
 pub(crate) fn live() -> i64 {
     LIVE.load(Ordering::Relaxed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conses_are_tagged_reused_and_counted() {
+        let a = alloc(1, 2);
+        assert_eq!(a & 0xF, LIST_POINTER_LOWTAG);
+        assert!(owns(a));
+        assert!(!owns(a + 8));
+        let cell = crate::lisp::cons_cell(a);
+        // SAFETY: `a` is a live cons of the pool.
+        unsafe {
+            assert_eq!((*cell).car, 1);
+            assert_eq!((*cell).cdr, 2);
+        }
+        free(a);
+        let b = alloc(3, 4);
+        assert_eq!(a, b, "a freed cell is handed out again first");
+        free(b);
+    }
+
+    #[test]
+    fn concurrent_alloc_and_free_never_hand_out_a_cell_twice() {
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    for round in 0..2000u64 {
+                        let cs: Vec<_> = (0..8).map(|i| alloc(t, round * 8 + i)).collect();
+                        for (i, c) in cs.iter().enumerate() {
+                            // SAFETY: `c` is a live cons owned by this thread.
+                            let cell = unsafe { &*crate::lisp::cons_cell(*c) };
+                            assert_eq!((cell.car, cell.cdr), (t, round * 8 + i as u64), "cell shared");
+                        }
+                        cs.into_iter().for_each(free);
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|h| h.join().unwrap());
+    }
+}

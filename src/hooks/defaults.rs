@@ -262,13 +262,23 @@ pub(crate) unsafe extern "C" fn os_invalidate(addr: *mut c_char, len: usize) {
 /// block becomes inaccessible (or read-write again).
 pub(crate) unsafe extern "C" fn protect_control_stack_guard_page(th: *mut Thread, protect_p: c_int) {
     // SAFETY: callers pass a live thread whose block start never changes.
-    let start = unsafe { (*th).control_stack_start };
+    let Some(t) = (unsafe { ThreadRef::new(th) }) else {
+        lose!("protect_control_stack_guard_page: NULL thread")
+    };
+    let start = t.block_start();
+    let flag = &t.private().guard_protected;
+    if flag.load(Ordering::Relaxed) == u32::from(protect_p != 0) {
+        return; // a block reused from the cache is still protected
+    }
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
     let prot = if protect_p != 0 { libc::PROT_NONE } else { libc::PROT_READ | libc::PROT_WRITE };
     let failed = crate::fault::guard_should_fail()
         // SAFETY: the page is the first page of the thread's own block.
         || unsafe { libc::mprotect(start.cast(), page, prot) } != 0;
+    if !failed {
+        flag.store(u32::from(protect_p != 0), Ordering::Relaxed);
+    }
     if failed {
         lose!(
             "protect_control_stack_guard_page: cannot {} the guard page at {:#x} of thread {:#x}: {}",
