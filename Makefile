@@ -33,10 +33,16 @@ STANDALONE    := c-tests/harness/standalone_main.c
 HOST          := c-tests/host/host.c ffi/host_hooks.h
 TESTS         := $(basename $(notdir $(wildcard c-tests/*.c)))
 TEST_BINS     := $(foreach t,$(TESTS),$(T)/$(t)-so $(T)/$(t)-a $(T)/$(t)-host-so $(T)/$(t)-host-a)
+# Fault-injection build of the library (test-only injection points).
+FI_TARGET     := target/fault-injection
+FI_LIB        := $(BUILD)/lib-fi
+FI_SO         := $(FI_LIB)/libsbthread.so.$(VERSION)
+FAULT_TESTS   := $(basename $(notdir $(wildcard c-tests/fault/*.c)))
+FAULT_BINS    := $(foreach t,$(FAULT_TESTS),$(T)/fault-$(t)-so $(T)/fault-$(t)-host-so)
 SPECIAL_BINS  := $(T)/special/copy_reloc-so $(T)/special/partial_hooks-so $(T)/special/partial_hooks-a \
                  $(T)/special/lazy_init
 
-.PHONY: all lib header check-header test cargo-test layout-test check-symbols check-signatures \
+.PHONY: fi-lib all lib header check-header test cargo-test layout-test check-symbols check-signatures \
         check-header-compiles c-tests test-bins demo clean
 
 all: lib $(GEN_HDR)
@@ -52,6 +58,13 @@ lib:
 	@cmp -s target/release/libsbthread.a $(A_FILE) || cp -f target/release/libsbthread.a $(A_FILE)
 	@target/release/sbthread-header > $(GEN_HDR).tmp
 	@cmp -s $(GEN_HDR).tmp $(GEN_HDR) && rm -f $(GEN_HDR).tmp || mv -f $(GEN_HDR).tmp $(GEN_HDR)
+
+fi-lib:
+	CARGO_TARGET_DIR=$(FI_TARGET) $(CARGO) build --release --lib --features fault-injection
+	@mkdir -p $(FI_LIB)
+	@cmp -s $(FI_TARGET)/release/libsbthread.so $(FI_SO) || cp -f $(FI_TARGET)/release/libsbthread.so $(FI_SO)
+	@ln -sf libsbthread.so.$(VERSION) $(FI_LIB)/$(SONAME)
+	@ln -sf $(SONAME) $(FI_LIB)/libsbthread.so
 
 header: lib
 	cp $(GEN_HDR) include/sbthread.h
@@ -107,6 +120,18 @@ $(T)/%-host-a: c-tests/%.c $(HARNESS) $(HOST) include/sbthread.h $(A_FILE)
 	@mkdir -p $(T)
 	$(CC) $(TEST_CFLAGS) -rdynamic $< c-tests/harness/harness.c c-tests/host/host.c $(A_LINK) -o $@
 
+# Tests of c-tests/fault/ run against the fault-injection build.
+FI_CFLAGS := $(TEST_CFLAGS) -DSBTHREAD_FAULT_INJECTION
+FI_LINK   := -L$(FI_LIB) -lsbthread -Wl,-rpath,$(abspath $(FI_LIB))
+
+$(T)/fault-%-so: c-tests/fault/%.c $(HARNESS) $(STANDALONE) include/sbthread.h $(FI_SO)
+	@mkdir -p $(T)
+	$(CC) $(FI_CFLAGS) $< c-tests/harness/harness.c $(STANDALONE) $(FI_LINK) -o $@
+
+$(T)/fault-%-host-so: c-tests/fault/%.c $(HARNESS) $(HOST) include/sbthread.h $(FI_SO)
+	@mkdir -p $(T)
+	$(CC) $(FI_CFLAGS) -rdynamic $< c-tests/harness/harness.c c-tests/host/host.c $(FI_LINK) -o $@
+
 # A non-PIE executable referring to the globals directly (copy relocations).
 $(T)/special/copy_reloc-so: c-tests/special/copy_reloc.c include/sbthread.h $(SO_FILE)
 	@mkdir -p $(T)/special
@@ -129,11 +154,11 @@ $(T)/special/lazy_init: c-tests/special/lazy_init.c include/sbthread.h
 
 # The library is built first (recursive make), so that test binaries see
 # its files with their final timestamps.
-c-tests: lib
+c-tests: lib fi-lib
 	@$(MAKE) --no-print-directory test-bins
 	@SBTHREAD_LIB=$(abspath $(SO_FILE)) c-tests/run-tests.sh $(T)
 
-test-bins: $(TEST_BINS) $(SPECIAL_BINS)
+test-bins: $(TEST_BINS) $(FAULT_BINS) $(SPECIAL_BINS)
 
 # ---- demo
 $(BUILD)/demo: demo/demo.c include/sbthread.h $(SO_FILE)

@@ -23,6 +23,9 @@
 
 enum { NTHREADS = 8 };
 
+/* Defined by the test host (host mode only): calls of its hook. */
+extern long host_region_updates __attribute__((weak));
+
 struct job {
     struct thread *self_seen;
     unsigned long os_thread_seen;
@@ -228,6 +231,13 @@ int test_main(int argc, char **argv)
         reap_dead_thread(ths[i]);
     }
     ((lispobj *)me)[200] = SBTHREAD_UNBOUND_MARKER;
+    /* host mode: the executable's hooks were the ones called */
+    if (harness_host_mode()) {
+        CHECK(&host_region_updates != NULL);
+        CHECK_EQ(host_region_updates, NTHREADS); /* one per reap */
+    } else {
+        CHECK(&host_region_updates == NULL);
+    }
     CHECK(all_threads == me && me->next == NULL && me->prev == NULL);
     CHECK_EQ(harness_count_threads(), 1);
     CHECK_EQ(harness_count_mappings(), maps_before);

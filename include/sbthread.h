@@ -338,6 +338,20 @@ extern "C" {
 struct thread *sbthread_current(void);
 
 /*
+ Registers the calling thread as the initial thread and returns its
+ `struct thread` — `create_initial_thread` for programs that keep their
+ own `main` (other languages' FFIs, Rust). Standalone mode only; like
+ `create_initial_thread`, only once, and before any other thread.
+ The thread keeps running on its own stack.
+
+ # Safety
+ No memory-safety preconditions; misuse is reported by `lose`.
+
+ Async-signal-safe: no.
+ */
+struct thread *sbthread_attach(void);
+
+/*
  1 if the process runs in host mode (it defines the runtime hooks), 0 if
  the library is standalone.
 

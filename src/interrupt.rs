@@ -3,61 +3,63 @@
 //! The queue is the legacy one: `interrupt_fun` is a list of conses whose
 //! cars are the functions, pushed at the front, guarded by the spinlock
 //! word `interrupt_fun_lock` (0 = free, else the holder's thread address).
+//! The protocol itself is `queue.rs` (shared with the loom model); this
+//! module binds it to a thread's words and adds the signal-mask rule.
 //!
-//! Lock rule: the spinlock is held only with the blockable signals blocked
-//! (the host's handler takes it that way too), never across a call out of
-//! this module, so neither a stop nor an interrupt can find it held by the
-//! thread it runs on.
+//! Lock rule: the spinlock is held only while neither a stop nor an
+//! interrupt can be handled by the holding thread — with the blockable
+//! signals blocked, or under `all_threads_lock` with the deferrables
+//! blocked (`sigset::SignalsQuiet`). The host's handler takes it with the
+//! blockables blocked too. So a stop can never suspend a holder, and a
+//! handler can never spin on a lock its own thread holds.
 //!
-//! Exactly-once: a thread becomes DEAD only under the spinlock and only
-//! when its queue is empty (`close_if_empty`); `interrupt_thread` pushes
-//! only under the spinlock and only while the thread is not DEAD. So every
-//! function accepted (return 0) is on the queue of a thread that will still
-//! take it, and a thread that is DEAD refuses with ESRCH and takes nothing.
+//! Exactly-once: see `queue.rs`. Every function accepted (return 0) runs
+//! once in its thread; a DEAD thread refuses with ESRCH and keeps nothing.
 
 use core::ffi::c_int;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU32, AtomicU64};
 
 use crate::abi_types::{lispobj, SBTHREAD_STATE_DEAD};
 use crate::hooks::{cons_pool, hooks};
 use crate::lisp::{cons_cell, NIL};
 use crate::lose::{addr, errno_name, lose, state_name};
 use crate::protocol::protocol;
-use crate::sigset::{Blockables, SignalsQuiet};
+use crate::queue::{self, Cells, Push, Queue};
+use crate::sigset::Blockables;
 use crate::stats;
+use crate::sync::Futex;
 use crate::thread_ref::ThreadRef;
 use crate::trace::trace;
 
-/// `interrupt_fun_lock`, held. Needs proof that no stop or interrupt can
-/// be handled by this thread meanwhile.
-struct FunLock {
-    th: ThreadRef,
-}
+/// Cons cells in memory (the host's heap or our pool).
+struct RawCells;
 
-impl FunLock {
-    fn lock(th: ThreadRef, _quiet: &impl SignalsQuiet) -> Self {
-        let owner = hooks().current_thread().map_or(1, |t| t.as_ptr() as u64);
-        let word = th.interrupt_fun_lock();
-        let mut spins = 0u32;
-        while word.compare_exchange_weak(0, owner, Ordering::Acquire, Ordering::Relaxed).is_err() {
-            spins += 1;
-            if spins.is_multiple_of(128) {
-                // The holder runs with signals blocked for a few
-                // instructions; if it was preempted, let it run.
-                // SAFETY: sched_yield has no preconditions.
-                unsafe { libc::sched_yield() };
-            } else {
-                core::hint::spin_loop();
-            }
-        }
-        Self { th }
+impl Cells for RawCells {
+    fn cdr(&self, cons: u64) -> u64 {
+        // SAFETY: `cons` is a cons of a queue the caller owns (just made,
+        // or detached under the lock).
+        unsafe { (*cons_cell(cons)).cdr }
+    }
+
+    fn set_cdr(&self, cons: u64, v: u64) {
+        // SAFETY: as above.
+        unsafe { (*cons_cell(cons)).cdr = v }
     }
 }
 
-impl Drop for FunLock {
-    fn drop(&mut self) {
-        self.th.interrupt_fun_lock().store(0, Ordering::Release);
+/// The queue words of `th`.
+pub(crate) fn queue_of(th: ThreadRef) -> Queue<'static, AtomicU64, AtomicU32> {
+    Queue {
+        lock: th.interrupt_fun_lock(),
+        head: th.interrupt_fun(),
+        state: th.state_word(),
+        doorbell: &th.private().doorbell,
     }
+}
+
+/// The value a holder writes into the spinlock word.
+fn owner() -> u64 {
+    hooks().current_thread().map_or(1, |t| t.as_ptr() as u64)
 }
 
 fn set_errno(e: c_int) {
@@ -74,13 +76,8 @@ fn release_cons(c: lispobj) {
 }
 
 /// Frees a detached list of conses without running anything.
-fn release_list(mut list: lispobj) {
-    while list != NIL {
-        // SAFETY: `list` is a cons of a queue this thread detached.
-        let next = unsafe { (*cons_cell(list)).cdr };
-        release_cons(list);
-        list = next;
-    }
+fn release_list(list: lispobj) {
+    queue::for_each_oldest_first(list, NIL, &RawCells, release_cons);
 }
 
 /// `interrupt_thread(th, function)`: 0, or -1 with errno = ESRCH.
@@ -90,8 +87,8 @@ pub(crate) fn interrupt_thread(th: ThreadRef, function: lispobj) -> c_int {
         lose!("interrupt_thread: {:#x} is not a live thread (never created, or already reaped)", addr(th.as_ptr()));
     }
     let c = h.alloc_cons(function, NIL);
-    {
-        let blocked = Blockables::block();
+    let pushed = {
+        let _quiet = Blockables::block();
         if h.current_thread() == Some(th) {
             lose!(
                 "interrupt_thread: cannot interrupt the current thread {:#x} (state {})",
@@ -99,21 +96,15 @@ pub(crate) fn interrupt_thread(th: ThreadRef, function: lispobj) -> c_int {
                 state_name(th.state())
             );
         }
-        let _lock = FunLock::lock(th, &blocked);
-        if th.state() == SBTHREAD_STATE_DEAD {
-            drop(_lock);
-            release_cons(c);
-            trace!(2, "interrupt {:#x} refused: thread {:#x} is DEAD", function, addr(th.as_ptr()));
-            set_errno(libc::ESRCH);
-            return -1;
-        }
-        let head = th.interrupt_fun();
-        // SAFETY: `c` is a fresh cons from alloc_cons, not yet shared.
-        unsafe { (*cons_cell(c)).cdr = head.load(Ordering::Relaxed) };
-        head.store(c, Ordering::Release);
+        queue_of(th).push(c, owner(), SBTHREAD_STATE_DEAD, &RawCells, &Futex)
+    };
+    if pushed == Push::Dead {
+        release_cons(c);
+        trace!(2, "interrupt {:#x} refused: thread {:#x} is DEAD", function, addr(th.as_ptr()));
+        set_errno(libc::ESRCH);
+        return -1;
     }
-    let status = protocol().notify_interrupt(th);
-    match status {
+    match protocol().notify_interrupt(th) {
         0 => {
             stats::INTERRUPTS_SENT.bump();
             trace!(2, "interrupt {:#x} queued for thread {:#x}", function, addr(th.as_ptr()));
@@ -133,55 +124,40 @@ pub(crate) fn interrupt_thread(th: ThreadRef, function: lispobj) -> c_int {
     }
 }
 
-/// Takes the whole queue of `th` (returns the list, oldest last).
-pub(crate) fn detach_all(th: ThreadRef) -> lispobj {
-    let blocked = Blockables::block();
-    let _lock = FunLock::lock(th, &blocked);
-    th.interrupt_fun().swap(NIL, Ordering::AcqRel)
+/// Standalone, in `th` itself: re-arms the doorbell and takes the whole
+/// queue (newest first).
+pub(crate) fn take_for_run(th: ThreadRef) -> lispobj {
+    let _quiet = Blockables::block();
+    queue_of(th).take_for_run(owner(), NIL, &Futex)
 }
 
 /// Empties the queue of `th` without running it.
 pub(crate) fn discard_queue(th: ThreadRef) {
-    release_list(detach_all(th));
+    let list = {
+        let _quiet = Blockables::block();
+        queue_of(th).detach_all(owner(), NIL, &Futex)
+    };
+    release_list(list);
 }
 
 /// Marks `th` DEAD if its queue is empty; returns whether it did. The
-/// caller holds `all_threads_lock`.
-pub(crate) fn close_if_empty(th: ThreadRef, held: &crate::registry::AllThreadsLock) -> bool {
-    let _lock = FunLock::lock(th, held);
-    if th.interrupt_fun().load(Ordering::Acquire) != NIL {
-        return false;
-    }
-    th.set_state(SBTHREAD_STATE_DEAD);
-    true
+/// caller holds `all_threads_lock` (which keeps signals quiet).
+pub(crate) fn close_if_empty(th: ThreadRef, _held: &crate::registry::AllThreadsLock) -> bool {
+    queue_of(th).close_if_empty(owner(), NIL, SBTHREAD_STATE_DEAD, &Futex)
 }
 
 /// Runs every function of a detached list, oldest first, freeing the
 /// conses. Returns how many ran.
 pub(crate) fn run_list(list: lispobj) -> u64 {
-    // Reverse in place (the list is private to us now): oldest first.
-    let mut reversed = NIL;
-    let mut rest = list;
-    while rest != NIL {
-        let cell = cons_cell(rest);
-        // SAFETY: conses of a detached queue belong to this thread.
-        let next = unsafe { (*cell).cdr };
-        // SAFETY: as above.
-        unsafe { (*cell).cdr = reversed };
-        reversed = rest;
-        rest = next;
-    }
-    let mut ran = 0;
     let h = hooks();
-    while reversed != NIL {
-        let cell = cons_cell(reversed);
-        // SAFETY: as above.
-        let (fun, next) = unsafe { ((*cell).car, (*cell).cdr) };
-        release_cons(reversed);
+    let mut ran = 0;
+    queue::for_each_oldest_first(list, NIL, &RawCells, |c| {
+        // SAFETY: `c` is a cons of the detached list, ours until freed.
+        let fun = unsafe { (*cons_cell(c)).car };
+        release_cons(c);
         h.funcall0(fun);
         stats::INTERRUPTS_RUN.bump();
         ran += 1;
-        reversed = next;
-    }
+    });
     ran
 }

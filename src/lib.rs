@@ -4,6 +4,8 @@
 //! runtime can be relinked against it, and with default host hooks, so
 //! that it is a complete thread runtime on its own.
 //!
+//! Rust users: [`rt`] is a safe API over the same core (standalone mode).
+//!
 //! Map of the crate (one concern per module):
 //! - `abi`: the thin C layer (`thread_c` = spec §5, `globals`, `ext` =
 //!   the `sbthread_*` API); `abi_types`: the C types; `layout`: their
@@ -15,18 +17,22 @@
 //! - `stw`: stop/start the world; `interrupt`: `interrupt_thread` and the
 //!   queue; `protocol` + `host_protocol` + `standalone`: the half that
 //!   differs between host mode and standalone mode;
+//! - protocol cores shared with the loom model: `queue` (interrupt
+//!   queue), `handshake` (standalone stop/start), over `sync`;
 //! - support: `thread_ref` (checked access to a thread's words), `lisp`
 //!   (fixnums, static symbols, conses), `sigset`, `futex`, `kill`,
 //!   `backoff`, `lose`, `trace`, `stats`, `fault`.
 
 pub mod abi;
 pub mod abi_types;
+pub mod rt;
 
 mod backoff;
 mod block;
 mod block_cache;
 mod fault;
 mod futex;
+mod handshake;
 mod hooks;
 mod host_protocol;
 mod interrupt;
@@ -35,11 +41,15 @@ mod layout;
 mod lifecycle;
 mod lisp;
 mod lose;
+#[cfg(all(test, sbthread_loom_wip))]
+mod model_tests;
 mod protocol;
+mod queue;
 mod registry;
 mod sigset;
 mod standalone;
 mod stats;
 mod stw;
+mod sync;
 mod thread_ref;
 mod trace;

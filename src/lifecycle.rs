@@ -289,15 +289,20 @@ pub(crate) fn create_thread(initial_function: lispobj) -> *mut Thread {
     }
 }
 
-/// `create_initial_thread`: registers the calling thread and enters the
-/// initial function; never returns.
-pub(crate) fn create_initial_thread(initial_function: lispobj) -> ! {
+/// Set once the initial thread has been claimed (by `create_initial_thread`
+/// or `sbthread_attach`): there is only ever one.
+static INITIAL_CLAIMED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Registers the calling thread as the first thread: makes its struct,
+/// links it, `arch_os_thread_init`, RUNNING. Returns the thread and the
+/// initial function taken back out of it.
+fn register_initial_thread(caller: &str, initial_function: lispobj) -> (ThreadRef, lispobj) {
     let h = hooks();
-    if registry::head().is_some() {
-        lose!("create_initial_thread: threads already exist; the initial thread can be created only once");
+    if INITIAL_CLAIMED.swap(true, Ordering::AcqRel) || registry::head().is_some() {
+        lose!("{}: threads already exist; the initial thread can be created only once", caller);
     }
     let Some(th) = create_thread_struct(initial_function) else {
-        lose!("create_initial_thread: can't create initial thread (cannot map its memory)")
+        lose!("{}: can't create initial thread (cannot map its memory)", caller)
     };
     // SAFETY: pthread_self has no preconditions.
     let kid = unsafe { libc::pthread_self() } as os_thread_t;
@@ -305,12 +310,29 @@ pub(crate) fn create_initial_thread(initial_function: lispobj) -> ! {
     stats::CREATED.bump();
     let function = take_initial_function(th);
     if h.arch_os_thread_init(th) == 0 {
-        lose!("create_initial_thread: arch_os_thread_init failed for thread {:#x}", addr(th.as_ptr()));
+        lose!("{}: arch_os_thread_init failed for thread {:#x}", caller, addr(th.as_ptr()));
     }
     mark_running(th);
     protocol().thread_started(th);
-    h.call_into_lisp_first_time(function);
+    (th, function)
+}
+
+/// `create_initial_thread`: registers the calling thread and enters the
+/// initial function; never returns.
+pub(crate) fn create_initial_thread(initial_function: lispobj) -> ! {
+    let (_, function) = register_initial_thread("create_initial_thread", initial_function);
+    hooks().call_into_lisp_first_time(function);
     lose!("create_initial_thread: the initial function returned")
+}
+
+/// `sbthread_attach`: registers the calling thread as the initial thread
+/// and returns (standalone mode). The thread keeps running on its own
+/// stack; the block's control stack is unused.
+pub(crate) fn attach_initial_thread() -> ThreadRef {
+    if hooks().mode != crate::hooks::Mode::Standalone {
+        lose!("sbthread_attach: only available in standalone mode; a host runtime calls create_initial_thread");
+    }
+    register_initial_thread("sbthread_attach", UNBOUND).0
 }
 
 /// What a reap request found, judged under the lock and reported after it.

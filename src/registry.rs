@@ -136,7 +136,10 @@ fn mutex_unlock(caller: &str) {
 }
 
 /// `all_threads_lock` taken by the `GET_ALL_THREADS_LOCK` rule; released,
-/// and the signal mask restored, on drop.
+/// and the signal mask restored, on drop. While it is held no stop is in
+/// progress (the stopper would hold the lock) and the deferrables,
+/// `SIG_INTERRUPT_THREAD` among them, are blocked: the interrupt-queue
+/// spinlock may be taken under it.
 #[must_use = "the lock is released when the guard is dropped"]
 pub(crate) struct AllThreadsLock {
     caller: &'static str,
@@ -165,10 +168,6 @@ impl AllThreadsLock {
         Self { caller, _mask: mask }
     }
 }
-
-// Holding the lock, no stop is in progress (the stopper would hold it), and
-// the deferrables, SIG_INTERRUPT_THREAD among them, are blocked.
-impl sigset::SignalsQuiet for AllThreadsLock {}
 
 impl Drop for AllThreadsLock {
     fn drop(&mut self) {

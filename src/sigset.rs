@@ -144,14 +144,9 @@ impl Drop for MaskGuard {
     }
 }
 
-/// Proof, held while the interrupt-queue spinlock is taken, that neither
+/// The blockable signals blocked: while this lives, neither
 /// `SIG_STOP_FOR_GC` nor `SIG_INTERRUPT_THREAD` can be handled by this
-/// thread: either the blockable signals are blocked, or the thread holds
-/// `all_threads_lock` (so no stop is in progress) with the deferrables
-/// blocked.
-pub(crate) trait SignalsQuiet {}
-
-/// The blockable signals blocked, as a [`SignalsQuiet`] proof.
+/// thread (the rule for holding the interrupt-queue spinlock).
 #[must_use = "the signals are unblocked again when the guard is dropped"]
 pub(crate) struct Blockables(#[allow(dead_code)] MaskGuard);
 
@@ -161,5 +156,3 @@ impl Blockables {
         Self(MaskGuard::blockables())
     }
 }
-
-impl SignalsQuiet for Blockables {}

@@ -13,6 +13,12 @@ use crate::block::{self, Private};
 use crate::lisp::fixnum_value;
 use crate::lose::{addr, lose};
 
+impl core::fmt::Debug for ThreadRef {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "thread@{:p}", self.as_ptr())
+    }
+}
+
 /// A live thread block's `struct thread`.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ThreadRef(NonNull<Thread>);

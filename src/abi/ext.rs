@@ -23,6 +23,22 @@ pub unsafe extern "C" fn sbthread_current() -> *mut Thread {
     runtime().current_thread().map_or(core::ptr::null_mut(), |t| t.as_ptr())
 }
 
+/// Registers the calling thread as the initial thread and returns its
+/// `struct thread` — `create_initial_thread` for programs that keep their
+/// own `main` (other languages' FFIs, Rust). Standalone mode only; like
+/// `create_initial_thread`, only once, and before any other thread.
+/// The thread keeps running on its own stack.
+///
+/// # Safety
+/// No memory-safety preconditions; misuse is reported by `lose`.
+///
+/// Async-signal-safe: no.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbthread_attach() -> *mut Thread {
+    runtime();
+    lifecycle::attach_initial_thread().as_ptr()
+}
+
 /// 1 if the process runs in host mode (it defines the runtime hooks), 0 if
 /// the library is standalone.
 ///

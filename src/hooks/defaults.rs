@@ -29,6 +29,11 @@ fn errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
+fn set_errno(e: i32) {
+    // SAFETY: __errno_location returns the calling thread's errno.
+    unsafe { *libc::__errno_location() = e };
+}
+
 /// Default `alloc_cons`: a cons from the standalone pool.
 pub(crate) unsafe extern "C" fn alloc_cons(car: lispobj, cdr: lispobj) -> lispobj {
     super::cons_pool::alloc(car, cdr)
@@ -233,6 +238,7 @@ pub(crate) unsafe extern "C" fn gc_alloc_update_page_tables(_unboxed: c_int, reg
 /// if that range is free), or NULL.
 pub(crate) unsafe extern "C" fn os_validate(addr: *mut c_char, len: usize) -> *mut c_char {
     if crate::fault::mapping_should_fail() {
+        set_errno(libc::ENOMEM);
         return core::ptr::null_mut();
     }
     let fixed = if addr.is_null() { 0 } else { libc::MAP_FIXED_NOREPLACE };
@@ -273,18 +279,23 @@ pub(crate) unsafe extern "C" fn protect_control_stack_guard_page(th: *mut Thread
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
     let prot = if protect_p != 0 { libc::PROT_NONE } else { libc::PROT_READ | libc::PROT_WRITE };
-    let failed = crate::fault::guard_should_fail()
+    let failed = if crate::fault::guard_should_fail() {
+        set_errno(libc::ENOMEM); // what mprotect reports when it cannot split the mapping
+        true
+    } else {
         // SAFETY: the page is the first page of the thread's own block.
-        || unsafe { libc::mprotect(start.cast(), page, prot) } != 0;
+        unsafe { libc::mprotect(start.cast(), page, prot) != 0 }
+    };
     if !failed {
         flag.store(u32::from(protect_p != 0), Ordering::Relaxed);
     }
     if failed {
         lose!(
-            "protect_control_stack_guard_page: cannot {} the guard page at {:#x} of thread {:#x}: {}",
+            "protect_control_stack_guard_page: cannot {} the guard page at {:#x} of thread {:#x} (state {}): {}",
             if protect_p != 0 { "protect" } else { "unprotect" },
             start as usize,
             addr(th),
+            crate::lose::state_name(t.state()),
             errno_name(errno())
         );
     }

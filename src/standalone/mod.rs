@@ -17,14 +17,11 @@ pub(crate) mod signals;
 
 use core::sync::atomic::AtomicU32;
 
-/// The futex words of the standalone stop-the-world.
-pub(crate) struct World {
-    /// Threads asked to stop that have not suspended yet. The stopper
-    /// sleeps on it; the thread that brings it to zero wakes the stopper.
-    pub(crate) pending: AtomicU32,
-    /// Bumped by `gc_start_the_world`; suspended threads sleep on it.
-    pub(crate) resume_seq: AtomicU32,
-}
+use crate::abi_types::{SBTHREAD_STATE_RUNNING, SBTHREAD_STATE_SUSPENDED};
+use crate::handshake::{States, World};
 
-/// The one world.
-pub(crate) static WORLD: World = World { pending: AtomicU32::new(0), resume_seq: AtomicU32::new(0) };
+/// The one world (see `handshake.rs`).
+pub(crate) static WORLD: World<AtomicU32> = World { pending: AtomicU32::new(0), resume_seq: AtomicU32::new(0) };
+
+/// The state words the handshake writes.
+pub(crate) const STATES: States = States { running: SBTHREAD_STATE_RUNNING, suspended: SBTHREAD_STATE_SUSPENDED };

@@ -1,15 +1,14 @@
 //! The standalone side of the shared algorithms (see `crate::protocol`).
 
 use core::ffi::c_int;
-use core::sync::atomic::Ordering;
 
 use super::signals::run_pending_interrupts;
-use super::WORLD;
-use crate::abi_types::SBTHREAD_STATE_RUNNING;
-use crate::futex;
+use super::{STATES, WORLD};
+use crate::interrupt::queue_of;
 use crate::kill::kill_thread_safely;
 use crate::protocol::Protocol;
 use crate::sigset::{self, sig_interrupt_thread, sig_stop_for_gc};
+use crate::sync::Futex;
 use crate::thread_ref::ThreadRef;
 
 /// The standalone protocol.
@@ -24,7 +23,7 @@ impl Protocol for OwnProtocol {
     }
 
     fn notify_interrupt(&self, th: ThreadRef) -> c_int {
-        if th.private().doorbell.swap(1, Ordering::SeqCst) != 0 {
+        if !queue_of(th).ring() {
             return 0; // a signal is on its way, or the queue is deferred
         }
         kill_thread_safely(th.os_thread(), sig_interrupt_thread())
@@ -35,35 +34,28 @@ impl Protocol for OwnProtocol {
     }
 
     fn begin_stop(&self) {
-        WORLD.pending.store(0, Ordering::Release);
+        WORLD.begin_stop();
     }
 
     fn request_stop(&self, th: ThreadRef) -> c_int {
-        WORLD.pending.fetch_add(1, Ordering::AcqRel);
+        WORLD.count_request();
         let r = kill_thread_safely(th.os_thread(), sig_stop_for_gc());
         if r != 0 {
-            WORLD.pending.fetch_sub(1, Ordering::AcqRel);
+            WORLD.uncount_request();
         }
         r
     }
 
     fn await_stopped(&self, _me: Option<ThreadRef>) {
-        loop {
-            let n = WORLD.pending.load(Ordering::Acquire);
-            if n == 0 {
-                break;
-            }
-            futex::wait(&WORLD.pending, n, None);
-        }
+        WORLD.await_stopped(&Futex);
     }
 
     fn resume(&self, th: ThreadRef) -> c_int {
-        th.set_state(SBTHREAD_STATE_RUNNING);
+        WORLD.resume_one(th.state_word(), STATES);
         0
     }
 
     fn end_start(&self) {
-        WORLD.resume_seq.fetch_add(1, Ordering::AcqRel);
-        futex::wake_all(&WORLD.resume_seq);
+        WORLD.end_start(&Futex);
     }
 }

@@ -25,15 +25,14 @@
 use core::ffi::{c_int, c_void};
 use core::sync::atomic::Ordering;
 
-use super::WORLD;
-use crate::abi_types::{SBTHREAD_STATE_RUNNING, SBTHREAD_STATE_SUSPENDED};
-use crate::futex;
+use super::{STATES, WORLD};
 use crate::hooks::hooks;
 use crate::interrupt;
 use crate::lisp::{set_symbol_value, sym, symbol_value, NIL, T};
 use crate::lose::{addr, lose, state_name};
 use crate::sigset::{self, sig_interrupt_thread, sig_stop_for_gc, MaskGuard};
 use crate::thread_ref::ThreadRef;
+use crate::sync::Futex;
 use crate::trace::trace;
 
 /// Saves errno on entry and restores it on drop.
@@ -92,18 +91,9 @@ extern "C" fn stop_for_gc_handler(_sig: c_int, _info: *mut libc::siginfo_t, _ctx
 /// blocked meanwhile.
 pub(crate) fn suspend_self(th: ThreadRef) {
     let _mask = MaskGuard::block(&sigset::all_but_synchronous());
-    let state = th.state();
-    if state != SBTHREAD_STATE_RUNNING {
+    trace!(2, "thread {:#x} suspending", addr(th.as_ptr()));
+    if let Err(state) = WORLD.suspend(th.state_word(), STATES, &Futex) {
         lose!("SIG_STOP_FOR_GC: thread {:#x} asked to suspend in state {}", addr(th.as_ptr()), state_name(state));
-    }
-    let seq = WORLD.resume_seq.load(Ordering::Acquire);
-    th.set_state(SBTHREAD_STATE_SUSPENDED);
-    trace!(2, "thread {:#x} suspended", addr(th.as_ptr()));
-    if WORLD.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-        futex::wake_all(&WORLD.pending);
-    }
-    while WORLD.resume_seq.load(Ordering::Acquire) == seq {
-        futex::wait(&WORLD.resume_seq, seq, None);
     }
     trace!(2, "thread {:#x} resumed", addr(th.as_ptr()));
 }
@@ -130,8 +120,7 @@ extern "C" fn interrupt_thread_handler(_sig: c_int, _info: *mut libc::siginfo_t,
 pub(crate) fn run_pending_interrupts(th: ThreadRef) {
     set_symbol_value(sym::INTERRUPT_PENDING, NIL, Some(th));
     loop {
-        th.private().doorbell.store(0, Ordering::SeqCst);
-        let list = interrupt::detach_all(th);
+        let list = interrupt::take_for_run(th);
         if list == NIL {
             break;
         }

@@ -1,0 +1,126 @@
+//! The interrupt-queue protocol, written once against `sync.rs` so that
+//! the library and the loom model run the same code.
+//!
+//! Words: `lock` (`interrupt_fun_lock`: 0 free, else the holder), `head`
+//! (`interrupt_fun`: a list of conses, newest first), `state` (the thread
+//! state) and, standalone only, `doorbell` (1 while a signal is on its way
+//! or the queue is deferred).
+//!
+//! Exactly-once: `push` refuses a DEAD thread and `close_if_empty` makes a
+//! thread DEAD only with an empty queue, both under the lock; so every
+//! accepted function is on a queue that its thread will still take.
+
+use core::sync::atomic::Ordering;
+
+use crate::sync::{Park, Word32, Word64};
+
+/// Reads and writes the cdr of cons cells (raw memory in the library).
+pub(crate) trait Cells {
+    /// The cdr of `cons`.
+    fn cdr(&self, cons: u64) -> u64;
+    /// Sets the cdr of `cons`.
+    fn set_cdr(&self, cons: u64, v: u64);
+}
+
+/// The words of one thread's queue.
+pub(crate) struct Queue<'a, W64, W32> {
+    /// `interrupt_fun_lock`.
+    pub(crate) lock: &'a W64,
+    /// `interrupt_fun`.
+    pub(crate) head: &'a W64,
+    /// `state`.
+    pub(crate) state: &'a W64,
+    /// The doorbell (standalone).
+    pub(crate) doorbell: &'a W32,
+}
+
+/// What `push` did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Push {
+    /// The function is queued.
+    Queued,
+    /// The thread is DEAD; nothing was queued.
+    Dead,
+}
+
+/// The spinlock, held.
+pub(crate) struct Held<'q, W64: Word64> {
+    lock: &'q W64,
+}
+
+impl<W64: Word64> Drop for Held<'_, W64> {
+    fn drop(&mut self) {
+        self.lock.store(0, Ordering::Release);
+    }
+}
+
+impl<'a, W64: Word64, W32: Word32> Queue<'a, W64, W32> {
+    /// Takes the spinlock for `owner` (non-zero). The caller guarantees
+    /// that no handler of this thread can take it meanwhile.
+    pub(crate) fn lock<P: Park<W32>>(&self, owner: u64, park: &P) -> Held<'a, W64> {
+        let mut round = 0u32;
+        while self.lock.compare_exchange_weak(0, owner, Ordering::Acquire, Ordering::Relaxed).is_err() {
+            round = round.wrapping_add(1);
+            park.relax(round);
+        }
+        Held { lock: self.lock }
+    }
+
+    /// Queues `cons` (whose car is the function) unless the thread is DEAD.
+    pub(crate) fn push<P: Park<W32>>(&self, cons: u64, owner: u64, dead: u64, cells: &impl Cells, park: &P) -> Push {
+        let _held = self.lock(owner, park);
+        if self.state.load(Ordering::Acquire) == dead {
+            return Push::Dead;
+        }
+        cells.set_cdr(cons, self.head.load(Ordering::Relaxed));
+        self.head.store(cons, Ordering::Release);
+        Push::Queued
+    }
+
+    /// After a push: whether the pusher must send the signal (standalone;
+    /// only when none is on its way and the queue is not deferred).
+    pub(crate) fn ring(&self) -> bool {
+        self.doorbell.swap(1, Ordering::SeqCst) == 0
+    }
+
+    /// Takes the whole list (`nil` when empty).
+    pub(crate) fn detach_all<P: Park<W32>>(&self, owner: u64, nil: u64, park: &P) -> u64 {
+        let _held = self.lock(owner, park);
+        self.head.swap(nil, Ordering::AcqRel)
+    }
+
+    /// The target's side, standalone: re-arms the doorbell, then takes the
+    /// list. A function queued after this gets its own signal.
+    pub(crate) fn take_for_run<P: Park<W32>>(&self, owner: u64, nil: u64, park: &P) -> u64 {
+        self.doorbell.store(0, Ordering::SeqCst);
+        self.detach_all(owner, nil, park)
+    }
+
+    /// Marks the thread `dead` if the queue is empty; returns whether it did.
+    pub(crate) fn close_if_empty<P: Park<W32>>(&self, owner: u64, nil: u64, dead: u64, park: &P) -> bool {
+        let _held = self.lock(owner, park);
+        if self.head.load(Ordering::Acquire) != nil {
+            return false;
+        }
+        self.state.store(dead, Ordering::Release);
+        true
+    }
+}
+
+/// Reverses a detached list in place (oldest first) and calls `each` on
+/// every cons.
+pub(crate) fn for_each_oldest_first(list: u64, nil: u64, cells: &impl Cells, mut each: impl FnMut(u64)) {
+    let mut reversed = nil;
+    let mut rest = list;
+    while rest != nil {
+        let next = cells.cdr(rest);
+        cells.set_cdr(rest, reversed);
+        reversed = rest;
+        rest = next;
+    }
+    while reversed != nil {
+        let next = cells.cdr(reversed);
+        each(reversed);
+        reversed = next;
+    }
+}

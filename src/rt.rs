@@ -1,0 +1,305 @@
+//! A small safe Rust API over the same core the C ABI uses, for a Rust
+//! runtime that wants the registry, thread lifecycle, interrupts and
+//! stop-the-world without going through `extern "C"` (standalone mode).
+//!
+//! ```
+//! use sbthread::rt;
+//!
+//! rt::attach().expect("first thread of the process");
+//! let worker = rt::spawn(|| (1..=10).sum::<usize>()).unwrap();
+//! worker.wait_dead();
+//! assert_eq!(worker.state(), rt::State::Dead);
+//! worker.reap();
+//! assert_eq!(rt::stats().threads_reaped, 1);
+//! ```
+//!
+//! Rules carried over from the runtime: threads are created and reaped by
+//! registered threads; interrupt functions run in a signal handler of the
+//! target, so they must be async-signal-safe (no allocation, no locks the
+//! target may hold); never wait for another thread inside
+//! [`without_gcing`].
+
+use core::ffi::c_void;
+
+use crate::abi_types::{lispobj, SbthreadClosure, SbthreadStats, Thread as CThread};
+use crate::abi_types::{SBTHREAD_STATE_DEAD, SBTHREAD_STATE_RUNNING, SBTHREAD_STATE_STARTING};
+use crate::hooks::{runtime, Mode};
+use crate::standalone::deferral;
+use crate::thread_ref::ThreadRef;
+use crate::{interrupt, lifecycle, registry, stw};
+
+/// A thread's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Made, not yet running its function.
+    Starting,
+    /// Running.
+    Running,
+    /// Stopped by a stop-the-world.
+    Suspended,
+    /// Its function returned; waiting to be reaped.
+    Dead,
+}
+
+impl State {
+    fn of(word: lispobj) -> State {
+        match word {
+            SBTHREAD_STATE_STARTING => State::Starting,
+            SBTHREAD_STATE_RUNNING => State::Running,
+            SBTHREAD_STATE_DEAD => State::Dead,
+            _ => State::Suspended,
+        }
+    }
+}
+
+/// Why [`attach`] refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AttachError {
+    /// The process runs in host mode: its runtime registers threads.
+    HostMode,
+    /// The calling thread is registered already.
+    AlreadyRegistered,
+    /// Another thread is the initial thread.
+    OtherThreadsExist,
+}
+
+/// Registers the calling thread as the process's first thread (it keeps
+/// its own stack). Needed once before [`spawn`].
+pub fn attach() -> Result<Thread, AttachError> {
+    let h = runtime();
+    if h.mode == Mode::Host {
+        return Err(AttachError::HostMode);
+    }
+    if h.current_thread().is_some() {
+        return Err(AttachError::AlreadyRegistered);
+    }
+    if registry::head().is_some() {
+        return Err(AttachError::OtherThreadsExist);
+    }
+    Ok(Thread(lifecycle::attach_initial_thread()))
+}
+
+/// A registered thread (a `struct thread *`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Thread(ThreadRef);
+
+/// A thread made by [`spawn`]; it must be reaped with
+/// [`Spawned::reap`] once dead (dropping the handle leaves it registered).
+#[derive(Debug)]
+pub struct Spawned(ThreadRef);
+
+/// The calling thread, if registered.
+pub fn current() -> Option<Thread> {
+    runtime().current_thread().map(Thread)
+}
+
+impl Thread {
+    /// The C `struct thread *`.
+    pub fn as_ptr(&self) -> *mut CThread {
+        self.0.as_ptr()
+    }
+
+    /// The state now.
+    pub fn state(&self) -> State {
+        State::of(self.0.state())
+    }
+}
+
+struct Packet {
+    closure: SbthreadClosure,
+    body: Option<Box<dyn FnOnce() -> usize + Send>>,
+}
+
+unsafe extern "C" fn run_packet(arg: *mut c_void) -> usize {
+    // SAFETY: `arg` is the packet `spawn` leaked for exactly this call; the
+    // library read `fn_` and `arg` before calling, so freeing it is fine.
+    let mut packet = unsafe { Box::from_raw(arg.cast::<Packet>()) };
+    let body = packet.body.take();
+    drop(packet);
+    body.map_or(0, |f| f())
+}
+
+/// Why [`spawn`] failed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SpawnError {
+    /// The caller is not a registered thread (see [`attach`]).
+    NotRegistered,
+    /// A mapping or `pthread_create` failed (or threads are disabled);
+    /// nothing was leaked.
+    Failed,
+}
+
+/// Starts a thread running `f`; its result becomes the thread's result.
+pub fn spawn<F>(f: F) -> Result<Spawned, SpawnError>
+where
+    F: FnOnce() -> usize + Send + 'static,
+{
+    if current().is_none() {
+        return Err(SpawnError::NotRegistered);
+    }
+    let packet = Box::into_raw(Box::new(Packet {
+        closure: SbthreadClosure { fn_: Some(run_packet), arg: core::ptr::null_mut() },
+        body: Some(Box::new(f)),
+    }));
+    // SAFETY: `packet` is a valid, uniquely owned allocation.
+    unsafe { (*packet).closure.arg = packet.cast() };
+    // SAFETY: as above; the closure is the packet's first field.
+    let function = unsafe { &raw const (*packet).closure } as usize as lispobj;
+    let th = lifecycle::create_thread(function);
+    // SAFETY: create_thread returns NULL or a live thread.
+    match unsafe { ThreadRef::new(th) } {
+        Some(t) => Ok(Spawned(t)),
+        None => {
+            // SAFETY: the thread was not created, so the packet is ours.
+            drop(unsafe { Box::from_raw(packet) });
+            Err(SpawnError::Failed)
+        }
+    }
+}
+
+/// The thread is dead: it takes no interrupts.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Dead;
+
+/// An interrupt function: a plain `fn()` run in the target thread's
+/// `SIG_INTERRUPT_THREAD` handler. Make it a `static`.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use sbthread::rt;
+///
+/// static HITS: AtomicUsize = AtomicUsize::new(0);
+/// fn hit() { HITS.fetch_add(1, Ordering::SeqCst); }
+/// static HIT: rt::Interrupt = rt::Interrupt::new(hit);
+///
+/// rt::attach().unwrap();
+/// let t = rt::spawn(|| { while HITS.load(Ordering::SeqCst) == 0 {} 0 }).unwrap();
+/// t.interrupt(&HIT).unwrap();
+/// t.wait_dead();
+/// assert_eq!(t.interrupt(&HIT), Err(rt::Dead));
+/// t.reap();
+/// assert_eq!(HITS.load(Ordering::SeqCst), 1);
+/// ```
+pub struct Interrupt(SbthreadClosure);
+
+// SAFETY: an Interrupt holds a function pointer and a `fn()` pointer: both
+// are plain code addresses, shareable between threads.
+unsafe impl Sync for Interrupt {}
+
+unsafe extern "C" fn run_fn(arg: *mut c_void) -> usize {
+    // SAFETY: `arg` was made from a `fn()` by `Interrupt::new`.
+    let f: fn() = unsafe { core::mem::transmute::<*mut c_void, fn()>(arg) };
+    f();
+    0
+}
+
+impl Interrupt {
+    /// Wraps `f`.
+    pub const fn new(f: fn()) -> Self {
+        Interrupt(SbthreadClosure { fn_: Some(run_fn), arg: f as *mut c_void })
+    }
+}
+
+impl Spawned {
+    /// The thread as a [`Thread`].
+    pub fn thread(&self) -> Thread {
+        Thread(self.0)
+    }
+
+    /// The state now.
+    pub fn state(&self) -> State {
+        State::of(self.0.state())
+    }
+
+    /// Sleeps until the thread is dead.
+    pub fn wait_dead(&self) {
+        lifecycle::wait_until_dead(self.0);
+    }
+
+    /// Runs `f` once in the thread, or reports that it is dead.
+    pub fn interrupt(&self, f: &'static Interrupt) -> Result<(), Dead> {
+        let function = &raw const f.0 as usize as lispobj;
+        if interrupt::interrupt_thread(self.0, function) == 0 { Ok(()) } else { Err(Dead) }
+    }
+
+    /// Waits until the thread is dead, then unregisters it and recycles its
+    /// memory.
+    pub fn reap(self) {
+        self.wait_dead();
+        lifecycle::reap_dead_thread(self.0.as_ptr());
+    }
+}
+
+/// A stopped world: every other registered thread is suspended (or dead)
+/// until this is dropped.
+///
+/// ```
+/// use sbthread::rt;
+///
+/// rt::attach().unwrap();
+/// let t = rt::spawn(|| loop { std::hint::spin_loop() }).unwrap();
+/// {
+///     let world = rt::stop_the_world();
+///     assert!(world.threads().all(|(th, state)| {
+///         Some(th) == rt::current() || state == rt::State::Suspended
+///     }));
+/// } // started again here
+/// ```
+pub struct StoppedWorld(());
+
+/// Stops every other registered thread.
+pub fn stop_the_world() -> StoppedWorld {
+    runtime();
+    stw::stop_the_world();
+    StoppedWorld(())
+}
+
+impl StoppedWorld {
+    /// The registered threads and their states.
+    pub fn threads(&self) -> impl Iterator<Item = (Thread, State)> + '_ {
+        registry::iter().map(|t| (Thread(t), State::of(t.state())))
+    }
+}
+
+impl Drop for StoppedWorld {
+    fn drop(&mut self) {
+        stw::start_the_world();
+    }
+}
+
+/// Runs `f` with GC inhibited: a stop of the world waits until it returns.
+pub fn without_gcing<R>(f: impl FnOnce() -> R) -> R {
+    runtime();
+    deferral::without_gcing_enter();
+    let r = f();
+    deferral::without_gcing_leave();
+    r
+}
+
+/// Runs `f` with interrupts deferred until it returns.
+pub fn without_interrupts<R>(f: impl FnOnce() -> R) -> R {
+    runtime();
+    deferral::without_interrupts_enter();
+    let r = f();
+    deferral::without_interrupts_leave();
+    r
+}
+
+/// Runs `f` as a pseudo-atomic section: stops and interrupts wait.
+pub fn pseudo_atomic<R>(f: impl FnOnce() -> R) -> R {
+    runtime();
+    deferral::pseudo_atomic_enter();
+    let r = f();
+    deferral::pseudo_atomic_leave();
+    r
+}
+
+/// The library's counters.
+pub fn stats() -> SbthreadStats {
+    let mut s = core::mem::MaybeUninit::<SbthreadStats>::uninit();
+    // SAFETY: `s` is writable for one struct.
+    unsafe {
+        crate::abi::ext::sbthread_stats(s.as_mut_ptr());
+        s.assume_init()
+    }
+}
