@@ -141,8 +141,15 @@ static lispobj call_closure(lispobj fun)
     return (lispobj)c->fn(c->arg);
 }
 
+/* New threads start with the deferrable signals blocked; the Lisp side of
+ * the legacy runtime unblocks them first thing in a thread's function
+ * (make-thread's lambda). funcall0 plays that role here. */
 lispobj funcall0(lispobj function)
 {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset_deferrable(&s);
+    pthread_sigmask(SIG_UNBLOCK, &s, NULL);
     return call_closure(function);
 }
 
