@@ -1,0 +1,10 @@
+//! ctest: the library's ABI types (`src/abi_types.rs`) against the C
+//! description of the legacy layout (`ffi/legacy_thread.h`). Exits non-zero
+//! on any difference.
+#![allow(bad_style, dead_code, unused_imports, clippy::all)]
+
+#[path = "../../src/abi_types.rs"]
+mod abi_types;
+use abi_types::*;
+
+include!(concat!(env!("OUT_DIR"), "/good.rs"));
