@@ -39,11 +39,12 @@ FI_LIB        := $(BUILD)/lib-fi
 FI_SO         := $(FI_LIB)/libsbthread.so.$(VERSION)
 FAULT_TESTS   := $(basename $(notdir $(wildcard c-tests/fault/*.c)))
 FAULT_BINS    := $(foreach t,$(FAULT_TESTS),$(T)/fault-$(t)-so $(T)/fault-$(t)-host-so)
-SPECIAL_BINS  := $(T)/special/copy_reloc-so $(T)/special/partial_hooks-so $(T)/special/partial_hooks-a \
+PYHELPER      := $(T)/libpyhelper.so
+SPECIAL_BINS  := $(PYHELPER) $(T)/special/copy_reloc-so $(T)/special/partial_hooks-so $(T)/special/partial_hooks-a \
                  $(T)/special/lazy_init
 
 .PHONY: fi-lib all lib header check-header test cargo-test layout-test check-symbols check-signatures \
-        check-header-compiles c-tests test-bins demo clean
+        check-header-compiles c-tests test-bins demo clean install uninstall
 
 all: lib $(GEN_HDR)
 
@@ -106,19 +107,23 @@ check-header-compiles: lib
 # and in host mode (linked with the test host, which defines every hook).
 $(T)/%-so: c-tests/%.c $(HARNESS) $(STANDALONE) include/sbthread.h $(SO_FILE)
 	@mkdir -p $(T)
-	$(CC) $(TEST_CFLAGS) $< c-tests/harness/harness.c $(STANDALONE) $(SO_LINK) -o $@
+	@echo "  CC $@"
+	@$(CC) $(TEST_CFLAGS) $< c-tests/harness/harness.c $(STANDALONE) $(SO_LINK) -o $@
 
 $(T)/%-a: c-tests/%.c $(HARNESS) $(STANDALONE) include/sbthread.h $(A_FILE)
 	@mkdir -p $(T)
-	$(CC) $(TEST_CFLAGS) $< c-tests/harness/harness.c $(STANDALONE) $(A_LINK) -o $@
+	@echo "  CC $@"
+	@$(CC) $(TEST_CFLAGS) $< c-tests/harness/harness.c $(STANDALONE) $(A_LINK) -o $@
 
 $(T)/%-host-so: c-tests/%.c $(HARNESS) $(HOST) include/sbthread.h $(SO_FILE)
 	@mkdir -p $(T)
-	$(CC) $(TEST_CFLAGS) -rdynamic $< c-tests/harness/harness.c c-tests/host/host.c $(SO_LINK) -o $@
+	@echo "  CC $@"
+	@$(CC) $(TEST_CFLAGS) -rdynamic $< c-tests/harness/harness.c c-tests/host/host.c $(SO_LINK) -o $@
 
 $(T)/%-host-a: c-tests/%.c $(HARNESS) $(HOST) include/sbthread.h $(A_FILE)
 	@mkdir -p $(T)
-	$(CC) $(TEST_CFLAGS) -rdynamic $< c-tests/harness/harness.c c-tests/host/host.c $(A_LINK) -o $@
+	@echo "  CC $@"
+	@$(CC) $(TEST_CFLAGS) -rdynamic $< c-tests/harness/harness.c c-tests/host/host.c $(A_LINK) -o $@
 
 # Tests of c-tests/fault/ run against the fault-injection build.
 FI_CFLAGS := $(TEST_CFLAGS) -DSBTHREAD_FAULT_INJECTION
@@ -126,11 +131,13 @@ FI_LINK   := -L$(FI_LIB) -lsbthread -Wl,-rpath,$(abspath $(FI_LIB))
 
 $(T)/fault-%-so: c-tests/fault/%.c $(HARNESS) $(STANDALONE) include/sbthread.h $(FI_SO)
 	@mkdir -p $(T)
-	$(CC) $(FI_CFLAGS) $< c-tests/harness/harness.c $(STANDALONE) $(FI_LINK) -o $@
+	@echo "  CC $@"
+	@$(CC) $(FI_CFLAGS) $< c-tests/harness/harness.c $(STANDALONE) $(FI_LINK) -o $@
 
 $(T)/fault-%-host-so: c-tests/fault/%.c $(HARNESS) $(HOST) include/sbthread.h $(FI_SO)
 	@mkdir -p $(T)
-	$(CC) $(FI_CFLAGS) -rdynamic $< c-tests/harness/harness.c c-tests/host/host.c $(FI_LINK) -o $@
+	@echo "  CC $@"
+	@$(CC) $(FI_CFLAGS) -rdynamic $< c-tests/harness/harness.c c-tests/host/host.c $(FI_LINK) -o $@
 
 # A non-PIE executable referring to the globals directly (copy relocations).
 $(T)/special/copy_reloc-so: c-tests/special/copy_reloc.c include/sbthread.h $(SO_FILE)
@@ -147,6 +154,11 @@ $(T)/special/partial_hooks-a: c-tests/special/partial_hooks.c include/sbthread.h
 	@mkdir -p $(T)/special
 	$(CC) $(TEST_CFLAGS) -rdynamic $< $(A_LINK) -o $@
 
+# C functions for the Python FFI test (c-tests/python/test_ffi.py).
+$(PYHELPER): c-tests/python/pyhelper.c
+	@mkdir -p $(T)
+	$(CC) -shared -fPIC -O2 $(CWARN) $< -o $@
+
 # Not linked with the library: loads it with LD_PRELOAD and dlopen.
 $(T)/special/lazy_init: c-tests/special/lazy_init.c include/sbthread.h
 	@mkdir -p $(T)/special
@@ -157,6 +169,8 @@ $(T)/special/lazy_init: c-tests/special/lazy_init.c include/sbthread.h
 c-tests: lib fi-lib
 	@$(MAKE) --no-print-directory test-bins
 	@SBTHREAD_LIB=$(abspath $(SO_FILE)) c-tests/run-tests.sh $(T)
+	@c-tests/python/run.sh $(abspath $(SO_FILE)) $(abspath $(PYHELPER))
+	@c-tests/install/test_install.sh
 
 test-bins: $(TEST_BINS) $(FAULT_BINS) $(SPECIAL_BINS)
 
@@ -168,6 +182,28 @@ $(BUILD)/demo: demo/demo.c include/sbthread.h $(SO_FILE)
 demo: lib
 	@$(MAKE) --no-print-directory $(BUILD)/demo
 	$(BUILD)/demo
+
+# ---- install: PREFIX=/usr/local DESTDIR=... (uninstall removes exactly these)
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+INST_LIB  := $(DESTDIR)$(PREFIX)/lib
+INST_INC  := $(DESTDIR)$(PREFIX)/include
+INST_PC   := $(INST_LIB)/pkgconfig
+INSTALLED := $(INST_LIB)/libsbthread.so.$(VERSION) $(INST_LIB)/$(SONAME) $(INST_LIB)/libsbthread.so \
+             $(INST_LIB)/libsbthread.a $(INST_INC)/sbthread.h $(INST_PC)/sbthread.pc
+
+install: lib
+	install -d $(INST_LIB) $(INST_INC) $(INST_PC)
+	install -m 755 $(SO_FILE) $(INST_LIB)/libsbthread.so.$(VERSION)
+	ln -sf libsbthread.so.$(VERSION) $(INST_LIB)/$(SONAME)
+	ln -sf $(SONAME) $(INST_LIB)/libsbthread.so
+	install -m 644 $(A_FILE) $(INST_LIB)/libsbthread.a
+	install -m 644 include/sbthread.h $(INST_INC)/sbthread.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@STATIC_LIBS@|$(STATIC_LIBS)|' sbthread.pc.in > $(INST_PC)/sbthread.pc
+
+uninstall:
+	rm -f $(INSTALLED)
 
 clean:
 	$(CARGO) clean

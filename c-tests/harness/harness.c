@@ -186,10 +186,11 @@ int harness_mapping_at(unsigned long addr)
     return found;
 }
 
-int harness_expect_death(const char *scenario, const char *env, const char *const *needles)
+int harness_run_self(const char *scenario, const char *env, char *out, size_t len)
 {
     int fds[2];
     CHECK(pipe(fds) == 0);
+    fflush(stdout);
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
@@ -203,15 +204,24 @@ int harness_expect_death(const char *scenario, const char *env, const char *cons
         _exit(127);
     }
     close(fds[1]);
-    static char out[16384];
-    size_t len = 0;
+    size_t n = 0;
     ssize_t r;
-    while ((r = read(fds[0], out + len, sizeof out - 1 - len)) > 0)
-        len += (size_t)r;
-    out[len] = 0;
+    char sink[4096];
+    while ((r = read(fds[0], n + 1 < len ? out + n : sink,
+                     n + 1 < len ? len - 1 - n : sizeof sink)) > 0)
+        if (n + 1 < len)
+            n += (size_t)r;
+    out[n] = 0;
     close(fds[0]);
     int status;
     CHECK(waitpid(pid, &status, 0) == pid);
+    return status;
+}
+
+int harness_expect_death(const char *scenario, const char *env, const char *const *needles)
+{
+    static char out[16384];
+    int status = harness_run_self(scenario, env, out, sizeof out);
     int ok = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
     if (!ok)
         fprintf(stderr, "death test '%s': expected SIGABRT, got %s %d\n", scenario,

@@ -89,6 +89,13 @@ int harness_mapping_at(unsigned long addr);
  */
 int harness_expect_death(const char *scenario, const char *env, const char *const *needles);
 
+/*
+ * Re-runs this executable with argv[1] = scenario and the environment
+ * addition env ("NAME=value" or NULL); stores its stderr (NUL-terminated,
+ * truncated to len - 1 bytes) in out and returns its wait status.
+ */
+int harness_run_self(const char *scenario, const char *env, char *out, size_t len);
+
 /* Monotonic time in nanoseconds. */
 uint64_t harness_now_ns(void);
 
