@@ -44,7 +44,7 @@ SPECIAL_BINS  := $(PYHELPER) $(T)/special/copy_reloc-so $(T)/special/partial_hoo
                  $(T)/special/lazy_init
 
 .PHONY: fi-lib all lib header check-header test cargo-test layout-test check-symbols check-signatures \
-        check-header-compiles c-tests test-bins demo clean install uninstall
+        check-header-compiles c-tests test-bins demo clean install uninstall bench
 
 all: lib $(GEN_HDR)
 
@@ -182,6 +182,25 @@ $(BUILD)/demo: demo/demo.c include/sbthread.h $(SO_FILE)
 demo: lib
 	@$(MAKE) --no-print-directory $(BUILD)/demo
 	$(BUILD)/demo
+
+# ---- benchmarks (not part of make test): make bench [BENCH_QUICK=1]
+BENCH_BINS := $(BUILD)/bench/bench-standalone $(BUILD)/bench/bench-host $(BUILD)/bench/floor
+
+$(BUILD)/bench/bench-standalone: bench/bench.c $(HARNESS) $(STANDALONE) include/sbthread.h $(SO_FILE)
+	@mkdir -p $(BUILD)/bench
+	$(CC) -std=gnu11 $(CWARN) -O2 -g -pthread -Iinclude -Ic-tests/harness -Iffi $< c-tests/harness/harness.c $(STANDALONE) $(SO_LINK) -o $@
+
+$(BUILD)/bench/bench-host: bench/bench.c $(HARNESS) $(HOST) include/sbthread.h $(SO_FILE)
+	@mkdir -p $(BUILD)/bench
+	$(CC) -std=gnu11 $(CWARN) -O2 -g -pthread -rdynamic -Iinclude -Ic-tests/harness -Iffi $< c-tests/harness/harness.c c-tests/host/host.c $(SO_LINK) -o $@
+
+$(BUILD)/bench/floor: bench/floor/floor.c
+	@mkdir -p $(BUILD)/bench
+	$(CC) -std=gnu11 $(CWARN) -O2 -g -pthread $< -o $@
+
+bench: lib
+	@$(MAKE) --no-print-directory $(BENCH_BINS)
+	python3 bench/run.py $(BUILD)/bench
 
 # ---- install: PREFIX=/usr/local DESTDIR=... (uninstall removes exactly these)
 PREFIX    ?= /usr/local

@@ -242,6 +242,15 @@ struct sbthread_stats {
    Conses of the standalone pool in use (interrupts queued, not run).
    */
   int64_t conses_live;
+  /*
+   Total time stoppers spent waiting for threads to stop, in ns.
+   */
+  uint64_t stop_wait_ns;
+  /*
+   CPU time stoppers used while waiting for threads to stop, in ns
+   (compare with `stop_wait_ns`: no spinning means a small fraction).
+   */
+  uint64_t stop_wait_cpu_ns;
 };
 
 /*

@@ -175,4 +175,9 @@ pub struct SbthreadStats {
     pub stop_latency_max_ns: u64,
     /// Conses of the standalone pool in use (interrupts queued, not run).
     pub conses_live: i64,
+    /// Total time stoppers spent waiting for threads to stop, in ns.
+    pub stop_wait_ns: u64,
+    /// CPU time stoppers used while waiting for threads to stop, in ns
+    /// (compare with `stop_wait_ns`: no spinning means a small fraction).
+    pub stop_wait_cpu_ns: u64,
 }

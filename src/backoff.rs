@@ -3,12 +3,14 @@
 //! handler only writes `state`. Spins briefly (the common case is a thread
 //! that reacts within microseconds), then sleeps with exponential back-off
 //! up to [`MAX_SLEEP_NS`], so a waiter never burns a core and never adds
-//! more than that much latency. Async-signal-safe (`nanosleep`).
+//! more than that much latency. While sleeping, the thread's timer slack is
+//! lowered to 2 µs (and restored after), so short sleeps stay short.
+//! Async-signal-safe (`nanosleep`, `prctl`).
 
 /// Rounds of pure spinning before the first sleep.
-const SPIN_ROUNDS: u32 = 64;
+const SPIN_ROUNDS: u32 = 4;
 /// First sleep.
-const FIRST_SLEEP_NS: u64 = 2_000;
+const FIRST_SLEEP_NS: u64 = 5_000;
 /// Longest sleep between two checks: 200 µs.
 pub(crate) const MAX_SLEEP_NS: u64 = 200_000;
 
@@ -16,22 +18,37 @@ pub(crate) const MAX_SLEEP_NS: u64 = 200_000;
 pub(crate) struct Backoff {
     round: u32,
     sleep_ns: u64,
+    /// The thread's timer slack before the wait, restored at the end.
+    saved_slack: Option<libc::c_ulong>,
 }
+
+/// Timer slack while sleeping in a back-off: the kernel's default of 50 µs
+/// would stretch every short sleep to ~55 µs.
+const SLACK_NS: libc::c_ulong = 2_000;
 
 impl Backoff {
     /// A fresh wait.
     pub(crate) const fn new() -> Self {
-        Self { round: 0, sleep_ns: FIRST_SLEEP_NS }
+        Self { round: 0, sleep_ns: FIRST_SLEEP_NS, saved_slack: None }
     }
 
     /// Waits a little before the caller checks again.
     pub(crate) fn pause(&mut self) {
         if self.round < SPIN_ROUNDS {
             self.round += 1;
-            for _ in 0..(1u32 << (self.round / 16)) * 8 {
+            for _ in 0..32 {
                 core::hint::spin_loop();
             }
             return;
+        }
+        if self.saved_slack.is_none() {
+            // SAFETY: PR_GET/SET_TIMERSLACK only read or set a per-thread value.
+            let old = unsafe { libc::prctl(libc::PR_GET_TIMERSLACK) };
+            if old > 0 {
+                self.saved_slack = Some(old as libc::c_ulong);
+                // SAFETY: as above.
+                unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, SLACK_NS) };
+            }
         }
         let ts = libc::timespec { tv_sec: 0, tv_nsec: self.sleep_ns as libc::c_long };
         // SAFETY: `ts` is valid; an early wake-up only means an early check.
@@ -39,4 +56,13 @@ impl Backoff {
         self.sleep_ns = (self.sleep_ns * 2).min(MAX_SLEEP_NS);
     }
 
+}
+
+impl Drop for Backoff {
+    fn drop(&mut self) {
+        if let Some(old) = self.saved_slack {
+            // SAFETY: restores the per-thread value read in `pause`.
+            unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, old) };
+        }
+    }
 }

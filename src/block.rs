@@ -45,11 +45,11 @@ pub(crate) struct Private {
     pub(crate) magic: AtomicU64,
     /// Sequence number of the thread (for traces).
     pub(crate) serial: AtomicU64,
-    /// Futex: 1 once `link_thread` published `os_thread`.
+    /// Event (`futex::event`): `link_thread` published `os_thread`.
     pub(crate) linked: AtomicU32,
-    /// Futex: 1 once the thread left STARTING.
+    /// Event: the thread left STARTING.
     pub(crate) started: AtomicU32,
-    /// Futex: 1 once the thread is DEAD.
+    /// Event: the thread is DEAD.
     pub(crate) dead: AtomicU32,
     /// 1 once a `reap_dead_thread` claimed the thread.
     pub(crate) reaping: AtomicU32,

@@ -47,3 +47,44 @@ pub(crate) fn wake(word: &AtomicU32, count: i32) {
 pub(crate) fn wake_all(word: &AtomicU32) {
     wake(word, i32::MAX);
 }
+
+/// A one-shot event on a futex word: 0 = not set, 1 = set, 2 = not set and
+/// someone may be sleeping on it. Setting it makes a system call only when
+/// someone waits; waiting makes one only when it is not set yet.
+pub(crate) mod event {
+    use core::sync::atomic::{AtomicU32, Ordering};
+
+    const SET: u32 = 1;
+    const YIELDS: u32 = 20;
+    const WAITING: u32 = 2;
+
+    /// Sleeps until the event is set.
+    pub(crate) fn wait(word: &AtomicU32) {
+        for _ in 0..YIELDS {
+            if word.load(Ordering::Acquire) == SET {
+                return;
+            }
+            // SAFETY: sched_yield has no preconditions.
+            unsafe { libc::sched_yield() };
+        }
+        loop {
+            match word.load(Ordering::Acquire) {
+                SET => return,
+                0 => {
+                    if word.compare_exchange(0, WAITING, Ordering::AcqRel, Ordering::Acquire).is_err() {
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+            super::wait(word, WAITING, None);
+        }
+    }
+
+    /// Sets the event, waking every waiter.
+    pub(crate) fn set(word: &AtomicU32) {
+        if word.swap(SET, Ordering::AcqRel) == WAITING {
+            super::wake_all(word);
+        }
+    }
+}

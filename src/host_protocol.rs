@@ -62,8 +62,10 @@ impl Protocol for HostProtocol {
     }
 
     fn await_stopped(&self, me: Option<ThreadRef>) {
+        // One back-off for the whole wait: the threads stop in parallel,
+        // so once the first one is waited for, the rest are mostly done.
+        let mut wait = Backoff::new();
         for th in registry::iter().filter(|t| Some(*t) != me) {
-            let mut wait = Backoff::new();
             loop {
                 let s = th.state();
                 if s == SBTHREAD_STATE_SUSPENDED || s == SBTHREAD_STATE_DEAD {

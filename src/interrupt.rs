@@ -142,7 +142,7 @@ pub(crate) fn discard_queue(th: ThreadRef) {
 
 /// Marks `th` DEAD if its queue is empty; returns whether it did. The
 /// caller holds `all_threads_lock` (which keeps signals quiet).
-pub(crate) fn close_if_empty(th: ThreadRef, _held: &crate::registry::AllThreadsLock) -> bool {
+pub(crate) fn close_if_empty(th: ThreadRef, _held: &crate::registry::AllThreadsLock<'_>) -> bool {
     queue_of(th).close_if_empty(owner(), NIL, SBTHREAD_STATE_DEAD, &Futex)
 }
 

@@ -141,26 +141,44 @@ fn mutex_unlock(caller: &str) {
 /// `SIG_INTERRUPT_THREAD` among them, are blocked: the interrupt-queue
 /// spinlock may be taken under it.
 #[must_use = "the lock is released when the guard is dropped"]
-pub(crate) struct AllThreadsLock {
+pub(crate) struct AllThreadsLock<'m> {
     caller: &'static str,
-    _mask: MaskGuard,
+    _mask: Mask<'m>,
 }
 
-impl AllThreadsLock {
+/// The deferrables-blocked mask a lock guard relies on: its own, or one
+/// the caller keeps for several acquisitions.
+enum Mask<'m> {
+    Own(#[allow(dead_code)] MaskGuard),
+    Borrowed(#[allow(dead_code)] &'m MaskGuard),
+}
+
+impl AllThreadsLock<'static> {
     /// Blocks deferrables, checks that a stop can arrive, locks.
     pub(crate) fn acquire(caller: &'static str) -> Self {
-        Self::acquire_with(caller, MaskGuard::deferrables())
+        let mask = MaskGuard::deferrables();
+        Self::lock(caller, mask.blocks_stop(), Mask::Own(mask))
     }
 
     /// As [`AllThreadsLock::acquire`], with `SIG_STOP_FOR_GC` unblocked
     /// first if the caller had it blocked (thread exit: the host's Lisp code
     /// may return with it blocked).
     pub(crate) fn acquire_opening_stop(caller: &'static str) -> Self {
-        Self::acquire_with(caller, MaskGuard::deferrables_stop_open())
+        let mask = MaskGuard::deferrables_stop_open();
+        Self::lock(caller, mask.blocks_stop(), Mask::Own(mask))
+    }
+}
+
+impl<'m> AllThreadsLock<'m> {
+    /// Locks under a mask the caller holds (made by
+    /// `MaskGuard::deferrables`), saving the mask changes of taking the lock
+    /// several times in a row.
+    pub(crate) fn acquire_under(caller: &'static str, deferrables: &'m MaskGuard) -> Self {
+        Self::lock(caller, deferrables.blocks_stop(), Mask::Borrowed(deferrables))
     }
 
-    fn acquire_with(caller: &'static str, mask: MaskGuard) -> Self {
-        check_stop_can_arrive(caller, mask.blocks_stop());
+    fn lock(caller: &'static str, stop_blocked: bool, mask: Mask<'m>) -> Self {
+        check_stop_can_arrive(caller, stop_blocked);
         if i_am_stopper() {
             lose!("{}: this thread stopped the world and holds all_threads_lock; call gc_start_the_world first", caller);
         }
@@ -169,10 +187,10 @@ impl AllThreadsLock {
     }
 }
 
-impl Drop for AllThreadsLock {
+impl Drop for AllThreadsLock<'_> {
     fn drop(&mut self) {
         mutex_unlock(self.caller);
-        // `_mask` is dropped after this and restores the old mask.
+        // `_mask`, if owned, is dropped after this and restores the mask.
     }
 }
 

@@ -60,6 +60,25 @@ pub(crate) fn stop_latency() -> (u64, u64, u64) {
     )
 }
 
+/// Time stoppers spent waiting for threads to stop (wall, CPU), in ns.
+pub(crate) static STOP_WAIT_NS: AtomicU64 = AtomicU64::new(0);
+/// CPU time used during those waits, in ns.
+pub(crate) static STOP_WAIT_CPU_NS: AtomicU64 = AtomicU64::new(0);
+
+/// Records one wait of a stopper.
+pub(crate) fn record_stop_wait(wall_ns: u64, cpu_ns: u64) {
+    STOP_WAIT_NS.fetch_add(wall_ns, Ordering::Relaxed);
+    STOP_WAIT_CPU_NS.fetch_add(cpu_ns, Ordering::Relaxed);
+}
+
+/// CPU time of the calling thread in nanoseconds.
+pub(crate) fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// Monotonic clock in nanoseconds (`clock_gettime` is async-signal-safe).
 pub(crate) fn now_ns() -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };

@@ -9,8 +9,6 @@
 //! was asked to stop cannot die instead of stopping. The mode-specific
 //! half (signals and waiting) is `crate::protocol`.
 
-use core::sync::atomic::Ordering;
-
 use crate::abi_types::{SBTHREAD_STATE_DEAD, SBTHREAD_STATE_RUNNING, SBTHREAD_STATE_SUSPENDED};
 use crate::futex;
 use crate::hooks::hooks;
@@ -23,10 +21,7 @@ use crate::trace::trace;
 
 /// Sleeps until `th` has left STARTING (its trampoline wakes us).
 fn wait_until_started(th: ThreadRef) {
-    let started = &th.private().started;
-    while started.load(Ordering::Acquire) == 0 {
-        futex::wait(started, 0, None);
-    }
+    futex::event::wait(&th.private().started);
 }
 
 /// `gc_stop_the_world`.
@@ -49,8 +44,11 @@ pub(crate) fn stop_the_world() {
             e => lose!("gc_stop_the_world: cannot suspend thread {:#x} (state {}): {}", addr(th.as_ptr()), state_name(th.state()), errno_name(e)),
         }
     }
+    let (wait0, cpu0) = (stats::now_ns(), stats::thread_cpu_ns());
     p.await_stopped(me);
-    let elapsed = stats::now_ns() - t0;
+    let end = stats::now_ns();
+    stats::record_stop_wait(end - wait0, stats::thread_cpu_ns() - cpu0);
+    let elapsed = end - t0;
     stats::record_stop(elapsed);
     trace!(1, "gc_stop_the_world: {} thread(s) stopped in {} ns", asked, elapsed);
 }

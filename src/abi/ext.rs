@@ -194,6 +194,8 @@ pub unsafe extern "C" fn sbthread_stats(out: *mut SbthreadStats) -> c_int {
         stop_latency_mean_ns: mean,
         stop_latency_max_ns: max,
         conses_live: hooks::cons_pool::live(),
+        stop_wait_ns: stats::STOP_WAIT_NS.load(core::sync::atomic::Ordering::Relaxed),
+        stop_wait_cpu_ns: stats::STOP_WAIT_CPU_NS.load(core::sync::atomic::Ordering::Relaxed),
     };
     // SAFETY: `out` is non-NULL and writable (contract).
     unsafe { out.write(s) };

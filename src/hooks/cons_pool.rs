@@ -126,9 +126,15 @@ pub(crate) fn live() -> i64 {
 mod tests {
     use super::*;
 
+    /// The pool is process-wide; these tests must not run at the same time.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
     fn conses_are_tagged_reused_and_counted() {
+        let _serial = SERIAL.lock().unwrap();
+        let live = super::live();
         let a = alloc(1, 2);
+        assert_eq!(super::live(), live + 1);
         assert_eq!(a & 0xF, LIST_POINTER_LOWTAG);
         assert!(owns(a));
         assert!(!owns(a + 8));
@@ -139,6 +145,7 @@ mod tests {
             assert_eq!((*cell).cdr, 2);
         }
         free(a);
+        assert_eq!(super::live(), live);
         let b = alloc(3, 4);
         assert_eq!(a, b, "a freed cell is handed out again first");
         free(b);
@@ -146,6 +153,7 @@ mod tests {
 
     #[test]
     fn concurrent_alloc_and_free_never_hand_out_a_cell_twice() {
+        let _serial = SERIAL.lock().unwrap();
         let threads: Vec<_> = (0..4)
             .map(|t| {
                 std::thread::spawn(move || {

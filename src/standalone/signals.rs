@@ -82,15 +82,22 @@ extern "C" fn stop_for_gc_handler(_sig: c_int, _info: *mut libc::siginfo_t, _ctx
         }
         return;
     }
-    suspend_self(th);
+    suspend(th);
 }
 
 /// Suspends the calling thread `th` for a stop in progress: marks it
 /// SUSPENDED, wakes the stopper if it was the last, sleeps until the world
 /// is started (which marks it RUNNING again). Every asynchronous signal is
-/// blocked meanwhile.
+/// blocked meanwhile. For code outside the handler (the end of a deferral
+/// section).
 pub(crate) fn suspend_self(th: ThreadRef) {
     let _mask = MaskGuard::block(&sigset::all_but_synchronous());
+    suspend(th);
+}
+
+/// `suspend_self` inside the `SIG_STOP_FOR_GC` handler, whose `sa_mask`
+/// already blocks every asynchronous signal.
+fn suspend(th: ThreadRef) {
     trace!(2, "thread {:#x} suspending", addr(th.as_ptr()));
     if let Err(state) = WORLD.suspend(th.state_word(), STATES, &Futex) {
         lose!("SIG_STOP_FOR_GC: thread {:#x} asked to suspend in state {}", addr(th.as_ptr()), state_name(state));
