@@ -28,6 +28,7 @@ static uintptr_t wait_for_hit(void *arg)
 
 static void workload(void)
 {
+    __atomic_store_n(&hits, 0, __ATOMIC_SEQ_CST);
     struct thread *th = harness_spawn(wait_for_hit, NULL);
     gc_stop_the_world();
     gc_start_the_world();
@@ -41,6 +42,17 @@ static int count_lines(const char *out, const char *needle)
     for (const char *p = out; (p = strstr(p, needle)); p++)
         n++;
     return n;
+}
+
+/* Runs a scenario in a child; fails the test, showing its stderr, unless
+ * it exits with 0. */
+static void run_ok(const char *scenario, const char *env, char *out, size_t len)
+{
+    int status = harness_run_self(scenario, env, out, len);
+    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+        fprintf(stderr, "scenario %s ended with status %#x:\n%s", scenario, status, out);
+        harness_fail();
+    }
 }
 
 int test_main(int argc, char **argv)
@@ -57,8 +69,7 @@ int test_main(int argc, char **argv)
         return 0;
     }
     static char out[65536];
-    int status = harness_run_self("traced", "SBTHREAD_TRACE=2", out, sizeof out);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    run_ok("traced", "SBTHREAD_TRACE=2", out, sizeof out);
     static const char *const events[] = {
         "linked", "running", "gc_stop_the_world: waiting for all_threads_lock",
         "thread(s) stopped in", "gc_start_the_world:", "queued for thread", "dead", "reaped", NULL,
@@ -73,12 +84,10 @@ int test_main(int argc, char **argv)
     if (!harness_host_mode())
         CHECK(strstr(out, "ran 1 interrupt function(s)") != NULL);
 
-    status = harness_run_self("quiet", NULL, out, sizeof out);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    run_ok("quiet", NULL, out, sizeof out);
     CHECK(strstr(out, "sbthread[") == NULL);
 
-    status = harness_run_self("switched", NULL, out, sizeof out);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    run_ok("switched", NULL, out, sizeof out);
     CHECK_EQ(count_lines(out, "reaped"), 1); /* only the first workload traced */
     printf("trace: SBTHREAD_TRACE=2 traced every event (%d lines), unset traced nothing, "
            "sbthread_set_trace_level switched it at run time\n", traced_lines);
