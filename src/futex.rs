@@ -70,11 +70,7 @@ pub(crate) mod event {
         loop {
             match word.load(Ordering::Acquire) {
                 SET => return,
-                0 => {
-                    if word.compare_exchange(0, WAITING, Ordering::AcqRel, Ordering::Acquire).is_err() {
-                        continue;
-                    }
-                }
+                0 if word.compare_exchange(0, WAITING, Ordering::AcqRel, Ordering::Acquire).is_err() => continue,
                 _ => {}
             }
             super::wait(word, WAITING, None);

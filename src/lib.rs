@@ -41,7 +41,7 @@ mod layout;
 mod lifecycle;
 mod lisp;
 mod lose;
-#[cfg(all(test, sbthread_loom_wip))]
+#[cfg(test)]
 mod model_tests;
 mod protocol;
 mod queue;

@@ -1,23 +1,26 @@
 //! Loom models of the two protocols, run by `cargo test`. They drive the
 //! library's own protocol code (`queue.rs`, `handshake.rs`), instantiated
 //! with loom's atomics instead of the real ones, and check every
-//! interleaving loom can produce for 3 threads:
+//! interleaving loom produces (up to its preemption bound) for 3 threads:
 //!
 //! - interrupt queue: two senders and a target that handles its signals
 //!   and then exits: every accepted function runs exactly once, a refused
 //!   one never runs, nothing deadlocks;
 //! - stop-the-world handshake: a stopper and two targets: when the stop
-//!   returns every target is suspended and makes no progress until the
+//!   returns every target is suspended and none makes progress until the
 //!   start; everyone finishes (no lost wake-up, no deadlock).
 //!
-//! A signal is modelled as a counter the sender bumps and the target polls
-//! between its steps; the handler is the same core call the real handler
-//! makes.
+//! What is not the library's code is the harness around it: a signal is a
+//! counter under a model mutex that the target looks at between its steps
+//! (where a handler could run) or sleeps on (a blocked system call); the
+//! handler is the same core call the real handler makes; futexes and spin
+//! waits are a mutex and condition variable (loom cannot explore unbounded
+//! spinning).
 
 use core::sync::atomic::Ordering::{self, SeqCst};
 
 use loom::sync::atomic::{AtomicU32, AtomicU64};
-use loom::sync::Arc;
+use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
 
 use crate::handshake::{States, World};
@@ -34,17 +37,22 @@ delegate_word!(Word64 for AtomicU64, u64, [
     }
 ]);
 
-/// Loom has no futex: one is emulated with a mutex and a condition
-/// variable (a waiter checks the word under the mutex, a waker takes the
-/// mutex after its store, so no wake-up is lost). Spins yield.
+/// Futex and spin waits for the model: a waiter checks its word under the
+/// mutex and sleeps on the condition variable; every wake-up and every
+/// spinlock release notifies it after its store, so nothing is lost.
 struct ModelPark {
-    lock: loom::sync::Mutex<()>,
-    cond: loom::sync::Condvar,
+    lock: Mutex<()>,
+    cond: Condvar,
 }
 
 impl ModelPark {
     fn new() -> Self {
-        ModelPark { lock: loom::sync::Mutex::new(()), cond: loom::sync::Condvar::new() }
+        ModelPark { lock: Mutex::new(()), cond: Condvar::new() }
+    }
+
+    fn notify(&self) {
+        let _guard = self.lock.lock().unwrap();
+        self.cond.notify_all();
     }
 }
 
@@ -56,22 +64,67 @@ impl Park<AtomicU32> for ModelPark {
         }
     }
     fn wake_all(&self, _w: &AtomicU32) {
-        let _guard = self.lock.lock().unwrap();
-        self.cond.notify_all();
+        self.notify();
     }
-    fn relax(&self, _round: u32) {
-        thread::yield_now();
+    fn relax(&self, lock: &impl Word64, _round: u32) {
+        let guard = self.lock.lock().unwrap();
+        if lock.load(SeqCst) != 0 {
+            drop(self.cond.wait(guard).unwrap());
+        }
+    }
+    fn released(&self) {
+        self.notify();
     }
 }
 
-const NIL: u64 = crate::abi_types::SBTHREAD_NIL;
-const RUNNING: u64 = 0x8;
-const SUSPENDED: u64 = 0x10;
-const DEAD: u64 = 0x18;
+/// Signals between model threads: counts under a mutex.
+struct Signals {
+    sent: Mutex<[u32; 2]>,
+    cond: Condvar,
+}
 
-/// Cons cells: cell `i` is the value `(i + 1) << 4 | 7`; car = function id.
+impl Signals {
+    fn new() -> Self {
+        Signals { sent: Mutex::new([0; 2]), cond: Condvar::new() }
+    }
+
+    /// `pthread_kill`.
+    fn send(&self, to: usize) {
+        self.sent.lock().unwrap()[to] += 1;
+        self.cond.notify_all();
+    }
+
+    /// Signals of `to` beyond `handled`, without waiting.
+    fn pending(&self, to: usize, handled: u32) -> bool {
+        self.sent.lock().unwrap()[to] > handled
+    }
+
+    /// Sleeps until a signal beyond `handled` arrives.
+    fn wait(&self, to: usize, handled: u32) {
+        let mut sent = self.sent.lock().unwrap();
+        while sent[to] <= handled {
+            sent = self.cond.wait(sent).unwrap();
+        }
+    }
+}
+
+/// Loom's exploration bound: every interleaving with at most this many
+/// preemptions (`LOOM_MAX_PREEMPTIONS` overrides it for longer runs).
+fn builder() -> loom::model::Builder {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(3);
+    }
+    b
+}
+
+const NIL: u64 = crate::abi_types::SBTHREAD_NIL;
+const RUNNING: u64 = crate::abi_types::SBTHREAD_STATE_RUNNING;
+const SUSPENDED: u64 = crate::abi_types::SBTHREAD_STATE_SUSPENDED;
+const DEAD: u64 = crate::abi_types::SBTHREAD_STATE_DEAD;
+
+/// Two cons cells: cell `i` is the value `(i + 1) << 4 | 7`, car = `i`.
 struct ModelCells {
-    car: [AtomicU64; 2],
     cdr: [AtomicU64; 2],
 }
 
@@ -95,7 +148,7 @@ struct QueueModel {
     doorbell: AtomicU32,
     cells: ModelCells,
     park: ModelPark,
-    signals_sent: AtomicU32,
+    signals: Signals,
     ran: [AtomicU32; 2],
 }
 
@@ -104,35 +157,19 @@ impl QueueModel {
         Queue { lock: &self.lock, head: &self.head, state: &self.state, doorbell: &self.doorbell }
     }
 
-    /// What the target does with a detached list (`run_list`).
-    fn run(&self, list: u64) {
-        queue::for_each_oldest_first(list, NIL, &self.cells, |c| {
-            let f = self.cells.car[index(c)].load(SeqCst) as usize;
-            self.ran[f].fetch_add(1, SeqCst);
-        });
-    }
-
-    /// The standalone SIG_INTERRUPT_THREAD handler (`run_pending_interrupts`).
+    /// The standalone SIG_INTERRUPT_THREAD handler (`run_pending_interrupts`
+    /// with `run_list`).
     fn handler(&self) {
         loop {
             let list = self.queue().take_for_run(1, NIL, &self.park);
             if list == NIL {
                 break;
             }
-            self.run(list);
+            queue::for_each_oldest_first(list, NIL, &self.cells, |c| {
+                self.ran[index(c)].fetch_add(1, SeqCst);
+            });
         }
     }
-}
-
-/// Loom's exploration bound: every interleaving with at most this many
-/// preemptions (`LOOM_MAX_PREEMPTIONS` overrides it for longer runs).
-fn builder() -> loom::model::Builder {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(2);
-    }
-    b.max_branches = 20_000;
-    b
 }
 
 #[test]
@@ -143,14 +180,12 @@ fn interrupt_queue_runs_each_accepted_function_exactly_once() {
             head: AtomicU64::new(NIL),
             state: AtomicU64::new(RUNNING),
             doorbell: AtomicU32::new(0),
-            cells: ModelCells {
-                car: [AtomicU64::new(0), AtomicU64::new(1)],
-                cdr: [AtomicU64::new(NIL), AtomicU64::new(NIL)],
-            },
+            cells: ModelCells { cdr: [AtomicU64::new(NIL), AtomicU64::new(NIL)] },
             park: ModelPark::new(),
-            signals_sent: AtomicU32::new(0),
+            signals: Signals::new(),
             ran: [AtomicU32::new(0), AtomicU32::new(0)],
         });
+        // interrupt_thread from two senders.
         let senders: Vec<_> = (0..2u64)
             .map(|f| {
                 let m = m.clone();
@@ -159,7 +194,7 @@ fn interrupt_queue_runs_each_accepted_function_exactly_once() {
                     match m.queue().push(cons, 2 + f, DEAD, &m.cells, &m.park) {
                         Push::Queued => {
                             if m.queue().ring() {
-                                m.signals_sent.fetch_add(1, SeqCst);
+                                m.signals.send(0);
                             }
                             true
                         }
@@ -168,26 +203,20 @@ fn interrupt_queue_runs_each_accepted_function_exactly_once() {
                 })
             })
             .collect();
-        // The target: handles the signals it has received, then exits
-        // (new_thread_trampoline's exit loop), handling what is left.
-        let target = {
-            let m = m.clone();
-            thread::spawn(move || {
-                let mut handled = 0;
-                loop {
-                    while handled < m.signals_sent.load(SeqCst) {
-                        handled += 1;
-                        m.handler();
-                    }
-                    if m.queue().close_if_empty(1, NIL, DEAD, &m.park) {
-                        break;
-                    }
-                    m.handler(); // drain_before_exit
-                }
-            })
-        };
+        // The target handles the signals it has received, then exits
+        // (new_thread_trampoline's exit loop: close, or drain and retry).
+        let mut handled = 0;
+        loop {
+            while m.signals.pending(0, handled) {
+                handled += 1;
+                m.handler();
+            }
+            if m.queue().close_if_empty(1, NIL, DEAD, &m.park) {
+                break;
+            }
+            m.handler(); // drain_before_exit
+        }
         let accepted: Vec<bool> = senders.into_iter().map(|s| s.join().unwrap()).collect();
-        target.join().unwrap();
         for (f, accepted) in accepted.into_iter().enumerate() {
             let ran = m.ran[f].load(SeqCst);
             assert_eq!(ran, u32::from(accepted), "function {f}: accepted {accepted}, ran {ran} times");
@@ -199,8 +228,8 @@ fn interrupt_queue_runs_each_accepted_function_exactly_once() {
 struct WorldModel {
     world: World<AtomicU32>,
     park: ModelPark,
+    signals: Signals,
     state: [AtomicU64; 2],
-    stop_signal: [AtomicU32; 2],
     progress: [AtomicU32; 2],
     stopped: AtomicU32,
 }
@@ -213,8 +242,8 @@ fn stop_the_world_handshake_stops_everyone_and_resumes_everyone() {
         let m = Arc::new(WorldModel {
             world: World { pending: AtomicU32::new(0), resume_seq: AtomicU32::new(0) },
             park: ModelPark::new(),
+            signals: Signals::new(),
             state: [AtomicU64::new(RUNNING), AtomicU64::new(RUNNING)],
-            stop_signal: [AtomicU32::new(0), AtomicU32::new(0)],
             progress: [AtomicU32::new(0), AtomicU32::new(0)],
             stopped: AtomicU32::new(0),
         });
@@ -222,25 +251,23 @@ fn stop_the_world_handshake_stops_everyone_and_resumes_everyone() {
             .map(|t| {
                 let m = m.clone();
                 thread::spawn(move || {
-                    // Works (at most two steps, to keep the model finite)
-                    // until it has been stopped once; the signal is noticed
-                    // between steps, as a handler would run, or while it
-                    // sleeps (a blocked system call).
-                    let mut steps = 0;
-                    loop {
-                        if m.stop_signal[t].swap(0, SeqCst) == 1 {
-                            m.world.suspend(&m.state[t], STATES, &m.park).expect("RUNNING when asked");
-                            break;
-                        }
-                        if steps < 2 {
+                    // Thread 0 works (two steps) and notices the signal
+                    // between steps; thread 1 is blocked in a system call.
+                    // Either way the handler suspends it.
+                    if t == 0 {
+                        for _ in 0..2 {
+                            if m.signals.pending(t, 0) {
+                                break;
+                            }
                             assert_eq!(m.stopped.load(SeqCst), 0, "thread {t} ran while the world was stopped");
                             m.progress[t].fetch_add(1, SeqCst);
-                            steps += 1;
-                        } else {
-                            m.park.wait(&m.stop_signal[t], 0);
                         }
                     }
+                    m.signals.wait(t, 0);
+                    m.world.suspend(&m.state[t], STATES, &m.park).expect("RUNNING when asked");
                     assert_eq!(m.state[t].load(SeqCst), RUNNING, "resumed threads are RUNNING");
+                    assert_eq!(m.stopped.load(SeqCst), 0, "thread {t} resumed while the world was stopped");
+                    m.progress[t].fetch_add(1, SeqCst);
                 })
             })
             .collect();
@@ -249,8 +276,7 @@ fn stop_the_world_handshake_stops_everyone_and_resumes_everyone() {
         for t in 0..2 {
             if m.state[t].load(SeqCst) == RUNNING {
                 m.world.count_request();
-                m.stop_signal[t].store(1, SeqCst); // pthread_kill
-                m.park.wake_all(&m.stop_signal[t]);
+                m.signals.send(t);
             }
         }
         m.world.await_stopped(&m.park);
@@ -267,24 +293,6 @@ fn stop_the_world_handshake_stops_everyone_and_resumes_everyone() {
         }
         m.world.end_start(&m.park);
         targets.into_iter().for_each(|t| t.join().unwrap());
-    });
-}
-
-#[test]
-fn model_park_wakes() {
-    builder().check(|| {
-        let park = Arc::new(ModelPark::new());
-        let w = Arc::new(AtomicU32::new(0));
-        let t = {
-            let (park, w) = (park.clone(), w.clone());
-            thread::spawn(move || {
-                while w.load(SeqCst) == 0 {
-                    park.wait(&w, 0);
-                }
-            })
-        };
-        w.store(1, SeqCst);
-        park.wake_all(&w);
-        t.join().unwrap();
+        assert_eq!(m.progress[1].load(SeqCst), 1);
     });
 }

@@ -44,26 +44,29 @@ pub(crate) enum Push {
 }
 
 /// The spinlock, held.
-pub(crate) struct Held<'q, W64: Word64> {
+pub(crate) struct Held<'q, 'p, W64: Word64, W32: Word32, P: Park<W32>> {
     lock: &'q W64,
+    park: &'p P,
+    _word: core::marker::PhantomData<W32>,
 }
 
-impl<W64: Word64> Drop for Held<'_, W64> {
+impl<W64: Word64, W32: Word32, P: Park<W32>> Drop for Held<'_, '_, W64, W32, P> {
     fn drop(&mut self) {
         self.lock.store(0, Ordering::Release);
+        self.park.released();
     }
 }
 
 impl<'a, W64: Word64, W32: Word32> Queue<'a, W64, W32> {
     /// Takes the spinlock for `owner` (non-zero). The caller guarantees
     /// that no handler of this thread can take it meanwhile.
-    pub(crate) fn lock<P: Park<W32>>(&self, owner: u64, park: &P) -> Held<'a, W64> {
+    pub(crate) fn lock<'p, P: Park<W32>>(&self, owner: u64, park: &'p P) -> Held<'a, 'p, W64, W32, P> {
         let mut round = 0u32;
         while self.lock.compare_exchange_weak(0, owner, Ordering::Acquire, Ordering::Relaxed).is_err() {
             round = round.wrapping_add(1);
-            park.relax(round);
+            park.relax(self.lock, round);
         }
-        Held { lock: self.lock }
+        Held { lock: self.lock, park, _word: core::marker::PhantomData }
     }
 
     /// Queues `cons` (whose car is the function) unless the thread is DEAD.

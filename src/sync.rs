@@ -28,8 +28,11 @@ pub(crate) trait Park<W: Word32> {
     fn wait(&self, w: &W, expected: u32);
     /// Wakes every waiter on `w`.
     fn wake_all(&self, w: &W);
-    /// One round of a spin-wait.
-    fn relax(&self, round: u32);
+    /// One round of a spin-wait for the spinlock `lock` to be released.
+    fn relax(&self, lock: &impl Word64, round: u32);
+    /// A spinlock was just released (the model wakes its spinners here;
+    /// the library's spinners do not sleep).
+    fn released(&self);
 }
 
 macro_rules! delegate_word {
@@ -42,7 +45,7 @@ macro_rules! delegate_word {
         }
     };
 }
-#[cfg(all(test, sbthread_loom_wip))]
+#[cfg(test)]
 pub(crate) use delegate_word;
 
 delegate_word!(Word32 for AtomicU32, u32, [
@@ -69,7 +72,7 @@ impl Park<AtomicU32> for Futex {
         crate::futex::wake_all(w);
     }
 
-    fn relax(&self, round: u32) {
+    fn relax(&self, _lock: &impl Word64, round: u32) {
         if round.is_multiple_of(128) {
             // SAFETY: sched_yield has no preconditions.
             unsafe { libc::sched_yield() };
@@ -77,4 +80,6 @@ impl Park<AtomicU32> for Futex {
             core::hint::spin_loop();
         }
     }
+
+    fn released(&self) {}
 }
