@@ -90,18 +90,18 @@ struct death {
 static const struct death deaths[] = {
     { "reap-live", { "reap_dead_thread", "not joinable", "state=RUNNING", NULL } },
     { "reap-self", { "reap_dead_thread", "not joinable", "state=RUNNING", NULL } },
-    { "reap-twice", { "reap_dead_thread", "not a registered thread", "already reaped", NULL } },
-    { "reap-null", { "reap_dead_thread", "NULL thread", NULL } },
+    { "reap-twice", { "reap_dead_thread", "not a registered thread", "already reaped", "[calling thread", NULL } },
+    { "reap-null", { "reap_dead_thread", "NULL thread", "state RUNNING]", NULL } },
     { "interrupt-self", { "interrupt_thread", "cannot interrupt the current thread", "RUNNING", NULL } },
-    { "interrupt-null", { "interrupt_thread", "NULL thread", NULL } },
+    { "interrupt-null", { "interrupt_thread", "NULL thread", "state RUNNING]", NULL } },
     { "interrupt-reaped", { "interrupt_thread", "not a live thread", "reaped", NULL } },
-    { "start-without-stop", { "gc_start_the_world", "not stopped", NULL } },
-    { "stop-twice", { "gc_stop_the_world", "already stopped the world", NULL } },
+    { "start-without-stop", { "gc_start_the_world", "not stopped", "state RUNNING]", NULL } },
+    { "stop-twice", { "gc_stop_the_world", "already stopped the world", "state RUNNING]", NULL } },
     { "create-while-stopped", { "create_thread", "stopped the world", "gc_start_the_world first", NULL } },
     { "create-with-stop-blocked", { "create_thread", "SIG_STOP_FOR_GC cannot arrive: it is blocked", "state RUNNING", NULL } },
     { "check-with-stop-blocked", { "check_sig_stop_for_gc_can_arrive_or_lose", "it is blocked", "state RUNNING", NULL } },
-    { "initial-twice", { "create_initial_thread", "already exist", NULL } },
-    { "wait-dead-null", { "sbthread_wait_dead", "NULL thread", NULL } },
+    { "initial-twice", { "create_initial_thread", "already exist", "state RUNNING]", NULL } },
+    { "wait-dead-null", { "sbthread_wait_dead", "NULL thread", "state RUNNING]", NULL } },
 };
 
 int test_main(int argc, char **argv)

@@ -71,9 +71,17 @@ pub(crate) fn state_name(state: lispobj) -> &'static str {
 
 /// Formats `args` and hands the message to the `lose` hook. Never returns:
 /// if a host's `lose` comes back, the process aborts.
+///
+/// Every message ends with the calling thread and its state, so that even
+/// a misuse about a thread that does not exist (NULL, already reaped) says
+/// who made it.
 pub(crate) fn lose_fmt(args: fmt::Arguments<'_>) -> ! {
     let mut msg = MessageBuf::new();
     let _ = msg.write_fmt(args);
+    let _ = match crate::hooks::current_thread_if_ready() {
+        Some(th) => write!(msg, " [calling thread {:#x}, state {}]", addr(th.as_ptr()), state_name(th.state())),
+        None => msg.write_str(" [calling thread not registered]"),
+    };
     crate::hooks::call_lose(msg.as_c_str());
     // SAFETY: abort is always safe to call; a `lose` must not return.
     unsafe { libc::abort() }

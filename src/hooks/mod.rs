@@ -168,6 +168,12 @@ fn call_lose_with(host_lose: Option<LoseFn>, msg: *const c_char) {
     unsafe { ffi::sbthread_shim_call_lose(Some(f), msg) }
 }
 
+/// The calling thread, without initialising anything (for messages that
+/// may be written while the hooks are being resolved).
+pub(crate) fn current_thread_if_ready() -> Option<ThreadRef> {
+    HOOKS.get().and_then(Hooks::current_thread)
+}
+
 /// Passes a NUL-terminated message to the `lose` in effect.
 pub(crate) fn call_lose(msg: *const c_char) {
     let host_lose = match HOOKS.get() {
