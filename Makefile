@@ -44,7 +44,7 @@ SPECIAL_BINS  := $(PYHELPER) $(T)/special/copy_reloc-so $(T)/special/partial_hoo
                  $(T)/special/lazy_init
 
 .PHONY: fi-lib all lib header check-header test cargo-test layout-test check-symbols check-signatures \
-        check-header-compiles c-tests test-bins demo clean install uninstall bench
+        check-header-compiles c-tests test-bins demo clean install uninstall bench sanitize soak reliability
 
 all: lib $(GEN_HDR)
 
@@ -182,6 +182,24 @@ $(BUILD)/demo: demo/demo.c include/sbthread.h $(SO_FILE)
 demo: lib
 	@$(MAKE) --no-print-directory $(BUILD)/demo
 	$(BUILD)/demo
+
+# ---- sanitizers and valgrind (not part of make test: minutes)
+sanitize: lib
+	@$(MAKE) --no-print-directory test-bins $(BUILD)/demo
+	c-tests/sanitize.sh
+
+# ---- RELIABILITY.md from a fresh run of the reliability scenarios
+RELIABILITY_SOAK ?= 20
+reliability: lib fi-lib
+	@$(MAKE) --no-print-directory test-bins
+	python3 c-tests/reliability.py $(T) $(RELIABILITY_SOAK)
+
+# ---- long soak (make soak SOAK_SECONDS=600)
+SOAK_SECONDS ?= 300
+soak: lib
+	@$(MAKE) --no-print-directory $(T)/soak-so $(T)/soak-host-so
+	SBTHREAD_SOAK_SECONDS=$(SOAK_SECONDS) SBTHREAD_TEST_TIMEOUT=$$(( $(SOAK_SECONDS) + 120 )) $(T)/soak-so
+	SBTHREAD_SOAK_SECONDS=$(SOAK_SECONDS) SBTHREAD_TEST_TIMEOUT=$$(( $(SOAK_SECONDS) + 120 )) $(T)/soak-host-so
 
 # ---- benchmarks (not part of make test): make bench [BENCH_QUICK=1]
 BENCH_BINS := $(BUILD)/bench/bench-standalone $(BUILD)/bench/bench-host $(BUILD)/bench/floor

@@ -52,7 +52,8 @@ static int guard_page_protected(struct thread *th)
     return prot == 1;
 }
 
-/* End of the mapping that contains addr. */
+/* End of the run of contiguous mappings that contains addr (tools such as
+ * ASan may split one mapping into several). */
 static unsigned long mapping_end(const void *addr)
 {
     FILE *f = fopen("/proc/self/maps", "r");
@@ -63,7 +64,7 @@ static unsigned long mapping_end(const void *addr)
         char *p;
         unsigned long lo = strtoul(line, &p, 16);
         unsigned long hi = strtoul(p + 1, &p, 16);
-        if ((unsigned long)addr >= lo && (unsigned long)addr < hi)
+        if (((unsigned long)addr >= lo && (unsigned long)addr < hi) || (end && lo == end))
             end = hi;
     }
     fclose(f);
@@ -112,7 +113,11 @@ static void check_struct(struct thread *th, int started)
     long sigstksz = sysconf(_SC_SIGSTKSZ);
     unsigned long need = (unsigned long)th + (unsigned long)dynamic_values_bytes
                          + 32UL * (unsigned long)(sigstksz > 8192 ? sigstksz : 8192);
-    CHECK(mapping_end(th) >= need);
+    if (mapping_end(th) < need) {
+        fprintf(stderr, "thread %p: mapping ends at %#lx, the TLS area and alternate stack need %#lx\n",
+                (void *)th, mapping_end(th), need);
+        harness_fail();
+    }
 }
 
 static void check_initial_thread(struct thread *me)
@@ -176,14 +181,14 @@ static void check_mapping_failure(int which)
         struct thread *th = create_thread((lispobj)harness_closure(work, &j2));
         CHECK(th == NULL);
         CHECK(all_threads == me && me->next == NULL);
-        CHECK_EQ(harness_count_mappings(), maps);
+        CHECK_MAPPINGS(harness_count_mappings(), maps);
         CHECK(j2.runs == 0);
         rl.rlim_cur = RLIM_INFINITY;
         CHECK(setrlimit(RLIMIT_AS, &rl) == 0);
         th = harness_spawn(work, &j2);
         harness_join(th);
         CHECK(j2.runs == 1);
-        CHECK_EQ(harness_count_mappings(), maps);
+        CHECK_MAPPINGS(harness_count_mappings(), maps);
         printf("  mapping failure (%s): create_thread returned NULL, nothing leaked\n",
                which ? "interrupt data" : "thread block");
         fflush(stdout);
@@ -240,11 +245,16 @@ int test_main(int argc, char **argv)
     }
     CHECK(all_threads == me && me->next == NULL && me->prev == NULL);
     CHECK_EQ(harness_count_threads(), 1);
-    CHECK_EQ(harness_count_mappings(), maps_before);
+    CHECK_MAPPINGS(harness_count_mappings(), maps_before);
     printf("lifecycle: %d threads created, ran once each, reaped; mappings back to %d\n",
            NTHREADS, maps_before);
 
     harness_note("mapping failures");
+    if (harness_under_tool()) {
+        /* ASan and valgrind reserve huge regions: an address-space limit breaks them first */
+        printf("  (mapping failures under RLIMIT_AS not checked under a checking tool)\n");
+        return 0;
+    }
     check_mapping_failure(0);
     check_mapping_failure(1);
     return 0;

@@ -8,7 +8,7 @@ mod imp {
     use core::sync::atomic::{AtomicU32, Ordering};
 
     /// Points that can be armed.
-    pub(crate) static POINTS: [AtomicU32; 4] = [const { AtomicU32::new(0) }; 4];
+    pub(crate) static POINTS: [AtomicU32; 5] = [const { AtomicU32::new(0) }; 5];
 
     pub(crate) fn hit(point: usize) -> bool {
         POINTS[point]
@@ -27,6 +27,8 @@ pub(crate) mod point {
     pub(crate) const GUARD_PAGE: u32 = 2;
     /// `pthread_kill` reports EAGAIN (signal queue full).
     pub(crate) const SIGNAL_QUEUE_FULL: u32 = 3;
+    /// `pthread_kill` reports ESRCH (the target is gone).
+    pub(crate) const SIGNAL_TARGET_GONE: u32 = 4;
 }
 
 #[cfg(feature = "fault-injection")]
@@ -64,6 +66,11 @@ pub(crate) fn pthread_create_should_fail() -> bool {
 /// Whether the guard-page `mprotect` should fail now.
 pub(crate) fn guard_should_fail() -> bool {
     hit(point::GUARD_PAGE)
+}
+
+/// Whether a signal send should report that its target is gone now.
+pub(crate) fn target_gone_should_fail() -> bool {
+    hit(point::SIGNAL_TARGET_GONE)
 }
 
 /// Whether a signal send should report a full queue now.

@@ -27,6 +27,8 @@ pub(crate) fn kill_thread_safely(os_thread: os_thread_t, signo: c_int) -> c_int 
     loop {
         let r = if crate::fault::queue_full_should_fail() {
             libc::EAGAIN
+        } else if crate::fault::target_gone_should_fail() {
+            libc::ESRCH
         } else {
             // SAFETY: `os_thread` is a pthread that has not been joined:
             // callers only signal threads on `all_threads`, which are

@@ -31,7 +31,7 @@ static void expect_failed_create(const char *what)
     struct thread *th = create_thread((lispobj)harness_closure(body, NULL));
     CHECK(th == NULL);
     CHECK(all_threads == me && me->next == NULL);
-    CHECK_EQ(harness_count_mappings(), maps);
+    CHECK_MAPPINGS(harness_count_mappings(), maps);
     sbthread_stats(&after);
     CHECK_EQ(after.threads_created, before.threads_created);
     CHECK_EQ(after.threads_live, before.threads_live);

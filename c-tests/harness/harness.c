@@ -113,18 +113,40 @@ void harness_init(int argc, char **argv)
     pthread_attr_destroy(&attr);
 }
 
+int harness_under_tool(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return 1;
+#else
+    const char *pre = getenv("LD_PRELOAD");
+    return pre && strstr(pre, "vgpreload") != NULL;
+#endif
+}
+
 int harness_host_mode(void)
 {
     return sbthread_is_host_mode();
 }
 
+/* Closures live until the process ends; they are kept on a list so that
+ * they stay reachable (LeakSanitizer and valgrind do not call them leaks). */
+struct kept_closure {
+    struct sbthread_closure closure; /* first: its address is the closure's */
+    struct kept_closure *next;
+};
+static struct kept_closure *kept;
+
 struct sbthread_closure *harness_closure(uintptr_t (*fn)(void *), void *arg)
 {
-    struct sbthread_closure *c = malloc(sizeof *c);
+    struct kept_closure *c = malloc(sizeof *c);
     CHECK(c != NULL);
-    c->fn = fn;
-    c->arg = arg;
-    return c; /* lives until the process ends */
+    c->closure.fn = fn;
+    c->closure.arg = arg;
+    struct kept_closure *head = __atomic_load_n(&kept, __ATOMIC_ACQUIRE);
+    do
+        c->next = head;
+    while (!__atomic_compare_exchange_n(&kept, &head, c, 1, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+    return &c->closure;
 }
 
 struct thread *harness_spawn(uintptr_t (*fn)(void *), void *arg)
@@ -200,7 +222,8 @@ int harness_run_self(const char *scenario, const char *env, char *out, size_t le
         if (env)
             putenv((char *)env);
         char *args[] = { harness_argv[0], (char *)scenario, NULL };
-        execv("/proc/self/exe", args);
+        /* argv[0], not /proc/self/exe: under valgrind the latter is the tool */
+        execv(harness_argv[0], args);
         _exit(127);
     }
     close(fds[1]);

@@ -26,7 +26,11 @@ impl Protocol for OwnProtocol {
         if !queue_of(th).ring() {
             return 0; // a signal is on its way, or the queue is deferred
         }
-        kill_thread_safely(th.os_thread(), sig_interrupt_thread())
+        let r = kill_thread_safely(th.os_thread(), sig_interrupt_thread());
+        if r != 0 {
+            th.private().doorbell.store(0, core::sync::atomic::Ordering::SeqCst);
+        }
+        r
     }
 
     fn drain_before_exit(&self, th: ThreadRef) {
