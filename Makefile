@@ -40,7 +40,7 @@ FI_SO         := $(FI_LIB)/libsbthread.so.$(VERSION)
 FAULT_TESTS   := $(basename $(notdir $(wildcard c-tests/fault/*.c)))
 FAULT_BINS    := $(foreach t,$(FAULT_TESTS),$(T)/fault-$(t)-so $(T)/fault-$(t)-host-so)
 PYHELPER      := $(T)/libpyhelper.so
-SPECIAL_BINS  := $(PYHELPER) $(T)/special/copy_reloc-so $(T)/special/partial_hooks-so $(T)/special/partial_hooks-a \
+SPECIAL_BINS  := $(PYHELPER) $(T)/special/static_taken-so $(T)/special/copy_reloc-so $(T)/special/partial_hooks-so $(T)/special/partial_hooks-a \
                  $(T)/special/lazy_init
 
 .PHONY: fi-lib all lib header check-header test cargo-test layout-test check-symbols check-signatures \
@@ -145,6 +145,10 @@ $(T)/special/copy_reloc-so: c-tests/special/copy_reloc.c include/sbthread.h $(SO
 	$(CC) $(TEST_CFLAGS) -fno-pic -no-pie $< $(SO_LINK) -o $@
 	@readelf -r $@ | grep -q 'R_X86_64_COPY.*all_threads ' || { echo "$@: no copy relocation for all_threads"; exit 1; }
 	@readelf -r $@ | grep -q 'R_X86_64_COPY.*dynamic_values_bytes' || { echo "$@: no copy relocation for dynamic_values_bytes"; exit 1; }
+
+$(T)/special/static_taken-so: c-tests/special/static_taken.c include/sbthread.h $(SO_FILE)
+	@mkdir -p $(T)/special
+	$(CC) $(TEST_CFLAGS) $< $(SO_LINK) -o $@
 
 $(T)/special/partial_hooks-so: c-tests/special/partial_hooks.c include/sbthread.h $(SO_FILE)
 	@mkdir -p $(T)/special

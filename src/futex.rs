@@ -60,13 +60,6 @@ pub(crate) mod event {
 
     /// Sleeps until the event is set.
     pub(crate) fn wait(word: &AtomicU32) {
-        for _ in 0..YIELDS {
-            if word.load(Ordering::Acquire) == SET {
-                return;
-            }
-            // SAFETY: sched_yield has no preconditions.
-            unsafe { libc::sched_yield() };
-        }
         loop {
             match word.load(Ordering::Acquire) {
                 SET => return,
@@ -75,6 +68,21 @@ pub(crate) mod event {
             }
             super::wait(word, WAITING, None);
         }
+    }
+
+    /// As [`wait`], for an event that usually follows within microseconds
+    /// and may be waiting for this very CPU (a thread about to die): yields
+    /// a bounded number of times (`YIELDS`) before sleeping, which saves a
+    /// sleep and a wake-up when the two threads share a core.
+    pub(crate) fn wait_yielding_first(word: &AtomicU32) {
+        for _ in 0..YIELDS {
+            if word.load(Ordering::Acquire) == SET {
+                return;
+            }
+            // SAFETY: sched_yield has no preconditions.
+            unsafe { libc::sched_yield() };
+        }
+        wait(word);
     }
 
     /// Sets the event, waking every waiter.

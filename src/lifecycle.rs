@@ -431,5 +431,5 @@ const JOIN_YIELDS: u32 = 20;
 
 /// Sleeps until `th` is DEAD.
 pub(crate) fn wait_until_dead(th: ThreadRef) {
-    futex::event::wait(&th.private().dead);
+    futex::event::wait_yielding_first(&th.private().dead);
 }
