@@ -151,6 +151,18 @@ static void check_initial_thread(struct thread *me)
         CHECK(((unsigned char *)me->interrupt_data)[i] == expect);
 }
 
+static unsigned long vm_size_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    unsigned long kb = 0;
+    CHECK(f != NULL);
+    while (fgets(line, sizeof line, f))
+        sscanf(line, "VmSize: %lu kB", &kb);
+    fclose(f);
+    return kb;
+}
+
 static void check_mapping_failure(int which)
 {
     /* In a child: we are the only thread there, which matches all_threads. */
@@ -160,18 +172,15 @@ static void check_mapping_failure(int which)
     if (pid == 0) {
         struct thread *me = sbthread_current();
         sbthread_set_block_cache_limit(0);
-        /* the size of a block: make one, measure its mapping, reap it */
+        /* the size of a block: the address space a thread adds, minus its
+         * page of interrupt data (the cache is off, so both are fresh) */
         struct job j = { 0 };
+        unsigned long vm0 = vm_size_kb();
         struct thread *probe = harness_spawn(work, &j);
-        unsigned long block = mapping_end(probe) - (unsigned long)probe->control_stack_start;
+        unsigned long block = (vm_size_kb() - vm0) * 1024 - 4096;
         harness_join(probe);
         int maps = harness_count_mappings();
-        FILE *f = fopen("/proc/self/status", "r");
-        char line[256];
-        unsigned long vm_kb = 0;
-        while (fgets(line, sizeof line, f))
-            sscanf(line, "VmSize: %lu kB", &vm_kb);
-        fclose(f);
+        unsigned long vm_kb = vm_size_kb();
         /* which == 0: no room for the block; which == 1: room for the
          * block but not for the page of interrupt data after it */
         unsigned long limit = vm_kb * 1024 + (which ? block + 1024 : 0);
