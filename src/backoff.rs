@@ -43,11 +43,11 @@ impl Backoff {
         }
         if self.saved_slack.is_none() {
             // SAFETY: PR_GET/SET_TIMERSLACK only read or set a per-thread value.
-            let old = unsafe { libc::prctl(libc::PR_GET_TIMERSLACK) };
+            let old = unsafe { libc::prctl(libc::PR_GET_TIMERSLACK, 0, 0, 0, 0) };
             if old > 0 {
                 self.saved_slack = Some(old as libc::c_ulong);
                 // SAFETY: as above.
-                unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, SLACK_NS) };
+                unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, SLACK_NS, 0, 0, 0) };
             }
         }
         let ts = libc::timespec { tv_sec: 0, tv_nsec: self.sleep_ns as libc::c_long };
@@ -62,7 +62,7 @@ impl Drop for Backoff {
     fn drop(&mut self) {
         if let Some(old) = self.saved_slack {
             // SAFETY: restores the per-thread value read in `pause`.
-            unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, old) };
+            unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, old, 0, 0, 0) };
         }
     }
 }
