@@ -141,9 +141,11 @@ def main():
         " instantiates them with real atomics and futexes, the model with loom's. Checked: every"
         " accepted interrupt runs exactly once and a refused one never (two senders against a"
         " thread that handles signals and exits), no thread runs while the world is stopped, no"
-        " lost wake-up, no deadlock. Removing the emptiness check from `close_if_empty`, or the"
-        " stopper's wake-up from `suspend`, makes the respective model fail (an accepted"
-        " interrupt that never runs; a deadlock).",
+        " lost wake-up, no deadlock. Each model fails when its protocol is broken: without the"
+        " emptiness check in `close_if_empty` an accepted interrupt never runs; without the"
+        " `stopped` wake-up in `suspend` the stopper deadlocks; without the stopper's token in"
+        " `pending` (which keeps the count from reaching zero while signals are still being"
+        " sent) a stop returns before every thread is suspended.",
         "",
     ]
     with open(os.path.join(ROOT, "RELIABILITY.md"), "w") as f:

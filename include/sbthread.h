@@ -504,7 +504,8 @@ unsigned int sbthread_set_trace_level(unsigned int level);
  Test builds only (`--features fault-injection`): makes injection point
  `point` fail its next `times` uses. Returns 0, or -1 for an unknown
  point. Points: 0 mapping (`os_validate`), 1 `pthread_create`, 2 guard
- page `mprotect`, 3 signal queue full (EAGAIN).
+ page `mprotect`, 3 signal queue full (EAGAIN), 4 signal target gone
+ (ESRCH).
 
  # Safety
  No preconditions.

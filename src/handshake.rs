@@ -1,8 +1,11 @@
 //! The standalone stop-the-world handshake, written once against
 //! `sync.rs` so that the library and the loom model run the same code.
 //!
-//! `pending` counts threads asked to stop that have not suspended; the
-//! stopper sleeps on it and the thread that brings it to zero wakes it.
+//! `pending` counts threads asked to stop that have not suspended, plus one
+//! token the stopper holds while it is still sending signals (so that the
+//! count cannot reach zero early). Whoever brings it to zero sets
+//! `stopped`, the one word the stopper sleeps on: the stopper wakes once,
+//! when the last thread has suspended, not at every suspension.
 //! `resume_seq` is bumped once per start; suspended threads sleep on it,
 //! so resuming every thread is one broadcast.
 
@@ -10,10 +13,13 @@ use core::sync::atomic::Ordering;
 
 use crate::sync::{Park, Word32, Word64};
 
-/// The two futex words of the world.
+/// The futex words of the world.
 pub(crate) struct World<W32> {
-    /// Threads asked to stop that have not suspended yet.
+    /// Threads asked to stop that have not suspended yet (+1 while the
+    /// stopper is still signalling).
     pub(crate) pending: W32,
+    /// 1 once `pending` reached zero in the current stop.
+    pub(crate) stopped: W32,
     /// Bumped by every start.
     pub(crate) resume_seq: W32,
 }
@@ -28,9 +34,11 @@ pub(crate) struct States {
 }
 
 impl<W32: Word32> World<W32> {
-    /// Start of a stop (the stopper holds `all_threads_lock`).
+    /// Start of a stop (the stopper holds `all_threads_lock`): the
+    /// stopper takes its token.
     pub(crate) fn begin_stop(&self) {
-        self.pending.store(0, Ordering::Release);
+        self.stopped.store(0, Ordering::Release);
+        self.pending.store(1, Ordering::Release);
     }
 
     /// Before signalling one thread.
@@ -54,7 +62,8 @@ impl<W32: Word32> World<W32> {
         let seq = self.resume_seq.load(Ordering::Acquire);
         state.store(s.suspended, Ordering::Release);
         if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-            park.wake_all(&self.pending);
+            self.stopped.store(1, Ordering::Release);
+            park.wake_all(&self.stopped);
         }
         while self.resume_seq.load(Ordering::Acquire) == seq {
             park.wait(&self.resume_seq, seq);
@@ -62,14 +71,14 @@ impl<W32: Word32> World<W32> {
         Ok(())
     }
 
-    /// In the stopper: sleeps until every thread asked has suspended.
+    /// In the stopper, once every signal is sent: gives back its token and
+    /// sleeps until every thread asked has suspended.
     pub(crate) fn await_stopped<P: Park<W32>>(&self, park: &P) {
-        loop {
-            let n = self.pending.load(Ordering::Acquire);
-            if n == 0 {
-                return;
-            }
-            park.wait(&self.pending, n);
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            return; // everyone had suspended already
+        }
+        while self.stopped.load(Ordering::Acquire) == 0 {
+            park.wait(&self.stopped, 0);
         }
     }
 

@@ -240,7 +240,7 @@ const STATES: States = States { running: RUNNING, suspended: SUSPENDED };
 fn stop_the_world_handshake_stops_everyone_and_resumes_everyone() {
     builder().check(|| {
         let m = Arc::new(WorldModel {
-            world: World { pending: AtomicU32::new(0), resume_seq: AtomicU32::new(0) },
+            world: World { pending: AtomicU32::new(0), stopped: AtomicU32::new(0), resume_seq: AtomicU32::new(0) },
             park: ModelPark::new(),
             signals: Signals::new(),
             state: [AtomicU64::new(RUNNING), AtomicU64::new(RUNNING)],

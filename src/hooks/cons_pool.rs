@@ -9,6 +9,8 @@
 
 use core::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 
+use nix::sys::mman::{mmap_anonymous, MapFlags, ProtFlags};
+
 use crate::abi_types::lispobj;
 use crate::lisp::LIST_POINTER_LOWTAG;
 use crate::lose::lose;
@@ -28,23 +30,17 @@ static LIVE: AtomicI64 = AtomicI64::new(0);
 
 fn arena() -> usize {
     *ARENA.call_once(|| {
-        let len = CELLS as usize * CELL_BYTES;
+        const LEN: usize = CELLS as usize * CELL_BYTES;
+        let Some(len) = core::num::NonZeroUsize::new(LEN) else { unreachable!("non-zero constant") };
         // SAFETY: an anonymous private mapping at an address the kernel
         // chooses cannot disturb existing memory.
-        let p = unsafe {
-            libc::mmap(
-                core::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
+        let mapped = unsafe {
+            mmap_anonymous(None, len, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_PRIVATE | MapFlags::MAP_NORESERVE)
         };
-        if p == libc::MAP_FAILED {
-            lose!("alloc_cons: cannot reserve {} bytes for the cons arena", len);
+        match mapped {
+            Ok(p) => p.as_ptr() as usize,
+            Err(e) => lose!("alloc_cons: cannot reserve {} bytes for the cons arena: {}", LEN, e.desc()),
         }
-        p as usize
     })
 }
 

@@ -5,10 +5,13 @@
 //! The page is mapped with `MAP_FIXED_NOREPLACE`: if anything already lives
 //! there, nothing is clobbered and the library stops with a clear error.
 
+use core::num::NonZeroUsize;
 use core::sync::atomic::Ordering;
 
+use nix::sys::mman::{mmap_anonymous, munmap, MapFlags, ProtFlags};
+
 use crate::lisp::{global_value_cell, sym, tls_index_cell, Symbol, OTHER_POINTER_LOWTAG};
-use crate::lose::{errno_name, lose};
+use crate::lose::lose;
 
 /// Start of the static space of the legacy x86-64 build.
 pub(crate) const STATIC_SPACE_START: usize = 0x4000_0000;
@@ -21,30 +24,35 @@ const SYMBOL_HEADER: u64 = (6 << 8) | 0x2E;
 
 /// Maps the static space and writes the symbols, or loses.
 pub(crate) fn map_or_lose() {
+    let (Some(addr), Some(len)) = (NonZeroUsize::new(STATIC_SPACE_START), NonZeroUsize::new(STATIC_SPACE_BYTES)) else {
+        unreachable!("constants are non-zero")
+    };
     // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping; the
     // kernel fails with EEXIST instead.
-    let p = unsafe {
-        libc::mmap(
-            STATIC_SPACE_START as *mut libc::c_void,
-            STATIC_SPACE_BYTES,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
-            -1,
-            0,
+    let mapped = unsafe {
+        mmap_anonymous(
+            Some(addr),
+            len,
+            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+            MapFlags::MAP_PRIVATE | MapFlags::MAP_FIXED_NOREPLACE,
         )
     };
-    if p == libc::MAP_FAILED || p as usize != STATIC_SPACE_START {
-        let err = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-        if p != libc::MAP_FAILED {
+    let problem = match mapped {
+        Ok(p) if p.as_ptr() as usize == STATIC_SPACE_START => None,
+        Ok(p) => {
             // An old kernel ignored MAP_FIXED_NOREPLACE and put it elsewhere.
             // SAFETY: `p` is the mapping just made and nothing uses it.
-            unsafe { libc::munmap(p, STATIC_SPACE_BYTES) };
+            let _ = unsafe { munmap(p, STATIC_SPACE_BYTES) };
+            Some("the kernel chose another address")
         }
+        Err(e) => Some(crate::lose::errno_name(e as i32)),
+    };
+    if let Some(why) = problem {
         lose!(
             "libsbthread (standalone): cannot map the static symbols at {:#x}-{:#x}: {}; the address range is taken by another mapping of this process",
             STATIC_SPACE_START,
             STATIC_SPACE_START + STATIC_SPACE_BYTES,
-            if p == libc::MAP_FAILED { errno_name(err) } else { "the kernel chose another address" }
+            why
         );
     }
     for (tagged, value) in sym::ALL {

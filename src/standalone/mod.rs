@@ -21,7 +21,8 @@ use crate::abi_types::{SBTHREAD_STATE_RUNNING, SBTHREAD_STATE_SUSPENDED};
 use crate::handshake::{States, World};
 
 /// The one world (see `handshake.rs`).
-pub(crate) static WORLD: World<AtomicU32> = World { pending: AtomicU32::new(0), resume_seq: AtomicU32::new(0) };
+pub(crate) static WORLD: World<AtomicU32> =
+    World { pending: AtomicU32::new(0), stopped: AtomicU32::new(0), resume_seq: AtomicU32::new(0) };
 
 /// The state words the handshake writes.
 pub(crate) const STATES: States = States { running: SBTHREAD_STATE_RUNNING, suspended: SBTHREAD_STATE_SUSPENDED };
