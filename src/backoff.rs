@@ -5,14 +5,14 @@
 //! microseconds, maybe on this very CPU: the original's `sched_yield` loop
 //! was right about that much), then sleeps with exponential back-off up to
 //! [`MAX_SLEEP_NS`], so a waiter never burns a core for longer than the
-//! first ~20 µs and never adds more than that much latency. While sleeping, the thread's timer slack is
+//! first few tens of µs and never adds more than that much latency. While sleeping, the thread's timer slack is
 //! lowered to 2 µs (and restored after), so short sleeps stay short.
 //! Async-signal-safe (`nanosleep`, `prctl`).
 
 /// Rounds of pure spinning first.
 const SPIN_ROUNDS: u32 = 4;
 /// Then rounds of `sched_yield` before the first sleep.
-const YIELD_ROUNDS: u32 = 16;
+const YIELD_ROUNDS: u32 = 64;
 /// First sleep.
 const FIRST_SLEEP_NS: u64 = 5_000;
 /// Longest sleep between two checks: 200 µs.
