@@ -20,7 +20,7 @@ SONAME    := libsbthread.so.$(SOVERSION)
 STATIC_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 
 CWARN     := -Wall -Wextra -Werror
-TEST_CFLAGS := -std=gnu11 $(CWARN) -O1 -g -pthread -Iinclude -Ic-tests/harness -Iffi
+TEST_CFLAGS := -std=gnu11 $(CWARN) -O1 -g -pthread -Iinclude -Ic-tests/harness -Ic-tests/special -Iffi
 SO_LINK   := -L$(LIB) -lsbthread -Wl,-rpath,$(abspath $(LIB))
 A_LINK    := $(LIB)/libsbthread.a $(STATIC_LIBS)
 
@@ -210,11 +210,11 @@ BENCH_BINS := $(BUILD)/bench/bench-standalone $(BUILD)/bench/bench-host $(BUILD)
 
 $(BUILD)/bench/bench-standalone: bench/bench.c $(HARNESS) $(STANDALONE) include/sbthread.h $(SO_FILE)
 	@mkdir -p $(BUILD)/bench
-	$(CC) -std=gnu11 $(CWARN) -O2 -g -pthread -Iinclude -Ic-tests/harness -Iffi $< c-tests/harness/harness.c $(STANDALONE) $(SO_LINK) -o $@
+	$(CC) -std=gnu11 $(CWARN) -O2 -g -pthread -Iinclude -Ic-tests/harness -Ic-tests/special -Iffi $< c-tests/harness/harness.c $(STANDALONE) $(SO_LINK) -o $@
 
 $(BUILD)/bench/bench-host: bench/bench.c $(HARNESS) $(HOST) include/sbthread.h $(SO_FILE)
 	@mkdir -p $(BUILD)/bench
-	$(CC) -std=gnu11 $(CWARN) -O2 -g -pthread -rdynamic -Iinclude -Ic-tests/harness -Iffi $< c-tests/harness/harness.c c-tests/host/host.c $(SO_LINK) -o $@
+	$(CC) -std=gnu11 $(CWARN) -O2 -g -pthread -rdynamic -Iinclude -Ic-tests/harness -Ic-tests/special -Iffi $< c-tests/harness/harness.c c-tests/host/host.c $(SO_LINK) -o $@
 
 $(BUILD)/bench/floor: bench/floor/floor.c
 	@mkdir -p $(BUILD)/bench

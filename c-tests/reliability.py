@@ -92,7 +92,7 @@ def main():
         with open(summary) as f:
             text = f.read().strip()
         rows.append(("sanitizers", "last `make sanitize`: every C test (both modes) and the demo under ASan+UBSan,"
-                     " then valgrind memcheck with leak checking", "pass" if ", 0 failed" in text else "**FAIL**",
+                     " then the event-bound tests and the demo under valgrind memcheck with leak checking", "pass" if ", 0 failed" in text else "**FAIL**",
                      text))
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [

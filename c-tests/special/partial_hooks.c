@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "sbthread.h"
+#include "child.h"
 
 void lose(char *fmt, ...);
 lispobj funcall0(lispobj function);
@@ -34,26 +35,15 @@ lispobj funcall0(lispobj function)
     return function;
 }
 
+static void call_the_library(void)
+{
+    (void)sbthread_current(); /* must lose */
+}
+
 int main(void)
 {
-    int fds[2];
-    if (pipe(fds) != 0)
-        return 2;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], 2);
-        (void)sbthread_current();
-        _exit(0); /* must not get here */
-    }
-    close(fds[1]);
     char out[4096];
-    ssize_t n, len = 0;
-    while ((n = read(fds[0], out + len, sizeof out - 1 - (size_t)len)) > 0)
-        len += n;
-    out[len] = 0;
-    int status;
-    waitpid(pid, &status, 0);
-    printf("child said: %s", out);
+    int status = run_child(call_the_library, out, sizeof out);
     int ok = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT
         && strstr(out, "partial host lose:")           /* the host's own lose */
         && strstr(out, "defines 2 of the 18")

@@ -14,32 +14,23 @@
 #include <unistd.h>
 
 #include "sbthread.h"
+#include "child.h"
+
+static void take_the_page_then_call(void)
+{
+    char *p = mmap((void *)0x40000000UL, 4096, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (p != (char *)0x40000000UL)
+        _exit(3);
+    strcpy(p, "mine");
+    (void)sbthread_current(); /* must lose */
+    _exit(strcmp(p, "mine") == 0 ? 4 : 5);
+}
 
 int main(void)
 {
-    int fds[2];
-    if (pipe(fds) != 0)
-        return 2;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], 2);
-        char *p = mmap((void *)0x40000000UL, 4096, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-        if (p != (char *)0x40000000UL)
-            _exit(3);
-        strcpy(p, "mine");
-        (void)sbthread_current(); /* must lose */
-        _exit(strcmp(p, "mine") == 0 ? 4 : 5);
-    }
-    close(fds[1]);
     char out[2048];
-    ssize_t n, len = 0;
-    while ((n = read(fds[0], out + len, sizeof out - 1 - (size_t)len)) > 0)
-        len += n;
-    out[len] = 0;
-    int status;
-    waitpid(pid, &status, 0);
-    printf("child said: %s", out);
+    int status = run_child(take_the_page_then_call, out, sizeof out);
     if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && strstr(out, "0x40000000")
           && strstr(out, "EEXIST") && strstr(out, "taken by another mapping"))) {
         fprintf(stderr, "static_taken: expected a clear refusal, got status %#x\n", status);
