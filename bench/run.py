@@ -56,6 +56,9 @@ def summary(runs):
     for key in ("wait_us", "wait_cpu_us", "stopper_cpu_us", "wall_us"):
         if key in runs[0]:
             d[key] = sum(r[key] for r in runs)
+    if "stopper_cpu_us" in d:
+        # getrusage CPU of the stopper per round trip (stop + start)
+        d["stopper_cpu_per_round_us"] = d["stopper_cpu_us"] / len(samples)
     if "wait_us" in d and d["wait_us"] > 0:
         d["wait_cpu_fraction"] = d["wait_cpu_us"] / d["wait_us"]
         # CPU per stop spent waiting (the runs include 5 warm-up stops each)
@@ -64,6 +67,12 @@ def summary(runs):
 
 
 def main():
+    if sys.argv[1] == "--from-results":
+        with open(os.path.join(ROOT, "bench", "results.json")) as f:
+            res = json.load(f)
+        write_svg(res)
+        write_markdown(res)
+        return
     bdir = sys.argv[1]
     lib = {m: os.path.join(bdir, "bench-" + m) for m in ("standalone", "host")}
     floor = os.path.join(bdir, "floor")
@@ -238,16 +247,18 @@ def write_markdown(res):
               " thread to resume, handler waiting in `sigwaitinfo`). Stopper CPU: CPU time of the"
               " stopper while it waits for threads to stop, as a share of that waiting time.", "",
               "![stop-the-world latency](bench/stw.svg)", "",
-              "| threads | kind | standalone p50 / p99 | host p50 / p99 | floor p50 / p99 | original p50 | standalone ÷ floor | host ÷ original | stopper CPU standalone / host |",
-              "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+              "| threads | kind | standalone p50 / p99 | host p50 / p99 | floor p50 / p99 | original p50 | standalone ÷ floor | host ÷ original | stopper CPU while waiting, standalone / host | stopper CPU per round trip (getrusage), standalone / host / original µs |",
+              "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for kind in ("blocked", "busy"):
         for n in NS:
             r = res["stw"]["%s/%d" % (kind, n)]
-            lines.append("| %d | %s | %.0f / %.0f | %.0f / %.0f | %.0f / %.0f | %.0f | %.2f× | %.2f× | %.1f%% / %.1f%% |" % (
+            lines.append("| %d | %s | %.0f / %.0f | %.0f / %.0f | %.0f / %.0f | %.0f | %.2f× | %.2f× | %.1f%% / %.1f%% | %.0f / %.0f / %.0f |" % (
                 n, kind, r["standalone"]["median"], r["standalone"]["p99"], r["host"]["median"], r["host"]["p99"],
                 r["floor"]["median"], r["floor"]["p99"], r["original"]["median"],
                 r["standalone"]["median"] / r["floor"]["median"], r["host"]["median"] / r["original"]["median"],
-                100 * r["standalone"].get("wait_cpu_fraction", 0), 100 * r["host"].get("wait_cpu_fraction", 0)))
+                100 * r["standalone"].get("wait_cpu_fraction", 0), 100 * r["host"].get("wait_cpu_fraction", 0),
+                r["standalone"].get("stopper_cpu_per_round_us", 0), r["host"].get("stopper_cpu_per_round_us", 0),
+                r["original"].get("stopper_cpu_per_round_us", 0)))
     lines += ["", "## 3. Interrupts", "",
               "Latency: from `interrupt_thread` to the function running in the target (which records"
               " the time and posts a semaphore); floor: `pthread_kill` to the handler running.", "",
@@ -292,6 +303,7 @@ def write_markdown(res):
               " instead of mmap/munmap, and no lost interrupts or stop races at thread exit.", ""]
     with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
         f.write("\n".join(lines))
+    print("\n".join(lines[lines.index("## Targets"):]))
 
 
 if __name__ == "__main__":
