@@ -55,7 +55,9 @@ pub(crate) mod event {
     use core::sync::atomic::{AtomicU32, Ordering};
 
     const SET: u32 = 1;
-    const YIELDS: u32 = 20;
+    /// Yields before sleeping on an event that usually follows at once
+    /// (also used by `lifecycle::join` for the same reason).
+    pub(crate) const YIELDS: u32 = 20;
     const WAITING: u32 = 2;
 
     /// Sleeps until the event is set.

@@ -57,14 +57,14 @@ pub(crate) fn queue_of(th: ThreadRef) -> Queue<'static, AtomicU64, AtomicU32> {
     }
 }
 
-/// The value a holder writes into the spinlock word.
-fn owner() -> u64 {
-    hooks().current_thread().map_or(1, |t| t.as_ptr() as u64)
+/// The value a holder writes into the spinlock word: the holder's thread.
+fn owner_of(me: Option<ThreadRef>) -> u64 {
+    me.map_or(1, |t| t.as_ptr() as u64)
 }
 
-fn set_errno(e: c_int) {
-    // SAFETY: __errno_location returns the calling thread's errno.
-    unsafe { *libc::__errno_location() = e };
+/// `owner_of` the calling thread.
+fn owner() -> u64 {
+    owner_of(hooks().current_thread())
 }
 
 /// Gives a cons back when it is ours (standalone); a host's conses belong
@@ -89,19 +89,20 @@ pub(crate) fn interrupt_thread(th: ThreadRef, function: lispobj) -> c_int {
     let c = h.alloc_cons(function, NIL);
     let pushed = {
         let _quiet = Blockables::block();
-        if h.current_thread() == Some(th) {
+        let me = h.current_thread();
+        if me == Some(th) {
             lose!(
                 "interrupt_thread: cannot interrupt the current thread {:#x} (state {})",
                 addr(th.as_ptr()),
                 state_name(th.state())
             );
         }
-        queue_of(th).push(c, owner(), SBTHREAD_STATE_DEAD, &RawCells, &Futex)
+        queue_of(th).push(c, owner_of(me), SBTHREAD_STATE_DEAD, &RawCells, &Futex)
     };
     if pushed == Push::Dead {
         release_cons(c);
         trace!(2, "interrupt {:#x} refused: thread {:#x} is DEAD", function, addr(th.as_ptr()));
-        set_errno(libc::ESRCH);
+        crate::errno::set(libc::ESRCH);
         return -1;
     }
     match protocol().notify_interrupt(th) {
@@ -113,7 +114,7 @@ pub(crate) fn interrupt_thread(th: ThreadRef, function: lispobj) -> c_int {
         libc::ESRCH => {
             // The thread has exited: nothing on its queue can run.
             discard_queue(th);
-            set_errno(libc::ESRCH);
+            crate::errno::set(libc::ESRCH);
             -1
         }
         e => lose!(

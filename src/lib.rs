@@ -30,6 +30,7 @@ pub mod rt;
 mod backoff;
 mod block;
 mod block_cache;
+mod errno;
 mod fault;
 mod futex;
 mod handshake;

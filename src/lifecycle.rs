@@ -413,7 +413,7 @@ pub(crate) fn reap_dead_thread(p: *mut Thread) {
 /// exiting: yield to it a few times (it may be waiting for this very CPU)
 /// before blocking, which saves a sleep and a wake-up per thread.
 fn join(pthread: libc::pthread_t) -> c_int {
-    for _ in 0..JOIN_YIELDS {
+    for _ in 0..futex::event::YIELDS {
         // SAFETY: the pthread was created joinable and is joined only here
         // (the reaping claim makes this the only reaper).
         match unsafe { libc::pthread_tryjoin_np(pthread, core::ptr::null_mut()) } {
@@ -425,9 +425,6 @@ fn join(pthread: libc::pthread_t) -> c_int {
     // SAFETY: as above.
     unsafe { libc::pthread_join(pthread, core::ptr::null_mut()) }
 }
-
-/// Yields before `join` blocks.
-const JOIN_YIELDS: u32 = 20;
 
 /// Sleeps until `th` is DEAD.
 pub(crate) fn wait_until_dead(th: ThreadRef) {

@@ -40,20 +40,9 @@ pub(crate) fn emit(args: core::fmt::Arguments<'_>) {
     let _ = line.write_fmt(args);
     let _ = line.write_str("\n");
     let bytes = line.as_bytes();
-    let saved = errno_get();
+    let _errno = crate::errno::Saved::now();
     // SAFETY: writing a stack buffer to fd 2.
     unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
-    errno_set(saved);
-}
-
-fn errno_get() -> i32 {
-    // SAFETY: __errno_location returns the calling thread's errno.
-    unsafe { *libc::__errno_location() }
-}
-
-fn errno_set(v: i32) {
-    // SAFETY: as above.
-    unsafe { *libc::__errno_location() = v }
 }
 
 /// `trace!(level, "fmt", args...)`.

@@ -25,13 +25,13 @@ use crate::lose::{addr, errno_name, lose};
 use crate::sigset::{sig_interrupt_thread, sig_stop_for_gc, MaskGuard};
 use crate::thread_ref::ThreadRef;
 
-fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
+use crate::errno::{get as errno, set as set_errno};
 
-fn set_errno(e: i32) {
-    // SAFETY: __errno_location returns the calling thread's errno.
-    unsafe { *libc::__errno_location() = e };
+/// The calling thread, from the standalone `specials` key.
+fn own_current_thread() -> Option<ThreadRef> {
+    // SAFETY: the key holds NULL or a live thread of the caller (set by
+    // arch_os_thread_init; blocks outlive their threads).
+    unsafe { ThreadRef::new(libc::pthread_getspecific(specials_key()).cast()) }
 }
 
 /// Default `alloc_cons`: a cons from the standalone pool.
@@ -68,9 +68,7 @@ pub(crate) unsafe extern "C" fn arch_os_thread_cleanup(_th: *mut Thread) -> c_in
 
 /// Default `arch_pseudo_atomic_atomic`: the calling thread's flag.
 pub(crate) unsafe extern "C" fn arch_pseudo_atomic_atomic(_context: *mut os_context_t) -> boolean {
-    // SAFETY: the key holds NULL or a live thread of the caller.
-    let th = unsafe { ThreadRef::new(libc::pthread_getspecific(specials_key()).cast()) };
-    boolean::from(th.is_some_and(|t| t.in_pseudo_atomic()))
+    boolean::from(own_current_thread().is_some_and(|t| t.in_pseudo_atomic()))
 }
 
 /// Words of a `struct binding`: value, symbol.
@@ -191,8 +189,7 @@ extern "C" fn initial_entry(fun: lispobj) -> ! {
 /// control stack (as the legacy x86-64 runtime does), calls the closure
 /// and exits the process with what it returns. Never returns.
 pub(crate) unsafe extern "C" fn call_into_lisp_first_time(fun: lispobj, _args: *mut lispobj, _nargs: c_int) -> lispobj {
-    // SAFETY: the key holds NULL or the caller's live thread.
-    let Some(th) = (unsafe { ThreadRef::new(libc::pthread_getspecific(specials_key()).cast()) }) else {
+    let Some(th) = own_current_thread() else {
         lose!("call_into_lisp_first_time: the calling thread is not registered")
     };
     // SAFETY: the field was set at creation and never changes.

@@ -35,23 +35,6 @@ use crate::thread_ref::ThreadRef;
 use crate::sync::Futex;
 use crate::trace::trace;
 
-/// Saves errno on entry and restores it on drop.
-struct ErrnoGuard(c_int);
-
-impl ErrnoGuard {
-    fn save() -> Self {
-        // SAFETY: __errno_location returns the calling thread's errno.
-        Self(unsafe { *libc::__errno_location() })
-    }
-}
-
-impl Drop for ErrnoGuard {
-    fn drop(&mut self) {
-        // SAFETY: as above.
-        unsafe { *libc::__errno_location() = self.0 };
-    }
-}
-
 fn install_one(sig: c_int, handler: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void), mask: libc::sigset_t) {
     // SAFETY: an all-zero sigaction is a valid starting point.
     let mut sa: libc::sigaction = unsafe { core::mem::zeroed() };
@@ -71,7 +54,7 @@ pub(crate) fn install() {
 }
 
 extern "C" fn stop_for_gc_handler(_sig: c_int, _info: *mut libc::siginfo_t, _ctx: *mut c_void) {
-    let _errno = ErrnoGuard::save();
+    let _errno = crate::errno::Saved::now();
     let Some(th) = hooks().current_thread() else { return };
     let pa = th.in_pseudo_atomic();
     if pa || symbol_value(sym::GC_INHIBIT, Some(th)) != NIL {
@@ -106,7 +89,7 @@ fn suspend(th: ThreadRef) {
 }
 
 extern "C" fn interrupt_thread_handler(_sig: c_int, _info: *mut libc::siginfo_t, _ctx: *mut c_void) {
-    let _errno = ErrnoGuard::save();
+    let _errno = crate::errno::Saved::now();
     let Some(th) = hooks().current_thread() else { return };
     if th.in_pseudo_atomic() {
         set_symbol_value(sym::INTERRUPT_PENDING, T, Some(th));
