@@ -147,12 +147,15 @@ static int bench_stw(long n, int is_busy, long rounds)
     double cpu = thread_cpu_us() - cpu0;
     struct sbthread_stats st;
     sbthread_stats(&st);
-    char extra[256];
+    char extra[512];
     snprintf(extra, sizeof extra,
              "\"kind\": \"%s\", \"stopper_cpu_us\": %.1f, \"wall_us\": %.1f, "
-             "\"wait_us\": %.1f, \"wait_cpu_us\": %.1f",
+             "\"wait_us\": %.1f, \"wait_cpu_us\": %.1f, \"stop_mean_us\": %.1f, "
+             "\"stop_cpu_us\": %.1f, \"signals_by_stopper\": %llu, \"signals_by_helpers\": %llu",
              is_busy ? "busy" : "blocked", cpu, wall, (double)st.stop_wait_ns / 1000.0,
-             (double)st.stop_wait_cpu_ns / 1000.0);
+             (double)st.stop_wait_cpu_ns / 1000.0, (double)st.stop_latency_mean_ns / 1000.0,
+             (double)st.stop_cpu_ns / 1000.0, (unsigned long long)st.stop_signals_by_stopper,
+             (unsigned long long)st.stop_signals_by_helpers);
     emit("stw", n, s, rounds, extra);
     __atomic_store_n(&stw_done, 1, __ATOMIC_RELAXED);
     for (long i = 0; i < n; i++)

@@ -9,6 +9,11 @@
  * continues (the reader below still gets its byte); nanosleep() is never
  * restarted by the kernel and returns -1/EINTR with the time left, which
  * the sleeper below handles like any caller must.
+ *
+ * Every stop signals each other thread exactly once, whoever sends it: in
+ * standalone mode the stopped threads' handlers help the stopper send the
+ * signals (with four threads blocked in system calls, they do, in some of
+ * the 150 stops); in host mode the stopper sends them all.
  */
 #define _GNU_SOURCE
 #include "harness.h"
@@ -79,6 +84,8 @@ int test_main(int argc, char **argv)
         ths[n++] = harness_spawn(sleeper, (void *)i);
     struct thread *rd = ths[n++] = harness_spawn(reader, NULL);
 
+    struct sbthread_stats st0;
+    sbthread_stats(&st0);
     for (int round = 0; round < ROUNDS; round++) {
         harness_note("round %d: stopping", round);
         long b0[BUSY], s0[SLEEPERS], b1[BUSY], s1[SLEEPERS];
@@ -114,6 +121,17 @@ int test_main(int argc, char **argv)
                 while (sleep_count[i] == s1[i])
                     harness_sleep_us(100);
     }
+    struct sbthread_stats st1;
+    sbthread_stats(&st1);
+    uint64_t by_stopper = st1.stop_signals_by_stopper - st0.stop_signals_by_stopper;
+    uint64_t by_helpers = st1.stop_signals_by_helpers - st0.stop_signals_by_helpers;
+    CHECK_EQ(st1.stops - st0.stops, (uint64_t)ROUNDS);
+    CHECK_EQ(by_stopper + by_helpers, (uint64_t)ROUNDS * (uint64_t)n);
+    CHECK(by_stopper >= (uint64_t)ROUNDS); /* the stopper sends at least the first */
+    if (harness_host_mode())
+        CHECK_EQ(by_helpers, 0);
+    else
+        CHECK(by_helpers > 0);
     /* the reader was stopped ROUNDS times inside read(); it continues */
     CHECK(rd->state == SBTHREAD_STATE_RUNNING);
     CHECK(write(pipe_fds[1], "x", 1) == 1);
@@ -129,8 +147,9 @@ int test_main(int argc, char **argv)
     CHECK((long)st.stops >= ROUNDS);
     printf("stw: %d rounds with %d busy, %d sleeping and 1 reading thread: all stopped and resumed; "
            "read() restarted transparently, nanosleep returned EINTR %ld times; stop latency "
-           "mean %lu us max %lu us\n",
+           "mean %lu us max %lu us; stop signals sent by the stopper %lu, by stopped threads %lu\n",
            ROUNDS, BUSY, SLEEPERS, sleep_eintr, (unsigned long)(st.stop_latency_mean_ns / 1000),
-           (unsigned long)(st.stop_latency_max_ns / 1000));
+           (unsigned long)(st.stop_latency_max_ns / 1000), (unsigned long)by_stopper,
+           (unsigned long)by_helpers);
     return 0;
 }

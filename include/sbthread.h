@@ -251,6 +251,20 @@ struct sbthread_stats {
    (compare with `stop_wait_ns`: no spinning means a small fraction).
    */
   uint64_t stop_wait_cpu_ns;
+  /*
+   CPU time stoppers used in their whole `gc_stop_the_world` calls, in
+   ns (compare with `stop_latency_mean_ns` × `stops`).
+   */
+  uint64_t stop_cpu_ns;
+  /*
+   Stop signals sent by the stoppers themselves.
+   */
+  uint64_t stop_signals_by_stopper;
+  /*
+   Stop signals sent by the threads being stopped (standalone mode:
+   each stopped thread's handler helps send the rest).
+   */
+  uint64_t stop_signals_by_helpers;
 };
 
 /*

@@ -180,4 +180,12 @@ pub struct SbthreadStats {
     /// CPU time stoppers used while waiting for threads to stop, in ns
     /// (compare with `stop_wait_ns`: no spinning means a small fraction).
     pub stop_wait_cpu_ns: u64,
+    /// CPU time stoppers used in their whole `gc_stop_the_world` calls, in
+    /// ns (compare with `stop_latency_mean_ns` × `stops`).
+    pub stop_cpu_ns: u64,
+    /// Stop signals sent by the stoppers themselves.
+    pub stop_signals_by_stopper: u64,
+    /// Stop signals sent by the threads being stopped (standalone mode:
+    /// each stopped thread's handler helps send the rest).
+    pub stop_signals_by_helpers: u64,
 }

@@ -70,6 +70,9 @@ pub(crate) struct Private {
     /// from the cache (the protection does), so a reused block is not
     /// protected again.
     pub(crate) guard_protected: AtomicU32,
+    /// Standalone, during a stop: the next thread on the stack of threads
+    /// still to signal (`fanout.rs`), 0 at the bottom.
+    pub(crate) stop_next: AtomicU64,
 }
 
 /// Where everything is in a block.

@@ -46,9 +46,18 @@ impl<W32: Word32> World<W32> {
         self.pending.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// The signal could not be sent.
-    pub(crate) fn uncount_request(&self) {
-        self.pending.fetch_sub(1, Ordering::AcqRel);
+    /// The signal for a counted request could not be sent because the
+    /// thread is DEAD. Signals are also sent by helping threads after the
+    /// stopper gave back its token (`fanout.rs`), so this follows the same
+    /// rule as `suspend`: whoever brings the count to zero wakes the
+    /// stopper. (A helper is itself counted and suspends afterwards, so in
+    /// the library's use this is never the last decrement; the rule is
+    /// kept in one place anyway.)
+    pub(crate) fn request_failed<P: Park<W32>>(&self, park: &P) {
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.stopped.store(1, Ordering::Release);
+            park.wake_all(&self.stopped);
+        }
     }
 
     /// In the thread asked to stop: RUNNING → SUSPENDED, wake the stopper

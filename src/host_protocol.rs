@@ -58,6 +58,7 @@ impl Protocol for HostProtocol {
     fn begin_stop(&self) {}
 
     fn request_stop(&self, th: ThreadRef) -> c_int {
+        crate::stats::STOP_SIGNALS_BY_STOPPER.bump();
         kill_thread_safely(th.os_thread(), sig_stop_for_gc())
     }
 

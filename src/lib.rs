@@ -31,6 +31,7 @@ mod backoff;
 mod block;
 mod block_cache;
 mod errno;
+mod fanout;
 mod fault;
 mod futex;
 mod handshake;

@@ -6,9 +6,12 @@
 //! - interrupt queue: two senders and a target that handles its signals
 //!   and then exits: every accepted function runs exactly once, a refused
 //!   one never runs, nothing deadlocks;
-//! - stop-the-world handshake: a stopper and two targets: when the stop
-//!   returns every target is suspended and none makes progress until the
-//!   start; everyone finishes (no lost wake-up, no deadlock).
+//! - stop-the-world handshake with the signal fan-out (`fanout.rs`): a
+//!   stopper and two targets whose handlers help send the signals: when
+//!   the stop returns every target is suspended and none makes progress
+//!   until the start; everyone finishes (no lost wake-up, no signal sent
+//!   twice or never, no deadlock); also when the last signal fails
+//!   because its target is gone.
 //!
 //! What is not the library's code is the harness around it: a signal is a
 //! counter under a model mutex that the target looks at between its steps
@@ -23,6 +26,7 @@ use loom::sync::atomic::{AtomicU32, AtomicU64};
 use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
 
+use crate::fanout::{Fanout, Links};
 use crate::handshake::{States, World};
 use crate::queue::{self, Cells, Push, Queue};
 use crate::sync::{delegate_word, Park, Word32, Word64};
@@ -108,12 +112,15 @@ impl Signals {
     }
 }
 
-/// Loom's exploration bound: every interleaving with at most this many
-/// preemptions (`LOOM_MAX_PREEMPTIONS` overrides it for longer runs).
-fn builder() -> loom::model::Builder {
+/// Loom's exploration bound: every interleaving with at most `bound`
+/// preemptions (`LOOM_MAX_PREEMPTIONS` overrides it for longer runs). The
+/// stop-the-world model uses 2: it has more atomic steps (the fan-out's
+/// compare-and-swap pops), and bound 3 takes about a minute on the CI
+/// machine (it passes: `LOOM_MAX_PREEMPTIONS=3 cargo test --lib model`).
+fn builder(bound: usize) -> loom::model::Builder {
     let mut b = loom::model::Builder::new();
     if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(3);
+        b.preemption_bound = Some(bound);
     }
     b
 }
@@ -174,7 +181,7 @@ impl QueueModel {
 
 #[test]
 fn interrupt_queue_runs_each_accepted_function_exactly_once() {
-    builder().check(|| {
+    builder(3).check(|| {
         let m = Arc::new(QueueModel {
             lock: AtomicU64::new(0),
             head: AtomicU64::new(NIL),
@@ -227,43 +234,68 @@ fn interrupt_queue_runs_each_accepted_function_exactly_once() {
 
 struct WorldModel {
     world: World<AtomicU32>,
+    fanout: Fanout<AtomicU64, AtomicU32>,
+    /// `stop_next` of nodes 1 and 2 (targets 0 and 1); index 0 unused.
+    links: [AtomicU64; 3],
     park: ModelPark,
     signals: Signals,
     state: [AtomicU64; 2],
     progress: [AtomicU32; 2],
     stopped: AtomicU32,
+    /// The variant where target 1 died before its signal could be sent.
+    target1_gone: bool,
+}
+
+impl Links<AtomicU64> for WorldModel {
+    fn next(&self, node: u64) -> &AtomicU64 {
+        &self.links[node as usize]
+    }
+}
+
+impl WorldModel {
+    /// `signal_stop` for fan-out node `node` (target `node - 1`).
+    fn signal(&self, node: u64) {
+        let t = node as usize - 1;
+        if t == 1 && self.target1_gone {
+            self.world.request_failed(&self.park); // ESRCH from a DEAD thread
+        } else {
+            self.signals.send(t);
+        }
+    }
 }
 
 const STATES: States = States { running: RUNNING, suspended: SUSPENDED };
 
-#[test]
-fn stop_the_world_handshake_stops_everyone_and_resumes_everyone() {
-    builder().check(|| {
+/// A stopper and two targets (or one, when target 1 is gone): the stopper
+/// collects both, sends until a handler helps, sleeps; each handler helps
+/// send the rest, then suspends.
+fn stop_the_world_model(target1_gone: bool) {
+    builder(2).check(move || {
         let m = Arc::new(WorldModel {
             world: World { pending: AtomicU32::new(0), stopped: AtomicU32::new(0), resume_seq: AtomicU32::new(0) },
+            fanout: Fanout { head: AtomicU64::new(0), helping: AtomicU32::new(0) },
+            links: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
             park: ModelPark::new(),
             signals: Signals::new(),
             state: [AtomicU64::new(RUNNING), AtomicU64::new(RUNNING)],
             progress: [AtomicU32::new(0), AtomicU32::new(0)],
             stopped: AtomicU32::new(0),
+            target1_gone,
         });
-        let targets: Vec<_> = (0..2)
+        let live = if target1_gone { 1 } else { 2 };
+        let targets: Vec<_> = (0..live)
             .map(|t| {
                 let m = m.clone();
                 thread::spawn(move || {
-                    // Thread 0 works (two steps) and notices the signal
-                    // between steps; thread 1 is blocked in a system call.
-                    // Either way the handler suspends it.
-                    if t == 0 {
-                        for _ in 0..2 {
-                            if m.signals.pending(t, 0) {
-                                break;
-                            }
-                            assert_eq!(m.stopped.load(SeqCst), 0, "thread {t} ran while the world was stopped");
-                            m.progress[t].fetch_add(1, SeqCst);
-                        }
+                    // Thread 0 works (one step) unless the signal came
+                    // first; thread 1 is blocked in a system call. Either
+                    // way the handler helps, then suspends.
+                    if t == 0 && !m.signals.pending(t, 0) {
+                        assert_eq!(m.stopped.load(SeqCst), 0, "thread {t} ran while the world was stopped");
+                        m.progress[t].fetch_add(1, SeqCst);
                     }
                     m.signals.wait(t, 0);
+                    m.fanout.help(&*m, |node| m.signal(node));
                     m.world.suspend(&m.state[t], STATES, &m.park).expect("RUNNING when asked");
                     assert_eq!(m.state[t].load(SeqCst), RUNNING, "resumed threads are RUNNING");
                     assert_eq!(m.stopped.load(SeqCst), 0, "thread {t} resumed while the world was stopped");
@@ -273,14 +305,17 @@ fn stop_the_world_handshake_stops_everyone_and_resumes_everyone() {
             .collect();
         // The stopper (gc_stop_the_world / gc_start_the_world).
         m.world.begin_stop();
+        m.fanout.reset();
         for t in 0..2 {
             if m.state[t].load(SeqCst) == RUNNING {
                 m.world.count_request();
-                m.signals.send(t);
+                m.fanout.push(&*m, t as u64 + 1);
             }
         }
+        let sent = m.fanout.send_until_helped(&*m, |node| m.signal(node));
+        assert!(sent >= 1, "the stopper sends the first signal");
         m.world.await_stopped(&m.park);
-        for t in 0..2 {
+        for t in 0..live {
             assert_eq!(m.state[t].load(SeqCst), SUSPENDED, "thread {t} not suspended when the stop returned");
         }
         m.stopped.store(1, SeqCst);
@@ -288,11 +323,25 @@ fn stop_the_world_handshake_stops_everyone_and_resumes_everyone() {
         thread::yield_now();
         assert_eq!(frozen, [m.progress[0].load(SeqCst), m.progress[1].load(SeqCst)], "progress while stopped");
         m.stopped.store(0, SeqCst);
-        for t in 0..2 {
+        for t in 0..live {
             m.world.resume_one(&m.state[t], STATES);
         }
         m.world.end_start(&m.park);
         targets.into_iter().for_each(|t| t.join().unwrap());
-        assert_eq!(m.progress[1].load(SeqCst), 1);
+        let expected = if target1_gone { [1, 0] } else { [1, 1] };
+        assert_eq!(*m.signals.sent.lock().unwrap(), expected, "each live target signalled exactly once");
+        if !target1_gone {
+            assert_eq!(m.progress[1].load(SeqCst), 1);
+        }
     });
+}
+
+#[test]
+fn stop_the_world_handshake_stops_everyone_and_resumes_everyone() {
+    stop_the_world_model(false);
+}
+
+#[test]
+fn stop_the_world_completes_when_a_signal_fails() {
+    stop_the_world_model(true);
 }

@@ -29,6 +29,10 @@ pub(crate) trait Protocol: Sync {
     /// error.
     fn request_stop(&self, th: ThreadRef) -> c_int;
 
+    /// After every `request_stop`: send what `request_stop` only collected
+    /// (standalone; the host mode signals in `request_stop`).
+    fn send_requests(&self) {}
+
     /// Wait until every thread but `me` is SUSPENDED or DEAD.
     fn await_stopped(&self, me: Option<ThreadRef>);
 

@@ -12,7 +12,11 @@ impl Counter {
     }
     /// Adds one.
     pub(crate) fn bump(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.add(1);
+    }
+    /// Adds `n`.
+    pub(crate) fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
     }
     /// The value.
     pub(crate) fn get(&self) -> u64 {
@@ -39,8 +43,10 @@ static STOP_MIN_NS: AtomicU64 = AtomicU64::new(u64::MAX);
 static STOP_MAX_NS: AtomicU64 = AtomicU64::new(0);
 static STOP_TOTAL_NS: AtomicU64 = AtomicU64::new(0);
 
-/// Records one stop-the-world latency (request to all stopped).
-pub(crate) fn record_stop(ns: u64) {
+/// Records one stop-the-world latency (request to all stopped) and the
+/// stopper's CPU time meanwhile.
+pub(crate) fn record_stop(ns: u64, cpu_ns: u64) {
+    STOP_CPU_NS.fetch_add(cpu_ns, Ordering::Relaxed);
     STOPS.bump();
     STOP_MIN_NS.fetch_min(ns, Ordering::Relaxed);
     STOP_MAX_NS.fetch_max(ns, Ordering::Relaxed);
@@ -65,7 +71,15 @@ pub(crate) static STOP_WAIT_NS: AtomicU64 = AtomicU64::new(0);
 /// CPU time used during those waits, in ns.
 pub(crate) static STOP_WAIT_CPU_NS: AtomicU64 = AtomicU64::new(0);
 
-/// Records one wait of a stopper.
+/// CPU time stoppers used in their whole `gc_stop_the_world` calls, in ns.
+pub(crate) static STOP_CPU_NS: AtomicU64 = AtomicU64::new(0);
+/// Stop signals sent by stoppers (standalone: the rest are sent by the
+/// threads being stopped, see `fanout.rs`).
+pub(crate) static STOP_SIGNALS_BY_STOPPER: Counter = Counter::new();
+/// Stop signals sent by threads being stopped, helping the stopper.
+pub(crate) static STOP_SIGNALS_BY_HELPERS: Counter = Counter::new();
+
+/// Records one wait of a stopper (after it sent its signals).
 pub(crate) fn record_stop_wait(wall_ns: u64, cpu_ns: u64) {
     STOP_WAIT_NS.fetch_add(wall_ns, Ordering::Relaxed);
     STOP_WAIT_CPU_NS.fetch_add(cpu_ns, Ordering::Relaxed);

@@ -30,7 +30,7 @@ pub(crate) fn stop_the_world() {
     let p = protocol();
     trace!(1, "gc_stop_the_world: waiting for all_threads_lock");
     registry::lock_for_stop();
-    let t0 = stats::now_ns();
+    let (t0, stop_cpu0) = (stats::now_ns(), stats::thread_cpu_ns());
     p.begin_stop();
     let mut asked = 0u32;
     for th in registry::iter().filter(|t| Some(*t) != me) {
@@ -44,12 +44,13 @@ pub(crate) fn stop_the_world() {
             e => lose!("gc_stop_the_world: cannot suspend thread {:#x} (state {}): {}", addr(th.as_ptr()), state_name(th.state()), errno_name(e)),
         }
     }
+    p.send_requests();
     let (wait0, cpu0) = (stats::now_ns(), stats::thread_cpu_ns());
     p.await_stopped(me);
-    let end = stats::now_ns();
-    stats::record_stop_wait(end - wait0, stats::thread_cpu_ns() - cpu0);
+    let (end, cpu_end) = (stats::now_ns(), stats::thread_cpu_ns());
+    stats::record_stop_wait(end - wait0, cpu_end - cpu0);
     let elapsed = end - t0;
-    stats::record_stop(elapsed);
+    stats::record_stop(elapsed, cpu_end - stop_cpu0);
     trace!(1, "gc_stop_the_world: {} thread(s) stopped in {} ns", asked, elapsed);
 }
 

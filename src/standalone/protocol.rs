@@ -3,7 +3,9 @@
 use core::ffi::c_int;
 
 use super::signals::run_pending_interrupts;
-use super::{STATES, WORLD};
+use super::{node_thread, ThreadLinks, FANOUT, STATES, WORLD};
+use crate::abi_types::SBTHREAD_STATE_DEAD;
+use crate::lose::{addr, errno_name, lose, state_name};
 use crate::interrupt::queue_of;
 use crate::kill::kill_thread_safely;
 use crate::protocol::Protocol;
@@ -39,15 +41,20 @@ impl Protocol for OwnProtocol {
 
     fn begin_stop(&self) {
         WORLD.begin_stop();
+        FANOUT.reset();
     }
 
+    /// Only collects `th`: the signals go out in `await_stopped`.
     fn request_stop(&self, th: ThreadRef) -> c_int {
         WORLD.count_request();
-        let r = kill_thread_safely(th.os_thread(), sig_stop_for_gc());
-        if r != 0 {
-            WORLD.uncount_request();
-        }
-        r
+        FANOUT.push(&ThreadLinks, th.as_ptr() as usize as u64);
+        0
+    }
+
+    fn send_requests(&self) {
+        let sent = FANOUT.send_until_helped(&ThreadLinks, signal_stop);
+        crate::stats::STOP_SIGNALS_BY_STOPPER.add(sent.into());
+        crate::trace::trace!(1, "gc_stop_the_world: sent {} stop signal(s), stopped threads send the rest", sent);
     }
 
     fn await_stopped(&self, _me: Option<ThreadRef>) {
@@ -62,4 +69,24 @@ impl Protocol for OwnProtocol {
     fn end_start(&self) {
         WORLD.end_start(&Futex);
     }
+}
+
+/// Sends `SIG_STOP_FOR_GC` to a collected thread, from the stopper or from
+/// a helping handler. A thread that died meanwhile no longer counts.
+/// Async-signal-safe.
+pub(crate) fn signal_stop(node: u64) {
+    let th = node_thread(node);
+    match kill_thread_safely(th.os_thread(), sig_stop_for_gc()) {
+        0 => {}
+        libc::ESRCH if th.state() == SBTHREAD_STATE_DEAD => WORLD.request_failed(&Futex),
+        e => lose!("gc_stop_the_world: cannot suspend thread {:#x} (state {}): {}", addr(th.as_ptr()), state_name(th.state()), errno_name(e)),
+    }
+}
+
+/// In a `SIG_STOP_FOR_GC` handler: helps send the stop signals still to
+/// go. Async-signal-safe.
+pub(crate) fn help_stop() -> u32 {
+    let sent = FANOUT.help(&ThreadLinks, signal_stop);
+    crate::stats::STOP_SIGNALS_BY_HELPERS.add(sent.into());
+    sent
 }

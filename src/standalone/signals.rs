@@ -10,7 +10,9 @@
 //! restarted (nanosleep, sleep, poll, epoll_wait, ...) return early with
 //! EINTR or the time left, as they do for any handled signal.
 //!
-//! - `SIG_STOP_FOR_GC` runs with every asynchronous signal blocked. Inside
+//! - `SIG_STOP_FOR_GC` runs with every asynchronous signal blocked. It
+//!   first helps send the signals of the stop still to go (`fanout.rs`),
+//!   even when it then defers the stop. Inside
 //!   a pseudo-atomic section or WITHOUT-GCING it only records the request
 //!   (`STOP_FOR_GC_PENDING`, and `pseudo_atomic_interrupted` inside a
 //!   pseudo-atomic section); the section's end suspends. Otherwise the
@@ -56,6 +58,11 @@ pub(crate) fn install() {
 extern "C" fn stop_for_gc_handler(_sig: c_int, _info: *mut libc::siginfo_t, _ctx: *mut c_void) {
     let _errno = crate::errno::Saved::now();
     let Some(th) = hooks().current_thread() else { return };
+    // First pass the stop on (even if this thread defers it).
+    let helped = super::protocol::help_stop();
+    if helped != 0 {
+        trace!(2, "thread {:#x} sent {} stop signal(s) for the stopper", addr(th.as_ptr()), helped);
+    }
     let pa = th.in_pseudo_atomic();
     if pa || symbol_value(sym::GC_INHIBIT, Some(th)) != NIL {
         trace!(2, "SIG_STOP_FOR_GC deferred in thread {:#x} ({})", addr(th.as_ptr()), if pa { "pseudo-atomic" } else { "without-gcing" });
