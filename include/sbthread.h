@@ -243,19 +243,10 @@ struct sbthread_stats {
    */
   int64_t conses_live;
   /*
-   Total time stoppers spent waiting for threads to stop, in ns.
+   Total time stoppers spent waiting for threads to stop after sending
+   their signals, in ns (the rest of a stop is sending signals).
    */
   uint64_t stop_wait_ns;
-  /*
-   CPU time stoppers used while waiting for threads to stop, in ns
-   (compare with `stop_wait_ns`: no spinning means a small fraction).
-   */
-  uint64_t stop_wait_cpu_ns;
-  /*
-   CPU time stoppers used in their whole `gc_stop_the_world` calls, in
-   ns (compare with `stop_latency_mean_ns` × `stops`).
-   */
-  uint64_t stop_cpu_ns;
   /*
    Stop signals sent by the stoppers themselves.
    */

@@ -175,14 +175,9 @@ pub struct SbthreadStats {
     pub stop_latency_max_ns: u64,
     /// Conses of the standalone pool in use (interrupts queued, not run).
     pub conses_live: i64,
-    /// Total time stoppers spent waiting for threads to stop, in ns.
+    /// Total time stoppers spent waiting for threads to stop after sending
+    /// their signals, in ns (the rest of a stop is sending signals).
     pub stop_wait_ns: u64,
-    /// CPU time stoppers used while waiting for threads to stop, in ns
-    /// (compare with `stop_wait_ns`: no spinning means a small fraction).
-    pub stop_wait_cpu_ns: u64,
-    /// CPU time stoppers used in their whole `gc_stop_the_world` calls, in
-    /// ns (compare with `stop_latency_mean_ns` × `stops`).
-    pub stop_cpu_ns: u64,
     /// Stop signals sent by the stoppers themselves.
     pub stop_signals_by_stopper: u64,
     /// Stop signals sent by the threads being stopped (standalone mode:

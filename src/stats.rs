@@ -43,10 +43,8 @@ static STOP_MIN_NS: AtomicU64 = AtomicU64::new(u64::MAX);
 static STOP_MAX_NS: AtomicU64 = AtomicU64::new(0);
 static STOP_TOTAL_NS: AtomicU64 = AtomicU64::new(0);
 
-/// Records one stop-the-world latency (request to all stopped) and the
-/// stopper's CPU time meanwhile.
-pub(crate) fn record_stop(ns: u64, cpu_ns: u64) {
-    STOP_CPU_NS.fetch_add(cpu_ns, Ordering::Relaxed);
+/// Records one stop-the-world latency (request to all stopped).
+pub(crate) fn record_stop(ns: u64) {
     STOPS.bump();
     STOP_MIN_NS.fetch_min(ns, Ordering::Relaxed);
     STOP_MAX_NS.fetch_max(ns, Ordering::Relaxed);
@@ -66,13 +64,9 @@ pub(crate) fn stop_latency() -> (u64, u64, u64) {
     )
 }
 
-/// Time stoppers spent waiting for threads to stop (wall, CPU), in ns.
+/// Time stoppers spent waiting for threads to stop after sending their
+/// signals, in ns.
 pub(crate) static STOP_WAIT_NS: AtomicU64 = AtomicU64::new(0);
-/// CPU time used during those waits, in ns.
-pub(crate) static STOP_WAIT_CPU_NS: AtomicU64 = AtomicU64::new(0);
-
-/// CPU time stoppers used in their whole `gc_stop_the_world` calls, in ns.
-pub(crate) static STOP_CPU_NS: AtomicU64 = AtomicU64::new(0);
 /// Stop signals sent by stoppers (standalone: the rest are sent by the
 /// threads being stopped, see `fanout.rs`).
 pub(crate) static STOP_SIGNALS_BY_STOPPER: Counter = Counter::new();
@@ -80,17 +74,8 @@ pub(crate) static STOP_SIGNALS_BY_STOPPER: Counter = Counter::new();
 pub(crate) static STOP_SIGNALS_BY_HELPERS: Counter = Counter::new();
 
 /// Records one wait of a stopper (after it sent its signals).
-pub(crate) fn record_stop_wait(wall_ns: u64, cpu_ns: u64) {
+pub(crate) fn record_stop_wait(wall_ns: u64) {
     STOP_WAIT_NS.fetch_add(wall_ns, Ordering::Relaxed);
-    STOP_WAIT_CPU_NS.fetch_add(cpu_ns, Ordering::Relaxed);
-}
-
-/// CPU time of the calling thread in nanoseconds.
-pub(crate) fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// Monotonic clock in nanoseconds (`clock_gettime` is async-signal-safe).

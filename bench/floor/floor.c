@@ -8,8 +8,11 @@
  *   stw N blocked|busy R   signal all N, each acks (last one futex-wakes the
  *                          stopper), resume with one futex broadcast
  *   orig-stw N blocked|busy R  the 0.9.4.1 algorithm, translated directly:
- *                          per-thread signal, sched_yield until SUSPENDED,
- *                          one signal per thread to resume (sigwaitinfo)
+ *                          all_threads_lock (a pthread mutex), per-thread
+ *                          signal, sched_yield until SUSPENDED, one signal
+ *                          per thread to resume; its handler blocks every
+ *                          other signal, then waits in sigwaitinfo (as the
+ *                          0.9.4.1 handler and the test host's handler do)
  *   irq-latency busy|sleep K  pthread_kill -> handler running (+ semaphore ack)
  *   futex K                futex wake/wait round trip between two threads
  */
@@ -146,6 +149,9 @@ static void orig_stop_handler(int sig)
     (void)sig;
     int saved = errno;
     sigset_t ss;
+    sigfillset(&ss);
+    sigdelset(&ss, SIG_STOP);
+    pthread_sigmask(SIG_BLOCK, &ss, NULL);
     states[my_index] = 2; /* SUSPENDED */
     sigemptyset(&ss);
     sigaddset(&ss, SIG_STOP);
@@ -181,6 +187,52 @@ static double thread_cpu_us(void)
     getrusage(RUSAGE_THREAD, &ru);
     return (double)ru.ru_utime.tv_sec * 1e6 + (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec * 1e6
            + (double)ru.ru_stime.tv_usec;
+}
+
+static pthread_mutex_t orig_all_threads_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Stop every worker: the floor (signal all, the last to stop wakes us) or
+ * the original (signal each, sched_yield until each is SUSPENDED; the
+ * lock is held until stw_start, as in 0.9.4.1). */
+static void stw_stop(pthread_t *ts, long n, int original)
+{
+    if (!original) {
+        pending = (uint32_t)n;
+        for (long i = 0; i < n; i++)
+            pthread_kill(ts[i], SIG_STOP);
+        uint32_t p;
+        while ((p = pending) != 0)
+            futex_wait(&pending, p);
+    } else {
+        pthread_mutex_lock(&orig_all_threads_lock);
+        for (long i = 0; i < n; i++)
+            pthread_kill(ts[i], SIG_STOP);
+        for (long i = 0; i < n; i++)
+            while (states[i] != 2)
+                sched_yield();
+    }
+}
+
+/* Resume them: one futex broadcast, or one signal each. */
+static void stw_start(pthread_t *ts, long n, int original)
+{
+    if (!original) {
+        __atomic_add_fetch(&resume_seq, 1, __ATOMIC_ACQ_REL);
+        futex_wake(&resume_seq);
+    } else {
+        for (long i = 0; i < n; i++) {
+            states[i] = 1; /* RUNNING */
+            pthread_kill(ts[i], SIG_STOP);
+        }
+        pthread_mutex_unlock(&orig_all_threads_lock);
+    }
 }
 
 static int floor_stw(long n, int busy, long rounds, int original)
@@ -219,34 +271,28 @@ static int floor_stw(long n, int busy, long rounds, int original)
             wall0 = now();
         }
         uint64_t t0 = now();
-        if (!original) {
-            pending = (uint32_t)n;
-            for (long i = 0; i < n; i++)
-                pthread_kill(ts[i], SIG_STOP);
-            uint32_t p;
-            while ((p = pending) != 0)
-                futex_wait(&pending, p);
-            __atomic_add_fetch(&resume_seq, 1, __ATOMIC_ACQ_REL);
-            futex_wake(&resume_seq);
-        } else {
-            for (long i = 0; i < n; i++)
-                pthread_kill(ts[i], SIG_STOP);
-            for (long i = 0; i < n; i++)
-                while (states[i] != 2)
-                    sched_yield();
-            for (long i = 0; i < n; i++) {
-                states[i] = 1; /* RUNNING */
-                pthread_kill(ts[i], SIG_STOP);
-            }
-        }
+        stw_stop(ts, n, original);
+        stw_start(ts, n, original);
         if (r >= 0)
             s[r] = (double)(now() - t0) / 1000.0;
     }
     double wall = (double)(now() - wall0) / 1000.0;
     double cpu = thread_cpu_us() - cpu0;
-    char extra[128];
-    snprintf(extra, sizeof extra, "\"kind\": \"%s\", \"stopper_cpu_us\": %.1f, \"wall_us\": %.1f",
-             busy ? "busy" : "blocked", cpu, wall);
+    /* the stopper's CPU inside the stop, measured as bench.c does */
+    uint64_t stop_cpu = 0, stop_wall = 0;
+    for (long r = 0; r < rounds; r++) {
+        uint64_t c0 = thread_cpu_ns(), w0 = now();
+        stw_stop(ts, n, original);
+        uint64_t w1 = now(), c1 = thread_cpu_ns();
+        stw_start(ts, n, original);
+        stop_cpu += c1 - c0;
+        stop_wall += w1 - w0;
+    }
+    char extra[256];
+    snprintf(extra, sizeof extra,
+             "\"kind\": \"%s\", \"stopper_cpu_us\": %.1f, \"wall_us\": %.1f, \"in_stop_cpu_us\": %.1f, "
+             "\"in_stop_wall_us\": %.1f",
+             busy ? "busy" : "blocked", cpu, wall, (double)stop_cpu / 1000.0, (double)stop_wall / 1000.0);
     emit(original ? "orig_stw" : "stw", n, s, rounds, extra);
     done = 1;
     for (long i = 0; i < n; i++)

@@ -195,8 +195,6 @@ pub unsafe extern "C" fn sbthread_stats(out: *mut SbthreadStats) -> c_int {
         stop_latency_max_ns: max,
         conses_live: hooks::cons_pool::live(),
         stop_wait_ns: stats::STOP_WAIT_NS.load(core::sync::atomic::Ordering::Relaxed),
-        stop_wait_cpu_ns: stats::STOP_WAIT_CPU_NS.load(core::sync::atomic::Ordering::Relaxed),
-        stop_cpu_ns: stats::STOP_CPU_NS.load(core::sync::atomic::Ordering::Relaxed),
         stop_signals_by_stopper: stats::STOP_SIGNALS_BY_STOPPER.get(),
         stop_signals_by_helpers: stats::STOP_SIGNALS_BY_HELPERS.get(),
     };
