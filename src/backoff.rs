@@ -1,17 +1,17 @@
 //! Adaptive waiting for a condition another thread's code (not ours) will
 //! make true, where there is nothing to sleep on: in host mode the host's
-//! handler only writes `state`. Spins briefly, then yields the CPU a
-//! bounded number of times (the common case is a thread that reacts within
-//! microseconds, maybe on this very CPU: the original's `sched_yield` loop
-//! was right about that much), then sleeps with exponential back-off up to
+//! handler only writes `state`. First yields the CPU a bounded number of
+//! times (the common case is a thread that reacts within microseconds,
+//! maybe on this very CPU: the original's `sched_yield` loop was right
+//! about that much; a pure spin before it was measured to cost a few µs at
+//! one thread), then sleeps with exponential back-off up to
 //! [`MAX_SLEEP_NS`], so a waiter never burns a core for longer than the
-//! first few tens of µs and never adds more than that much latency. While sleeping, the thread's timer slack is
-//! lowered to 2 µs (and restored after), so short sleeps stay short.
+//! first few tens of µs and never adds more than that much latency. While
+//! sleeping, the thread's timer slack is lowered to 2 µs (and restored
+//! after), so short sleeps stay short.
 //! Async-signal-safe (`nanosleep`, `prctl`).
 
-/// Rounds of pure spinning first.
-const SPIN_ROUNDS: u32 = 4;
-/// Then rounds of `sched_yield` before the first sleep.
+/// Rounds of `sched_yield` before the first sleep.
 const YIELD_ROUNDS: u32 = 64;
 /// First sleep.
 const FIRST_SLEEP_NS: u64 = 5_000;
@@ -38,14 +38,7 @@ impl Backoff {
 
     /// Waits a little before the caller checks again.
     pub(crate) fn pause(&mut self) {
-        if self.round < SPIN_ROUNDS {
-            self.round += 1;
-            for _ in 0..32 {
-                core::hint::spin_loop();
-            }
-            return;
-        }
-        if self.round < SPIN_ROUNDS + YIELD_ROUNDS {
+        if self.round < YIELD_ROUNDS {
             self.round += 1;
             // SAFETY: sched_yield has no preconditions.
             unsafe { libc::sched_yield() };

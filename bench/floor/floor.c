@@ -78,14 +78,20 @@ static void create_loop(long k, double *s)
     pthread_attr_t a;
     pthread_attr_init(&a);
     pthread_attr_setstack(&a, stack, sz - 16);
-    for (long i = -50; i < k; i++) {
+    /* Warm-up, as in bench.c: at least 50 threads and 50 ms. */
+    for (uint64_t w0 = now(), w = 0; w < 50 || now() - w0 < 50000000u; w++) {
+        pthread_t t;
+        if (pthread_create(&t, &a, nothing, NULL))
+            die("pthread_create");
+        pthread_join(t, NULL);
+    }
+    for (long i = 0; i < k; i++) {
         uint64_t t0 = now();
         pthread_t t;
         if (pthread_create(&t, &a, nothing, NULL))
             die("pthread_create");
         pthread_join(t, NULL);
-        if (i >= 0)
-            s[i] = (double)(now() - t0) / 1000.0;
+        s[i] = (double)(now() - t0) / 1000.0;
     }
 }
 
@@ -265,16 +271,18 @@ static int floor_stw(long n, int busy, long rounds, int original)
     double *s = calloc((size_t)rounds, sizeof(double));
     double cpu0 = 0;
     uint64_t wall0 = 0;
-    for (long r = -5; r < rounds; r++) {
-        if (r == 0) {
-            cpu0 = thread_cpu_us();
-            wall0 = now();
-        }
+    /* Warm-up, as in bench.c: at least 2 round trips and 50 ms. */
+    for (uint64_t w0 = now(), w = 0; w < 2 || now() - w0 < 50000000u; w++) {
+        stw_stop(ts, n, original);
+        stw_start(ts, n, original);
+    }
+    cpu0 = thread_cpu_us();
+    wall0 = now();
+    for (long r = 0; r < rounds; r++) {
         uint64_t t0 = now();
         stw_stop(ts, n, original);
         stw_start(ts, n, original);
-        if (r >= 0)
-            s[r] = (double)(now() - t0) / 1000.0;
+        s[r] = (double)(now() - t0) / 1000.0;
     }
     double wall = (double)(now() - wall0) / 1000.0;
     double cpu = thread_cpu_us() - cpu0;
