@@ -20,7 +20,7 @@ use crate::lisp::{global_value_cell, make_fixnum, sym, tls_index_cell, NIL, T, U
 use crate::lose::{addr, errno_name, lose, state_name};
 use crate::protocol::protocol;
 use crate::registry::{self, AllThreadsLock};
-use crate::sigset::{self, MaskGuard};
+use crate::sigset::MaskGuard;
 use crate::stats;
 use crate::thread_ref::ThreadRef;
 use crate::trace::trace;
@@ -384,11 +384,9 @@ pub(crate) fn reap_dead_thread(p: *mut Thread) {
         ReapCheck::NotDead(s) => lose!("reap_dead_thread: thread {:#x} is not joinable, state={}", addr(p), state_name(s)),
         ReapCheck::AlreadyReaping => lose!("reap_dead_thread: thread {:#x} is already being reaped by another thread", addr(p)),
     };
-    {
-        // Blockables blocked: the deferrables are already.
-        let _stop = MaskGuard::block(&sigset::only(sigset::sig_stop_for_gc()));
-        h.gc_alloc_update_page_tables(th);
-    }
+    // With the deferrables blocked; the hook layer blocks SIG_STOP_FOR_GC
+    // too when the host's function (which takes a lock) is called.
+    h.gc_alloc_update_page_tables(th);
     {
         let _lock = AllThreadsLock::acquire_under("reap_dead_thread", &deferrables);
         registry::unlink(th);

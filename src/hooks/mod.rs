@@ -233,11 +233,22 @@ impl Hooks {
         unsafe { f(fun) }
     }
 
-    /// `gc_alloc_update_page_tables(0, &th->alloc_region)`.
+    /// `gc_alloc_update_page_tables(0, &th->alloc_region)`, for a caller
+    /// that has the deferrable signals blocked. The host's function takes
+    /// the collector's `free_pages_lock`, so it runs with the blockables
+    /// blocked (`SIG_STOP_FOR_GC` too), as in the original; the default only
+    /// writes the dead thread's own region and needs no mask change.
     pub(crate) fn gc_alloc_update_page_tables(&self, th: ThreadRef) {
-        let f = self.host.gc_alloc_update_page_tables.unwrap_or(defaults::gc_alloc_update_page_tables);
-        // SAFETY: the region is inside a live thread's struct.
-        unsafe { f(0, alloc_region_of(th)) }
+        match self.host.gc_alloc_update_page_tables {
+            Some(f) => {
+                let _stop = crate::sigset::MaskGuard::block(&crate::sigset::only(crate::sigset::sig_stop_for_gc()));
+                // SAFETY: the host's hook with the C signature; the region
+                // is inside a live thread's struct.
+                unsafe { f(0, alloc_region_of(th)) }
+            }
+            // SAFETY: our default; the region is inside a live thread's struct.
+            None => unsafe { defaults::gc_alloc_update_page_tables(0, alloc_region_of(th)) },
+        }
     }
 
     /// `gc_set_region_empty(&th->alloc_region)`.
