@@ -24,6 +24,17 @@ fn wait_until_started(th: ThreadRef) {
     futex::event::wait(&th.private().started);
 }
 
+/// The result `r` of sending `SIG_STOP_FOR_GC` to `th`, by the stopper or
+/// (standalone) a helping handler: true if it was sent, false if `th` had
+/// died (it no longer counts); anything else is fatal. Async-signal-safe.
+pub(crate) fn stop_signal_sent(th: ThreadRef, r: libc::c_int) -> bool {
+    match r {
+        0 => true,
+        libc::ESRCH if th.state() == SBTHREAD_STATE_DEAD => false,
+        e => lose!("gc_stop_the_world: cannot suspend thread {:#x} (state {}): {}", addr(th.as_ptr()), state_name(th.state()), errno_name(e)),
+    }
+}
+
 /// `gc_stop_the_world`.
 pub(crate) fn stop_the_world() {
     let me = hooks().current_thread();
@@ -40,10 +51,8 @@ pub(crate) fn stop_the_world() {
         if th.state() != SBTHREAD_STATE_RUNNING {
             continue;
         }
-        match p.request_stop(th) {
-            0 => asked += 1,
-            libc::ESRCH if th.state() == SBTHREAD_STATE_DEAD => {}
-            e => lose!("gc_stop_the_world: cannot suspend thread {:#x} (state {}): {}", addr(th.as_ptr()), state_name(th.state()), errno_name(e)),
+        if stop_signal_sent(th, p.request_stop(th)) {
+            asked += 1;
         }
     }
     p.send_requests();

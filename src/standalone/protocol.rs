@@ -4,8 +4,6 @@ use core::ffi::c_int;
 
 use super::signals::run_pending_interrupts;
 use super::{node_thread, ThreadLinks, FANOUT, STATES, WORLD};
-use crate::abi_types::SBTHREAD_STATE_DEAD;
-use crate::lose::{addr, errno_name, lose, state_name};
 use crate::interrupt::queue_of;
 use crate::kill::kill_thread_safely;
 use crate::protocol::Protocol;
@@ -76,10 +74,8 @@ impl Protocol for OwnProtocol {
 /// Async-signal-safe.
 pub(crate) fn signal_stop(node: u64) {
     let th = node_thread(node);
-    match kill_thread_safely(th.os_thread(), sig_stop_for_gc()) {
-        0 => {}
-        libc::ESRCH if th.state() == SBTHREAD_STATE_DEAD => WORLD.request_failed(&Futex),
-        e => lose!("gc_stop_the_world: cannot suspend thread {:#x} (state {}): {}", addr(th.as_ptr()), state_name(th.state()), errno_name(e)),
+    if !crate::stw::stop_signal_sent(th, kill_thread_safely(th.os_thread(), sig_stop_for_gc())) {
+        WORLD.request_failed(&Futex);
     }
 }
 
