@@ -53,9 +53,7 @@ def collect_interleaved(configs, reps=REPS):
     names = list(configs)
     for rep in range(reps):
         # Rotate the order, so that no configuration always runs right after
-        # the same other one: how fast this virtual machine wakes a sleeping
-        # CPU depends on what ran just before (the host adapts its idle
-        # polling), and a fixed order would favour one of them every time.
+        # the same other one or at the same point of the machine's drift.
         k = rep % len(names)
         for name in names[k:] + names[:k]:
             binary, args = configs[name]
@@ -120,7 +118,10 @@ def main():
         for n in NS:
             # Short stops are cheap to repeat and the most exposed to the
             # machine's regimes (see the note in BENCHMARKS.md): more runs.
-            reps = (2 * REPS - 1 if kind == "blocked" and n <= 16 else REPS) if kind == "blocked" or n <= 16 else 2
+            if kind == "blocked":
+                reps = 2 * REPS - 1 if n <= 16 else REPS
+            else:
+                reps = REPS if n <= 16 else 2
             key = "%s/%d" % (kind, n)
             args = (n, kind, rounds(n, kind))
             r = collect_interleaved({"floor": (floor, ("stw",) + args), "original": (floor, ("orig-stw",) + args),
@@ -226,9 +227,7 @@ def write_markdown(res):
         "Machine: %d CPUs, %s; Linux %s; %s. Every configuration ran %d times in fresh processes"
         " (stop-the-world: %d times with up to 16 blocked threads, twice with 64 and 256 busy ones);"
         " the configurations compared with each other took turns, in an order rotated"
-        " at each round (how fast this virtual machine wakes a sleeping CPU depends on what ran"
-        " just before: a one-thread stop costs 7 µs or 45 µs, for the floor as for the library),"
-        " so that drift in the machine's state weighs on all alike; medians and p99 are over all"
+        " at each round, so that drift in the machine's state weighs on all alike; medians and p99 are over all"
         " samples, except that the median reported is the median of the runs' medians (a run"
         " disturbed as a whole by the virtual machine's neighbours moves it less than pooling"
         " would; results.json also has the pooled median). The machine is a shared 2-core virtual machine:"

@@ -2,11 +2,12 @@
 //! `sync.rs` so that the library and the loom model run the same code.
 //!
 //! `pending` counts threads asked to stop that have not suspended, plus one
-//! token the stopper holds while it is still sending signals (so that the
-//! count cannot reach zero early; with the fan-out of `fanout.rs` every
+//! token the stopper holds while it is still sending signals, so that the
+//! count cannot reach zero early. (With the fan-out of `fanout.rs` every
 //! request is also counted before the first signal goes out, so either
-//! alone would do, and the stopper's give-back stays the one place where
-//! it learns that everyone had already suspended). Whoever brings it to zero sets
+//! would do alone; the token keeps the stopper's give-back the one place
+//! where it learns that everyone had suspended already.) Whoever brings it
+//! to zero sets
 //! `stopped`, the one word the stopper sleeps on: the stopper wakes once,
 //! when the last thread has suspended, not at every suspension.
 //! `resume_seq` is bumped once per start; suspended threads sleep on it,

@@ -42,7 +42,7 @@ impl Protocol for OwnProtocol {
         FANOUT.reset();
     }
 
-    /// Only collects `th`: the signals go out in `await_stopped`.
+    /// Only collects `th`: the signals go out in `send_requests`.
     fn request_stop(&self, th: ThreadRef) -> c_int {
         WORLD.count_request();
         FANOUT.push(&ThreadLinks, th.as_ptr() as usize as u64);
