@@ -5,6 +5,9 @@
 #   make demo         run the standalone demo program
 #   make header       refresh the checked-in include/sbthread.h
 #   make bench        benchmarks -> BENCHMARKS.md
+#   make sbcl         the real SBCL 0.9.4.1 fixture (build/sbcl, sbcl/README.md)
+#   make sbcl-test    upstream's tests and ours on it (part of make test)
+#   make sbcl-soak    a stress file on it, ours against upstream's library
 #   make clean
 
 CARGO     ?= cargo
@@ -20,7 +23,7 @@ SONAME    := libsbthread.so.$(SOVERSION)
 STATIC_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 
 CWARN     := -Wall -Wextra -Werror
-TEST_CFLAGS := -std=gnu11 $(CWARN) -O1 -g -pthread -Iinclude -Ic-tests/harness -Ic-tests/special -Iffi
+TEST_CFLAGS := -std=gnu11 $(CWARN) -O1 -g -pthread -Iinclude -Ic-tests/harness -Ic-tests/host -Ic-tests/special -Iffi
 SO_LINK   := -L$(LIB) -lsbthread -Wl,-rpath,$(abspath $(LIB))
 A_LINK    := $(LIB)/libsbthread.a $(STATIC_LIBS)
 
@@ -30,7 +33,7 @@ GEN_HDR   := $(BUILD)/include/sbthread.h
 
 HARNESS       := c-tests/harness/harness.c c-tests/harness/harness.h
 STANDALONE    := c-tests/harness/standalone_main.c
-HOST          := c-tests/host/host.c ffi/host_hooks.h
+HOST          := c-tests/host/host.c c-tests/host/host.h ffi/host_hooks.h
 TESTS         := $(basename $(notdir $(wildcard c-tests/*.c)))
 TEST_BINS     := $(foreach t,$(TESTS),$(T)/$(t)-so $(T)/$(t)-a $(T)/$(t)-host-so $(T)/$(t)-host-a)
 # Fault-injection build of the library (test-only injection points).
@@ -44,26 +47,29 @@ SPECIAL_BINS  := $(PYHELPER) $(T)/special/static_taken-so $(T)/special/copy_relo
                  $(T)/special/lazy_init
 
 .PHONY: fi-lib all lib header check-header test cargo-test layout-test check-symbols check-signatures \
-        check-header-compiles c-tests test-bins demo clean install uninstall bench sanitize soak reliability
+        check-header-compiles c-tests test-bins demo clean install uninstall bench sanitize soak reliability \
+        sbcl sbcl-fixture sbcl-test sbcl-soak
 
 all: lib $(GEN_HDR)
 
 # cargo decides what to rebuild; files are replaced only when they changed,
-# so make's timestamps stay meaningful for the C side.
+# so make's timestamps stay meaningful for the C side. A changed file is
+# replaced by rename, never rewritten in place: a process running with the
+# old copy mapped (a test, the real runtime) keeps a consistent library.
+REPLACE = replace() { cmp -s "$$1" "$$2" || { cp -f "$$1" "$$2.tmp" && mv -f "$$2.tmp" "$$2"; }; }
 lib:
 	$(CARGO) build --release --lib --bin sbthread-header
 	@mkdir -p $(LIB) $(BUILD)/include
-	@cmp -s target/release/libsbthread.so $(SO_FILE) || cp -f target/release/libsbthread.so $(SO_FILE)
+	@$(REPLACE); replace target/release/libsbthread.so $(SO_FILE); replace target/release/libsbthread.a $(A_FILE)
 	@ln -sf libsbthread.so.$(VERSION) $(LIB)/$(SONAME)
 	@ln -sf $(SONAME) $(LIB)/libsbthread.so
-	@cmp -s target/release/libsbthread.a $(A_FILE) || cp -f target/release/libsbthread.a $(A_FILE)
 	@target/release/sbthread-header > $(GEN_HDR).tmp
 	@cmp -s $(GEN_HDR).tmp $(GEN_HDR) && rm -f $(GEN_HDR).tmp || mv -f $(GEN_HDR).tmp $(GEN_HDR)
 
 fi-lib:
 	CARGO_TARGET_DIR=$(FI_TARGET) $(CARGO) build --release --lib --features fault-injection
 	@mkdir -p $(FI_LIB)
-	@cmp -s $(FI_TARGET)/release/libsbthread.so $(FI_SO) || cp -f $(FI_TARGET)/release/libsbthread.so $(FI_SO)
+	@$(REPLACE); replace $(FI_TARGET)/release/libsbthread.so $(FI_SO)
 	@ln -sf libsbthread.so.$(VERSION) $(FI_LIB)/$(SONAME)
 	@ln -sf $(SONAME) $(FI_LIB)/libsbthread.so
 
@@ -76,7 +82,7 @@ check-header: lib
 	  diff -u include/sbthread.h $(GEN_HDR) | head -40; exit 1; fi
 	@echo "header: include/sbthread.h is current"
 
-test: check-header cargo-test layout-test check-symbols check-signatures check-header-compiles c-tests
+test: check-header cargo-test layout-test check-symbols check-signatures check-header-compiles c-tests sbcl-test
 
 cargo-test:
 	$(CARGO) test --release --workspace
@@ -223,6 +229,49 @@ $(BUILD)/bench/floor: bench/floor/floor.c
 bench: lib
 	@$(MAKE) --no-print-directory $(BENCH_BINS)
 	python3 bench/run.py $(BUILD)/bench
+
+# ---- the real SBCL 0.9.4.1 runtime as a test fixture (sbcl/README.md).
+# SBCL_SOURCES: the folder with sbcl-0.9.4.1.tar.xz and its compatibility
+# patches/. Builds are kept in build/sbcl: a rerun rebuilds only what changed
+# (the static runtime when libsbthread.a changed; nothing else).
+SBCL_SOURCES ?= $(firstword $(wildcard ../shared/sbcl-0.9.4.1 /work/shared/sbcl-0.9.4.1))
+SBCL_DIR     := $(BUILD)/sbcl
+SBCL_PREFIX  := $(abspath $(SBCL_DIR)/prefix)
+SBCL_FIXTURE := sbcl/fixture.sh sbcl/patches/10-ldso-stubs-thread.patch
+SBCL_JOBS    ?= 5
+
+sbcl: lib
+	@$(MAKE) -j2 --no-print-directory sbcl-fixture
+
+sbcl-fixture: $(SBCL_DIR)/legacy/output/sbcl.core $(SBCL_DIR)/relinked/output/sbcl.core $(SBCL_DIR)/static/output/sbcl.core
+
+$(SBCL_DIR)/legacy/output/sbcl.core: $(SBCL_FIXTURE) sbcl/patches/legacy-thread-library.patch
+	@test -f "$(SBCL_SOURCES)/sbcl-0.9.4.1.tar.xz" || { \
+	  echo "make sbcl: no sbcl-0.9.4.1.tar.xz in SBCL_SOURCES='$(SBCL_SOURCES)'; set SBCL_SOURCES to the folder that has it and patches/"; exit 1; }
+	@command -v sbcl >/dev/null || { echo "make sbcl: needs a host Lisp: apt-get install -y sbcl"; exit 1; }
+	sbcl/fixture.sh legacy $(SBCL_DIR)/legacy $(abspath $(SBCL_SOURCES))
+
+# Our library as a user installs it; the relinked runtimes load or embed it.
+$(SBCL_PREFIX)/lib/libsbthread.a: $(A_FILE) $(SO_FILE) include/sbthread.h
+	@$(MAKE) --no-print-directory -s install PREFIX=$(SBCL_PREFIX)
+
+# The shared runtime needs our library only to link: it loads the current
+# copy at run time, so it is not rebuilt when the library changes.
+$(SBCL_DIR)/relinked/output/sbcl.core: $(SBCL_DIR)/legacy/output/sbcl.core sbcl/patches/relink-libsbthread.patch | $(SBCL_PREFIX)/lib/libsbthread.a
+	sbcl/fixture.sh relinked $(SBCL_DIR)/relinked $(abspath $(SBCL_DIR)/legacy) $(SBCL_PREFIX)
+
+$(SBCL_DIR)/static/output/sbcl.core: $(SBCL_DIR)/legacy/output/sbcl.core sbcl/patches/relink-libsbthread.patch $(SBCL_PREFIX)/lib/libsbthread.a
+	sbcl/fixture.sh static $(SBCL_DIR)/static $(abspath $(SBCL_DIR)/legacy) $(SBCL_PREFIX)
+
+sbcl-test: sbcl
+	python3 sbcl/run_tests.py $(SBCL_DIR) --jobs $(SBCL_JOBS)
+
+# make sbcl-soak SECONDS=10 RUNS=50: ours and upstream's library taking
+# turns; the results go into RELIABILITY.md.
+SECONDS ?= 10
+RUNS    ?= 50
+sbcl-soak: sbcl
+	python3 sbcl/soak.py $(SBCL_DIR) --seconds $(SECONDS) --runs $(RUNS) --reliability RELIABILITY.md
 
 # ---- install: PREFIX=/usr/local DESTDIR=... (uninstall removes exactly these)
 PREFIX    ?= /usr/local

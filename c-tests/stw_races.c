@@ -4,8 +4,9 @@
  * fast as they can; a third thread interrupts whatever it created last;
  * the initial thread stops and starts the world in a loop. While the world
  * is stopped every other thread is SUSPENDED or DEAD (never STARTING or
- * RUNNING: threads still starting are waited out, dying threads cannot
- * die during a stop), and no creator makes progress. Nothing deadlocks,
+ * RUNNING: threads still starting are waited out; a dying thread either
+ * stopped or, in host mode only, became DEAD), and no creator makes
+ * progress. Nothing deadlocks,
  * no thread is missed, created == reaped at the end.
  */
 #define _GNU_SOURCE

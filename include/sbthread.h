@@ -256,6 +256,12 @@ struct sbthread_stats {
    each stopped thread's handler helps send the rest).
    */
   uint64_t stop_signals_by_helpers;
+  /*
+   Interrupts accepted but never run because their thread's function
+   returned first (host mode; always 0 standalone, where a thread runs
+   its queue before it becomes DEAD).
+   */
+  uint64_t interrupts_discarded;
 };
 
 /*

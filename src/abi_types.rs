@@ -183,4 +183,8 @@ pub struct SbthreadStats {
     /// Stop signals sent by the threads being stopped (standalone mode:
     /// each stopped thread's handler helps send the rest).
     pub stop_signals_by_helpers: u64,
+    /// Interrupts accepted but never run because their thread's function
+    /// returned first (host mode; always 0 standalone, where a thread runs
+    /// its queue before it becomes DEAD).
+    pub interrupts_discarded: u64,
 }

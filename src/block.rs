@@ -53,6 +53,9 @@ pub(crate) struct Private {
     pub(crate) dead: AtomicU32,
     /// 1 once a `reap_dead_thread` claimed the thread.
     pub(crate) reaping: AtomicU32,
+    /// 1 once the thread's function has returned: `interrupt_thread`
+    /// refuses new functions (`queue.rs`).
+    pub(crate) queue_closed: AtomicU32,
     /// Standalone: 1 while a `SIG_INTERRUPT_THREAD` is on its way or the
     /// queue is known to be non-empty (senders skip the signal then).
     pub(crate) doorbell: AtomicU32,
@@ -166,7 +169,7 @@ static SERIAL: AtomicU64 = AtomicU64::new(0);
 /// cached `interrupt_data` mapping.
 pub(crate) fn init_private(p: &Private) {
     p.serial.store(SERIAL.fetch_add(1, Ordering::Relaxed) + 1, Ordering::Relaxed);
-    for w in [&p.linked, &p.started, &p.dead, &p.reaping, &p.doorbell, &p.pa_depth, &p.wogc_depth, &p.woi_depth] {
+    for w in [&p.linked, &p.started, &p.dead, &p.reaping, &p.queue_closed, &p.doorbell, &p.pa_depth, &p.wogc_depth, &p.woi_depth] {
         w.store(0, Ordering::Relaxed);
     }
     p.interrupts_run.store(0, Ordering::Relaxed);

@@ -7,22 +7,14 @@
 //! loop. Resuming is one signal per thread, as the host's handler needs.
 
 use core::ffi::c_int;
-use core::sync::atomic::Ordering;
 
 use crate::abi_types::{SBTHREAD_STATE_DEAD, SBTHREAD_STATE_RUNNING, SBTHREAD_STATE_SUSPENDED};
 use crate::backoff::Backoff;
 use crate::kill::kill_thread_safely;
-use crate::lisp::NIL;
-use crate::lose::addr;
 use crate::protocol::Protocol;
 use crate::registry;
 use crate::sigset::{self, sig_interrupt_thread, sig_stop_for_gc};
 use crate::thread_ref::ThreadRef;
-use crate::trace::trace;
-
-/// How long a dying thread waits for the host's handler to take functions
-/// still queued for it before it gives up on them.
-const EXIT_DRAIN_LIMIT_NS: u64 = 1_000_000_000;
 
 /// The host-mode protocol.
 pub(crate) struct HostProtocol;
@@ -36,23 +28,23 @@ impl Protocol for HostProtocol {
         kill_thread_safely(th.os_thread(), sig_interrupt_thread())
     }
 
-    fn drain_before_exit(&self, th: ThreadRef) {
-        // Every function on the queue was followed by a signal to this
-        // still-live thread; let those signals in so the host's handler
-        // can pop them, and wait until the queue is empty.
-        let saved = sigset::current_mask();
-        sigset::unblock(&sigset::only(sig_interrupt_thread()));
-        let deadline = crate::stats::now_ns() + EXIT_DRAIN_LIMIT_NS;
-        let mut wait = Backoff::new();
-        while th.interrupt_fun().load(Ordering::Acquire) != NIL {
-            if crate::stats::now_ns() > deadline {
-                trace!(1, "thread {:#x} exits with interrupts its host never took", addr(th.as_ptr()));
-                crate::interrupt::discard_queue(th);
-                break;
-            }
-            wait.pause();
+    /// DEAD at once, without `all_threads_lock`, as 0.9.4.1 does: the
+    /// host's Lisp exit code may have taken a stop signal and deferred it
+    /// (it binds `*gc-inhibit*`), so a stopper holding the lock may be
+    /// waiting for this very thread; a stopper counts a DEAD thread as
+    /// stopped. The host's handlers must never run here again (both lose
+    /// on a thread that is not RUNNING): the blockable signals stay
+    /// blocked until the thread is gone, and a signal still on its way
+    /// dies with it. Interrupt functions still queued are dropped: the
+    /// thread's Lisp dynamic extent (catch tags, handlers,
+    /// `*current-thread*`) is gone, so there is nothing sane to run them in.
+    fn become_dead(&self, th: ThreadRef) -> u64 {
+        let mut quiet = sigset::blockable();
+        for sig in [sig_interrupt_thread(), sig_stop_for_gc()] {
+            sigset::add(&mut quiet, sig);
         }
-        sigset::set_mask(&saved);
+        sigset::block(&quiet);
+        crate::interrupt::close_discarding(th)
     }
 
     fn begin_stop(&self) {}

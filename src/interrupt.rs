@@ -13,8 +13,11 @@
 //! blockables blocked too. So a stop can never suspend a holder, and a
 //! handler can never spin on a lock its own thread holds.
 //!
-//! Exactly-once: see `queue.rs`. Every function accepted (return 0) runs
-//! once in its thread; a DEAD thread refuses with ESRCH and keeps nothing.
+//! Exactly-once (standalone): see `queue.rs`. Every function accepted
+//! (return 0) runs once in its thread; a thread whose function has
+//! returned refuses with ESRCH and keeps nothing. Host mode: a function accepted runs at most once; it
+//! is dropped (and counted) when its thread's Lisp function returns before
+//! the host's handler took it, see `host_protocol.rs`.
 
 use core::ffi::c_int;
 use core::sync::atomic::{AtomicU32, AtomicU64};
@@ -53,6 +56,7 @@ pub(crate) fn queue_of(th: ThreadRef) -> Queue<'static, AtomicU64, AtomicU32> {
         lock: th.interrupt_fun_lock(),
         head: th.interrupt_fun(),
         state: th.state_word(),
+        closed: &th.private().queue_closed,
         doorbell: &th.private().doorbell,
     }
 }
@@ -97,11 +101,11 @@ pub(crate) fn interrupt_thread(th: ThreadRef, function: lispobj) -> c_int {
                 state_name(th.state())
             );
         }
-        queue_of(th).push(c, owner_of(me), SBTHREAD_STATE_DEAD, &RawCells, &Futex)
+        queue_of(th).push(c, owner_of(me), &RawCells, &Futex)
     };
-    if pushed == Push::Dead {
+    if pushed == Push::Closed {
         release_cons(c);
-        trace!(2, "interrupt {:#x} refused: thread {:#x} is DEAD", function, addr(th.as_ptr()));
+        trace!(2, "interrupt {:#x} refused: thread {:#x} has finished its function", function, addr(th.as_ptr()));
         crate::errno::set(libc::ESRCH);
         return -1;
     }
@@ -139,6 +143,29 @@ pub(crate) fn discard_queue(th: ThreadRef) {
         queue_of(th).detach_all(owner(), NIL, &Futex)
     };
     release_list(list);
+}
+
+/// Host mode, in `th` itself at exit (the host's handlers can no longer
+/// run in it): marks it DEAD and drops whatever is still queued. Returns
+/// how many functions were dropped.
+pub(crate) fn close_discarding(th: ThreadRef) -> u64 {
+    let list = {
+        let _quiet = Blockables::block();
+        queue_of(th).close(owner(), NIL, SBTHREAD_STATE_DEAD, &Futex)
+    };
+    let mut dropped = 0;
+    queue::for_each_oldest_first(list, NIL, &RawCells, |c| {
+        release_cons(c);
+        dropped += 1;
+    });
+    stats::INTERRUPTS_DISCARDED.add(dropped);
+    dropped
+}
+
+/// In `th` itself at exit (standalone): accepts no new function.
+pub(crate) fn refuse_new(th: ThreadRef) {
+    let _quiet = Blockables::block();
+    queue_of(th).refuse_new(owner(), &Futex);
 }
 
 /// Marks `th` DEAD if its queue is empty; returns whether it did. The

@@ -2,8 +2,9 @@
 //! starting its pthread, linking it, the trampolines, and reaping.
 //!
 //! States: STARTING (made, maybe linked, not yet running its function) →
-//! RUNNING ⇄ SUSPENDED (stop-the-world) → DEAD (function returned; set
-//! under `all_threads_lock` and the queue spinlock, with an empty queue) →
+//! RUNNING ⇄ SUSPENDED (stop-the-world) → DEAD (function returned; how, in
+//! `Protocol::become_dead`: standalone under `all_threads_lock` with an
+//! empty queue, host mode at once with the host's handlers shut out) →
 //! reaped (unlinked, joined, block back to the cache or unmapped).
 
 use core::ffi::c_int;
@@ -15,7 +16,6 @@ use crate::abi_types::{SBTHREAD_STATE_RUNNING, SBTHREAD_STATE_STARTING};
 use crate::block::{self, Block, ALIEN_STACK_SIZE, BINDING_STACK_SIZE, CONTROL_STACK_SIZE};
 use crate::futex;
 use crate::hooks::hooks;
-use crate::interrupt;
 use crate::lisp::{global_value_cell, make_fixnum, sym, tls_index_cell, NIL, T, UNBOUND};
 use crate::lose::{addr, errno_name, lose, state_name};
 use crate::protocol::protocol;
@@ -228,29 +228,17 @@ pub(crate) fn run_new_thread(th: ThreadRef) -> c_int {
     result as c_int
 }
 
-/// Becomes DEAD: under `all_threads_lock` (so no stop is in progress) and
-/// the queue spinlock, once the interrupt queue is empty.
+/// After the thread's function returned: DEAD (how depends on the mode,
+/// see `Protocol::become_dead`), then wake whoever waits for that.
 fn exit_thread(th: ThreadRef) {
-    let caller = "new_thread_trampoline";
-    if hooks().mode == crate::hooks::Mode::Standalone {
-        crate::standalone::deferral::assert_outside_sections(th, caller);
-    }
-    loop {
-        let closed = {
-            // The host's Lisp code may return with SIG_STOP_FOR_GC blocked;
-            // it must be open while we wait for the lock (seed 002's rule).
-            let lock = AllThreadsLock::acquire_opening_stop(caller);
-            interrupt::close_if_empty(th, &lock)
-        };
-        if closed {
-            break;
-        }
-        let _deferrables = MaskGuard::deferrables();
-        protocol().drain_before_exit(th);
-    }
+    let dropped = protocol().become_dead(th);
     release_altstack(th);
     futex::event::set(&th.private().dead);
-    trace!(1, "thread {:#x} dead", addr(th.as_ptr()));
+    if dropped != 0 {
+        trace!(1, "thread {:#x} dead; {} queued interrupt(s) dropped", addr(th.as_ptr()), dropped);
+    } else {
+        trace!(1, "thread {:#x} dead", addr(th.as_ptr()));
+    }
 }
 
 /// Takes down the alternate signal stack `arch_os_thread_init` put inside

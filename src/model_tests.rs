@@ -5,7 +5,10 @@
 //!
 //! - interrupt queue: two senders and a target that handles its signals
 //!   and then exits: every accepted function runs exactly once, a refused
-//!   one never runs, nothing deadlocks;
+//!   one never runs, nothing deadlocks; and the host-mode variant, where
+//!   the host's handler pops one function per signal and the exit drops
+//!   what is left: each accepted function runs or is dropped, exactly
+//!   once, and the handler never finds an empty queue;
 //! - stop-the-world handshake with the signal fan-out (`fanout.rs`): a
 //!   stopper and two targets whose handlers help send the signals: when
 //!   the stop returns every target is suspended and none makes progress
@@ -152,6 +155,7 @@ struct QueueModel {
     lock: AtomicU64,
     head: AtomicU64,
     state: AtomicU64,
+    closed: AtomicU32,
     doorbell: AtomicU32,
     cells: ModelCells,
     park: ModelPark,
@@ -161,7 +165,7 @@ struct QueueModel {
 
 impl QueueModel {
     fn queue(&self) -> Queue<'_, AtomicU64, AtomicU32> {
-        Queue { lock: &self.lock, head: &self.head, state: &self.state, doorbell: &self.doorbell }
+        Queue { lock: &self.lock, head: &self.head, state: &self.state, closed: &self.closed, doorbell: &self.doorbell }
     }
 
     /// The standalone SIG_INTERRUPT_THREAD handler (`run_pending_interrupts`
@@ -179,55 +183,119 @@ impl QueueModel {
     }
 }
 
-#[test]
-fn interrupt_queue_runs_each_accepted_function_exactly_once() {
-    builder(3).check(|| {
-        let m = Arc::new(QueueModel {
+impl QueueModel {
+    fn new() -> Arc<Self> {
+        Arc::new(QueueModel {
             lock: AtomicU64::new(0),
             head: AtomicU64::new(NIL),
             state: AtomicU64::new(RUNNING),
+            closed: AtomicU32::new(0),
             doorbell: AtomicU32::new(0),
             cells: ModelCells { cdr: [AtomicU64::new(NIL), AtomicU64::new(NIL)] },
             park: ModelPark::new(),
             signals: Signals::new(),
             ran: [AtomicU32::new(0), AtomicU32::new(0)],
-        });
-        // interrupt_thread from two senders.
+        })
+    }
+
+    /// `interrupt_thread` from sender `f`: whether the function was
+    /// accepted. `doorbell`: standalone (signal only when the bell was
+    /// quiet); host mode signals every push.
+    fn send(&self, f: u64, doorbell: bool) -> bool {
+        let cons = ((f + 1) << 4) | 7;
+        match self.queue().push(cons, 2 + f, &self.cells, &self.park) {
+            Push::Queued => {
+                if !doorbell || self.queue().ring() {
+                    self.signals.send(0);
+                }
+                true
+            }
+            Push::Closed => false,
+        }
+    }
+
+    /// The host's SIG_INTERRUPT_THREAD handler (interrupt.c of 0.9.4.1,
+    /// and the test host): pops ONE function under the spinlock; an empty
+    /// queue is a fatal error there.
+    fn host_handler(&self) {
+        let popped = {
+            let _held = self.queue().lock(1, &self.park);
+            let c = self.head.load(SeqCst);
+            assert_ne!(c, NIL, "host handler found an empty queue (the host loses)");
+            self.head.store(self.cells.cdr(c), SeqCst);
+            c
+        };
+        self.ran[index(popped)].fetch_add(1, SeqCst);
+    }
+}
+
+#[test]
+fn interrupt_queue_runs_each_accepted_function_exactly_once() {
+    builder(3).check(|| {
+        let m = QueueModel::new();
         let senders: Vec<_> = (0..2u64)
             .map(|f| {
                 let m = m.clone();
-                thread::spawn(move || {
-                    let cons = ((f + 1) << 4) | 7;
-                    match m.queue().push(cons, 2 + f, DEAD, &m.cells, &m.park) {
-                        Push::Queued => {
-                            if m.queue().ring() {
-                                m.signals.send(0);
-                            }
-                            true
-                        }
-                        Push::Dead => false,
-                    }
-                })
+                thread::spawn(move || m.send(f, true))
             })
             .collect();
         // The target handles the signals it has received, then exits
-        // (new_thread_trampoline's exit loop: close, or drain and retry).
+        // (standalone become_dead: refuse new functions, run what is
+        // left, DEAD once empty).
         let mut handled = 0;
+        while m.signals.pending(0, handled) {
+            handled += 1;
+            m.handler();
+        }
+        m.queue().refuse_new(1, &m.park);
         loop {
-            while m.signals.pending(0, handled) {
-                handled += 1;
-                m.handler();
-            }
             if m.queue().close_if_empty(1, NIL, DEAD, &m.park) {
                 break;
             }
-            m.handler(); // drain_before_exit
+            m.handler();
         }
         let accepted: Vec<bool> = senders.into_iter().map(|s| s.join().unwrap()).collect();
         for (f, accepted) in accepted.into_iter().enumerate() {
             let ran = m.ran[f].load(SeqCst);
             assert_eq!(ran, u32::from(accepted), "function {f}: accepted {accepted}, ran {ran} times");
         }
+        assert_eq!(m.head.load(SeqCst), NIL, "a DEAD thread keeps nothing queued");
+    });
+}
+
+#[test]
+fn host_interrupt_queue_runs_or_drops_each_accepted_function_once() {
+    builder(3).check(|| {
+        let m = QueueModel::new();
+        let senders: Vec<_> = (0..2u64)
+            .map(|f| {
+                let m = m.clone();
+                thread::spawn(move || m.send(f, false))
+            })
+            .collect();
+        // The target's host handler takes one function per signal while
+        // the thread runs; at exit the thread blocks the signal (the rest
+        // stay pending and die with it) and closes the queue, dropping
+        // what is left (host_protocol.rs, become_dead).
+        let mut handled = 0;
+        while m.signals.pending(0, handled) {
+            handled += 1;
+            m.host_handler();
+        }
+        let dropped = m.queue().close(1, NIL, DEAD, &m.park);
+        let mut dropped_each = [0u32; 2];
+        queue::for_each_oldest_first(dropped, NIL, &m.cells, |c| dropped_each[index(c)] += 1);
+        let accepted: Vec<bool> = senders.into_iter().map(|s| s.join().unwrap()).collect();
+        for (f, accepted) in accepted.into_iter().enumerate() {
+            let ran = m.ran[f].load(SeqCst);
+            assert_eq!(
+                ran + dropped_each[f],
+                u32::from(accepted),
+                "function {f}: accepted {accepted}, ran {ran} times, dropped {} times",
+                dropped_each[f]
+            );
+        }
+        assert_eq!(m.state.load(SeqCst), DEAD);
         assert_eq!(m.head.load(SeqCst), NIL, "a DEAD thread keeps nothing queued");
     });
 }

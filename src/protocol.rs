@@ -18,9 +18,10 @@ pub(crate) trait Protocol: Sync {
     /// Returns 0 or a `pthread_kill` error.
     fn notify_interrupt(&self, th: ThreadRef) -> c_int;
 
-    /// At thread exit, when the queue still holds functions: let them run
-    /// (called without any lock held, deferrables blocked).
-    fn drain_before_exit(&self, th: ThreadRef);
+    /// In `th` itself, after its function returned: make it DEAD. From
+    /// then on nothing queued for it runs, and a stop no longer waits for
+    /// it. Returns how many queued interrupt functions were dropped.
+    fn become_dead(&self, th: ThreadRef) -> u64;
 
     /// Start of a stop, with `all_threads_lock` held.
     fn begin_stop(&self);

@@ -3,12 +3,18 @@
 //!
 //! Words: `lock` (`interrupt_fun_lock`: 0 free, else the holder), `head`
 //! (`interrupt_fun`: a list of conses, newest first), `state` (the thread
-//! state) and, standalone only, `doorbell` (1 while a signal is on its way
-//! or the queue is deferred).
+//! state), `closed` (1 once the thread's function has returned: no new
+//! function is accepted) and, standalone only, `doorbell` (1 while a signal
+//! is on its way or the queue is deferred).
 //!
-//! Exactly-once: `push` refuses a DEAD thread and `close_if_empty` makes a
-//! thread DEAD only with an empty queue, both under the lock; so every
-//! accepted function is on a queue that its thread will still take.
+//! Exactly-once (standalone): `push` refuses a closed queue; a dying
+//! thread closes its queue (`refuse_new`), runs what is on it, and
+//! `close_if_empty` makes it DEAD only with an empty queue, all under the
+//! lock; so every accepted function is on a queue that its thread will
+//! still take, and a flood of interrupts cannot keep a dying thread alive.
+//! At most once (host mode): `close` closes the queue, makes the thread
+//! DEAD and takes what is left under the same lock, so a function is
+//! either taken by the thread's handler or returned by `close`.
 
 use core::sync::atomic::Ordering;
 
@@ -30,6 +36,8 @@ pub(crate) struct Queue<'a, W64, W32> {
     pub(crate) head: &'a W64,
     /// `state`.
     pub(crate) state: &'a W64,
+    /// 1 once no new function is accepted.
+    pub(crate) closed: &'a W32,
     /// The doorbell (standalone).
     pub(crate) doorbell: &'a W32,
 }
@@ -39,8 +47,9 @@ pub(crate) struct Queue<'a, W64, W32> {
 pub(crate) enum Push {
     /// The function is queued.
     Queued,
-    /// The thread is DEAD; nothing was queued.
-    Dead,
+    /// The thread's function has returned (the queue is closed);
+    /// nothing was queued.
+    Closed,
 }
 
 /// The spinlock, held.
@@ -69,11 +78,11 @@ impl<'a, W64: Word64, W32: Word32> Queue<'a, W64, W32> {
         Held { lock: self.lock, park, _word: core::marker::PhantomData }
     }
 
-    /// Queues `cons` (whose car is the function) unless the thread is DEAD.
-    pub(crate) fn push<P: Park<W32>>(&self, cons: u64, owner: u64, dead: u64, cells: &impl Cells, park: &P) -> Push {
+    /// Queues `cons` (whose car is the function) unless the queue is closed.
+    pub(crate) fn push<P: Park<W32>>(&self, cons: u64, owner: u64, cells: &impl Cells, park: &P) -> Push {
         let _held = self.lock(owner, park);
-        if self.state.load(Ordering::Acquire) == dead {
-            return Push::Dead;
+        if self.closed.load(Ordering::Acquire) != 0 {
+            return Push::Closed;
         }
         cells.set_cdr(cons, self.head.load(Ordering::Relaxed));
         self.head.store(cons, Ordering::Release);
@@ -99,7 +108,27 @@ impl<'a, W64: Word64, W32: Word32> Queue<'a, W64, W32> {
         self.detach_all(owner, nil, park)
     }
 
-    /// Marks the thread `dead` if the queue is empty; returns whether it did.
+    /// Marks the thread `dead` and takes whatever is still queued (host
+    /// mode's exit: those functions can no longer run, see
+    /// `host_protocol.rs`). A push after this is refused; a push before
+    /// it is either popped by the thread's handler or returned here,
+    /// never both.
+    pub(crate) fn close<P: Park<W32>>(&self, owner: u64, nil: u64, dead: u64, park: &P) -> u64 {
+        let _held = self.lock(owner, park);
+        self.closed.store(1, Ordering::Release);
+        self.state.store(dead, Ordering::Release);
+        self.head.swap(nil, Ordering::AcqRel)
+    }
+
+    /// Accepts no new function from now on (standalone exit, before the
+    /// thread runs what is left).
+    pub(crate) fn refuse_new<P: Park<W32>>(&self, owner: u64, park: &P) {
+        let _held = self.lock(owner, park);
+        self.closed.store(1, Ordering::Release);
+    }
+
+    /// Marks the thread `dead` if the queue is empty; returns whether it
+    /// did. The queue must be closed already (`refuse_new`).
     pub(crate) fn close_if_empty<P: Park<W32>>(&self, owner: u64, nil: u64, dead: u64, park: &P) -> bool {
         let _held = self.lock(owner, park);
         if self.head.load(Ordering::Acquire) != nil {

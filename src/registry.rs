@@ -9,9 +9,11 @@
 //!   by a stopper that holds it; otherwise they would deadlock.
 //! - The stopper locks in `gc_stop_the_world` and unlocks in
 //!   `gc_start_the_world`, on the same thread, without changing its mask.
-//! - List changes (link, unlink) and the DEAD transition happen only under
-//!   the lock, so while the world is stopped the list and the set of live
-//!   threads do not change.
+//! - List changes (link, unlink) happen only under the lock, and so does
+//!   the DEAD transition in standalone mode: while the world is stopped the
+//!   list does not change, and (standalone) neither does the set of live
+//!   threads. In host mode a thread becomes DEAD without the lock, as in
+//!   0.9.4.1 (`host_protocol.rs`): a stopper counts it as stopped.
 //! - Readers that do not hold the lock see a consistent list because
 //!   links are published with release stores, and the library never
 //!   unlinks a thread whose block another thread might still be walking

@@ -65,6 +65,12 @@ pub(crate) fn only(sig: libc::c_int) -> libc::sigset_t {
     set
 }
 
+/// Adds `sig` to `set`.
+pub(crate) fn add(set: &mut libc::sigset_t, sig: libc::c_int) {
+    // SAFETY: `set` is initialised; sigaddset validates `sig`.
+    unsafe { libc::sigaddset(set, sig) };
+}
+
 /// Whether `sig` is in `set`.
 pub(crate) fn contains(set: &libc::sigset_t, sig: libc::c_int) -> bool {
     // SAFETY: `set` is an initialised sigset_t.
@@ -84,6 +90,12 @@ pub(crate) fn current_mask() -> libc::sigset_t {
 pub(crate) fn set_mask(mask: &libc::sigset_t) {
     // SAFETY: `mask` is initialised; no old mask requested.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, mask, core::ptr::null_mut()) };
+}
+
+/// Blocks `set` in the calling thread, for good (no guard restores it).
+pub(crate) fn block(set: &libc::sigset_t) {
+    // SAFETY: `set` is initialised; no old mask requested.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, set, core::ptr::null_mut()) };
 }
 
 /// Unblocks `set` in the calling thread.

@@ -34,6 +34,10 @@ pub(crate) static STOPS: Counter = Counter::new();
 pub(crate) static INTERRUPTS_SENT: Counter = Counter::new();
 /// Interrupt functions run (standalone mode; the host runs its own).
 pub(crate) static INTERRUPTS_RUN: Counter = Counter::new();
+/// Interrupt functions dropped because their thread finished first (host
+/// mode: queued, but the thread's Lisp function returned before the
+/// host's handler took them).
+pub(crate) static INTERRUPTS_DISCARDED: Counter = Counter::new();
 /// Signal sends retried because the queue was full (EAGAIN).
 pub(crate) static QUEUE_FULL_RETRIES: Counter = Counter::new();
 /// Longest single back-off sleep after EAGAIN, in nanoseconds.

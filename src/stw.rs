@@ -4,10 +4,13 @@
 //! each is SUSPENDED or DEAD. Starting checks that every other live thread
 //! is SUSPENDED, resumes them, and releases the lock.
 //!
-//! Because link, unlink and the DEAD transition all need the lock, the set
-//! of threads cannot change while the world is stopped, and a thread that
-//! was asked to stop cannot die instead of stopping. The mode-specific
-//! half (signals and waiting) is `crate::protocol`.
+//! Because link and unlink need the lock, the set of threads cannot change
+//! while the world is stopped. In standalone mode the DEAD transition needs
+//! it too, so a thread asked to stop cannot die instead of stopping; in
+//! host mode it may (its Lisp exit code may have deferred the stop, see
+//! `host_protocol.rs`), and a DEAD thread counts as stopped: it never runs
+//! Lisp again and its stack is not scanned (no interrupt context). The
+//! mode-specific half (signals and waiting) is `crate::protocol`.
 
 use crate::abi_types::{SBTHREAD_STATE_DEAD, SBTHREAD_STATE_RUNNING, SBTHREAD_STATE_SUSPENDED};
 use crate::futex;

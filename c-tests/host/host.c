@@ -8,8 +8,18 @@
  *    STOP_FOR_GC_PENDING); otherwise block all but SIG_STOP_FOR_GC, check
  *    RUNNING, set SUSPENDED, sigwaitinfo() for the next SIG_STOP_FOR_GC,
  *    check RUNNING again.
- *  - SIG_INTERRUPT_THREAD: pop ONE function off interrupt_fun under
- *    interrupt_fun_lock and run it.
+ *  - SIG_INTERRUPT_THREAD: check RUNNING, pop ONE function off
+ *    interrupt_fun under interrupt_fun_lock and run it.
+ *
+ * A new thread's function is wrapped the way 0.9.4.1's MAKE-THREAD wraps
+ * it (funcall0 below): all signals let in first; when the function has
+ * returned, *GC-INHIBIT* is bound to T, the blockable signals are blocked,
+ * the thread takes itself off the Lisp list of threads under a Lisp mutex,
+ * unbinds, and returns to C with the blockables still blocked. A stop that
+ * arrived while GC was inhibited stays deferred (STOP_FOR_GC_PENDING = T)
+ * and is never honoured. host.h declares what tests can use of the model:
+ * a hook inside that window and WITHOUT-GCING / pseudo-atomic sections that
+ * honour a deferred stop when they end, as Lisp code does.
  *
  * Linked with -rdynamic so that the shared library resolves the hooks here.
  * Functions use the same closure convention as standalone mode, so the
@@ -27,6 +37,7 @@
 #include <unistd.h>
 
 #include "host_hooks.h"
+#include "host.h"
 #include "../harness/harness.h"
 
 #define STATIC_SPACE 0x40000000UL
@@ -141,16 +152,39 @@ static lispobj call_closure(lispobj fun)
     return (lispobj)c->fn(c->arg);
 }
 
-/* New threads start with the deferrable signals blocked; the Lisp side of
- * the legacy runtime unblocks them first thing in a thread's function
- * (make-thread's lambda). funcall0 plays that role here. */
+void (*host_exit_window_hook)(struct thread *th);
+static void unbind_variable(struct thread *th);
+
+/* *ALL-THREADS-LOCK*: the Lisp mutex a dying thread takes to leave the
+ * Lisp list of threads (handle-thread-exit), with GC inhibited. */
+static pthread_mutex_t lisp_all_threads_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The only caller is new_thread_trampoline, so this is MAKE-THREAD's
+ * lambda around the thread's function (src/code/target-thread.lisp). */
 lispobj funcall0(lispobj function)
 {
+    struct thread *th = current();
     sigset_t s;
+    lispobj result;
+    /* (sb-unix::reset-signal-mask): new threads start with the deferrable
+     * signals blocked (create_os_thread) and let everything in here. */
     sigemptyset(&s);
-    sigaddset_deferrable(&s);
-    pthread_sigmask(SIG_UNBLOCK, &s, NULL);
-    return call_closure(function);
+    pthread_sigmask(SIG_SETMASK, &s, NULL);
+    result = call_closure(function);
+    /* The unwind-protect cleanup: (let ((*gc-inhibit* t))
+     * (block-blockable-signals) (handle-thread-exit thread)). A stop
+     * signal from here on is deferred, or stays pending once blocked. */
+    bind_variable(SBTHREAD_SYM_GC_INHIBIT, T, th);
+    if (host_exit_window_hook)
+        host_exit_window_hook(th);
+    sigemptyset(&s);
+    sigaddset_blockable(&s);
+    pthread_sigmask(SIG_BLOCK, &s, NULL);
+    pthread_mutex_lock(&lisp_all_threads_lock);
+    pthread_mutex_unlock(&lisp_all_threads_lock);
+    unbind_variable(th);
+    /* Back to C, blockables blocked, a deferred stop never honoured. */
+    return result;
 }
 
 lispobj call_into_lisp_first_time(lispobj fun, lispobj *args, int nargs)
@@ -178,6 +212,15 @@ void bind_variable(lispobj symbol, lispobj value, void *thread)
     b->symbol = symbol;
     th->binding_stack_pointer = (lispobj *)(b + 1);
     ((lispobj *)th)[s->tls_index >> 3] = value;
+}
+
+/* Undoes the newest binding on th's binding stack. */
+static void unbind_variable(struct thread *th)
+{
+    struct binding *b = (struct binding *)th->binding_stack_pointer - 1;
+    ((lispobj *)th)[SYM(b->symbol)->tls_index >> 3] = b->value;
+    b->symbol = 0;
+    th->binding_stack_pointer = (lispobj *)b;
 }
 
 int arch_os_thread_init(struct thread *thread)
@@ -244,24 +287,13 @@ void sigaddset_blockable(sigset_t *s)
 }
 
 /* ---- the host's handlers (interrupt.c of the legacy runtime) ---- */
-static void sig_stop_for_gc_handler(int sig, siginfo_t *info, void *ctx)
+
+/* Suspends the calling thread until the next SIG_STOP_FOR_GC. */
+static void suspend_for_gc(struct thread *th)
 {
-    int saved = errno;
-    struct thread *th = current();
-    sigset_t ss;
-    (void)sig; (void)info; (void)ctx;
-    if (!th)
-        lose("sig_stop_for_gc_handler: unregistered thread");
-    if (th->pseudo_atomic_atomic || symbol_value(SBTHREAD_SYM_GC_INHIBIT, th) != NIL) {
-        set_symbol_value(SBTHREAD_SYM_STOP_FOR_GC_PENDING, T, th);
-        if (th->pseudo_atomic_atomic)
-            th->pseudo_atomic_interrupted = 1;
-        errno = saved;
-        return;
-    }
-    sigfillset(&ss);
-    sigdelset(&ss, SIGRTMIN + 1);
-    pthread_sigmask(SIG_BLOCK, &ss, 0);
+    sigset_t ss, old;
+    sigfillset(&ss); /* 0.9.4.1 blocks everything, SIG_STOP_FOR_GC too */
+    pthread_sigmask(SIG_BLOCK, &ss, &old);
     if (th->state != SBTHREAD_STATE_RUNNING)
         lose("sig_stop_for_gc_handler: wrong thread state: %ld", (long)th->state >> 3);
     th->state = SBTHREAD_STATE_SUSPENDED;
@@ -271,7 +303,73 @@ static void sig_stop_for_gc_handler(int sig, siginfo_t *info, void *ctx)
     }
     if (th->state != SBTHREAD_STATE_RUNNING)
         lose("sig_stop_for_gc_handler: wrong thread state on wakeup: %ld", (long)th->state >> 3);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static void sig_stop_for_gc_handler(int sig, siginfo_t *info, void *ctx)
+{
+    int saved = errno;
+    struct thread *th = current();
+    (void)sig; (void)info; (void)ctx;
+    if (!th)
+        lose("sig_stop_for_gc_handler: unregistered thread");
+    if (th->pseudo_atomic_atomic || symbol_value(SBTHREAD_SYM_GC_INHIBIT, th) != NIL) {
+        set_symbol_value(SBTHREAD_SYM_STOP_FOR_GC_PENDING, T, th);
+        if (symbol_value(SBTHREAD_SYM_GC_INHIBIT, th) == NIL)
+            th->pseudo_atomic_interrupted = 1;
+        errno = saved;
+        return;
+    }
+    suspend_for_gc(th);
     errno = saved;
+}
+
+/* interrupt_handle_pending: what a section's end does with a deferred
+ * stop (Lisp calls it through receive-pending-interrupt). */
+static void handle_pending(struct thread *th)
+{
+    sigset_t ss, old;
+    sigemptyset(&ss);
+    sigaddset_blockable(&ss);
+    pthread_sigmask(SIG_BLOCK, &ss, &old);
+    if (symbol_value(SBTHREAD_SYM_GC_INHIBIT, th) == NIL &&
+        symbol_value(SBTHREAD_SYM_STOP_FOR_GC_PENDING, th) != NIL) {
+        set_symbol_value(GC_PENDING, NIL, th);
+        set_symbol_value(SBTHREAD_SYM_STOP_FOR_GC_PENDING, NIL, th);
+        suspend_for_gc(th);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+void host_without_gcing_enter(void)
+{
+    bind_variable(SBTHREAD_SYM_GC_INHIBIT, T, current());
+}
+
+void host_without_gcing_leave(void)
+{
+    struct thread *th = current();
+    unbind_variable(th);
+    if (symbol_value(SBTHREAD_SYM_GC_INHIBIT, th) == NIL &&
+        symbol_value(SBTHREAD_SYM_STOP_FOR_GC_PENDING, th) != NIL)
+        handle_pending(th);
+}
+
+void host_pseudo_atomic_enter(void)
+{
+    struct thread *th = current();
+    th->pseudo_atomic_interrupted = 0;
+    __atomic_store_n(&th->pseudo_atomic_atomic, 1, __ATOMIC_SEQ_CST);
+}
+
+void host_pseudo_atomic_leave(void)
+{
+    struct thread *th = current();
+    __atomic_store_n(&th->pseudo_atomic_atomic, 0, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&th->pseudo_atomic_interrupted, __ATOMIC_SEQ_CST)) {
+        th->pseudo_atomic_interrupted = 0;
+        handle_pending(th);
+    }
 }
 
 static void interrupt_thread_handler(int sig, siginfo_t *info, void *ctx)
@@ -282,6 +380,8 @@ static void interrupt_thread_handler(int sig, siginfo_t *info, void *ctx)
     (void)sig; (void)info; (void)ctx;
     if (!th)
         lose("interrupt_thread_handler: unregistered thread");
+    if (th->state != SBTHREAD_STATE_RUNNING)
+        lose("interrupt_thread_handler: thread %p in wrong state: %ld", (void *)th, (long)th->state >> 3);
     /* The handler runs with the blockables blocked (sa_mask). */
     while (!__sync_bool_compare_and_swap(&th->interrupt_fun_lock, 0, (lispobj)th)) {
     }

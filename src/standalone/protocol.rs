@@ -4,10 +4,11 @@ use core::ffi::c_int;
 
 use super::signals::run_pending_interrupts;
 use super::{node_thread, ThreadLinks, FANOUT, STATES, WORLD};
-use crate::interrupt::queue_of;
+use crate::interrupt::{self, queue_of};
 use crate::kill::kill_thread_safely;
 use crate::protocol::Protocol;
-use crate::sigset::{self, sig_interrupt_thread, sig_stop_for_gc};
+use crate::registry::AllThreadsLock;
+use crate::sigset::{self, sig_interrupt_thread, sig_stop_for_gc, MaskGuard};
 use crate::sync::Futex;
 use crate::thread_ref::ThreadRef;
 
@@ -33,8 +34,31 @@ impl Protocol for OwnProtocol {
         r
     }
 
-    fn drain_before_exit(&self, th: ThreadRef) {
-        run_pending_interrupts(th);
+    /// First no new interrupt is accepted; then DEAD under
+    /// `all_threads_lock` and the queue spinlock, and only with an empty
+    /// queue: a stop in progress (its stopper holds the lock) finishes with
+    /// this thread suspended, not dead, and every accepted interrupt runs
+    /// exactly once. Nothing is dropped. The library owns both handlers
+    /// here, so waiting for the lock is safe: they never leave a stop
+    /// pending that this wait would hold up.
+    fn become_dead(&self, th: ThreadRef) -> u64 {
+        const CALLER: &str = "new_thread_trampoline";
+        super::deferral::assert_outside_sections(th, CALLER);
+        interrupt::refuse_new(th);
+        loop {
+            let closed = {
+                // The thread's function may have returned with
+                // SIG_STOP_FOR_GC blocked; it must be open while we wait
+                // for the lock (seed 002's rule).
+                let lock = AllThreadsLock::acquire_opening_stop(CALLER);
+                interrupt::close_if_empty(th, &lock)
+            };
+            if closed {
+                return 0;
+            }
+            let _deferrables = MaskGuard::deferrables();
+            run_pending_interrupts(th);
+        }
     }
 
     fn begin_stop(&self) {

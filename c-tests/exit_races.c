@@ -1,0 +1,169 @@
+/*
+ * Thread exit racing stops and interrupts (both modes).
+ *
+ *  a. (host mode) the thread-exit deadlock the real 0.9.4.1 runtime found:
+ *     a thread's Lisp exit code binds *GC-INHIBIT*, so a stop signal that
+ *     reaches it there is deferred (STOP_FOR_GC_PENDING = T) and never
+ *     honoured; the thread then returns to the library with the blockable
+ *     signals blocked. The stopper holds all_threads_lock and waits for
+ *     that thread: the thread must become DEAD without waiting for
+ *     anything the stopper holds. Made deterministic with the test host's
+ *     exit-window hook: the dying thread waits inside the window until the
+ *     stop has reached it. A hang here is the deadlock (the watchdog
+ *     prints every thread).
+ *  b. (both modes) threads that end while an interrupter interrupts them
+ *     and the initial thread stops and starts the world: no fatal error
+ *     (the host's handlers lose on a signal that reaches a thread not
+ *     RUNNING, or an interrupt with an empty queue), no hang, and every
+ *     accepted interrupt accounted for: standalone, each ran exactly
+ *     once; host mode, each ran at most once and the rest were dropped at
+ *     exit (ran + dropped == accepted).
+ */
+#define _GNU_SOURCE
+#include "harness.h"
+#include "host.h"
+
+#include <errno.h>
+
+enum { DEFERRED_EXITS = 200, RACE_THREADS = 3000 };
+
+/* ---- a ---- */
+static volatile int in_window;
+
+static void wait_for_deferred_stop(struct thread *th)
+{
+    __atomic_store_n(&in_window, 1, __ATOMIC_RELEASE);
+    while (sbthread_symbol_value(SBTHREAD_SYM_STOP_FOR_GC_PENDING, th) != SBTHREAD_T)
+        __builtin_ia32_pause();
+}
+
+static uintptr_t returns_at_once(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+static void deferred_stop_at_exit(void)
+{
+    host_exit_window_hook = wait_for_deferred_stop;
+    for (int i = 0; i < DEFERRED_EXITS; i++) {
+        harness_note("deferred stop at exit, round %d", i);
+        __atomic_store_n(&in_window, 0, __ATOMIC_RELEASE);
+        struct thread *th = harness_spawn(returns_at_once, NULL);
+        while (!__atomic_load_n(&in_window, __ATOMIC_ACQUIRE))
+            __builtin_ia32_pause();
+        /* The thread is RUNNING, inside its exit code with GC inhibited:
+         * the stop signal is deferred there, and the stop completes only
+         * because the thread becomes DEAD on its own. */
+        gc_stop_the_world();
+        CHECK_EQ(th->state, SBTHREAD_STATE_DEAD);
+        CHECK_EQ(sbthread_symbol_value(SBTHREAD_SYM_STOP_FOR_GC_PENDING, th), SBTHREAD_T);
+        gc_start_the_world();
+        harness_join(th);
+    }
+    host_exit_window_hook = NULL;
+}
+
+/* ---- b ---- */
+static long accepted, refused;
+static volatile long ran_standalone;
+static struct thread *volatile target;
+static volatile int racing_done;
+
+static uintptr_t count_run(void *arg)
+{
+    (void)arg;
+    __atomic_fetch_add(&ran_standalone, 1, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+static uintptr_t short_lived(void *arg)
+{
+    volatile long x = 0;
+    for (long i = 0; i < (long)arg; i++)
+        x += i;
+    return 0;
+}
+
+/* Interrupts whatever thread the initial thread published last (it is
+ * not reaped until this thread has let go of it). */
+static volatile int interrupter_holds;
+
+enum { PER_TARGET = 8 }; /* interrupts per target, at most */
+
+static uintptr_t interrupter(void *arg)
+{
+    struct sbthread_closure *fn = arg;
+    struct thread *last = NULL;
+    int sent = 0;
+    while (!__atomic_load_n(&racing_done, __ATOMIC_ACQUIRE)) {
+        __atomic_store_n(&interrupter_holds, 1, __ATOMIC_SEQ_CST);
+        struct thread *t = __atomic_load_n(&target, __ATOMIC_SEQ_CST);
+        if (t != last) {
+            last = t;
+            sent = 0;
+        }
+        if (t && sent++ < PER_TARGET) {
+            if (interrupt_thread(t, (lispobj)fn) == 0) {
+                accepted++;
+            } else {
+                /* Refused: the thread's function has returned. */
+                CHECK_EQ(errno, ESRCH);
+                refused++;
+            }
+        }
+        __atomic_store_n(&interrupter_holds, 0, __ATOMIC_SEQ_CST);
+    }
+    return 0;
+}
+
+static void exits_racing_interrupts_and_stops(void)
+{
+    struct sbthread_stats st0, st1;
+    long host_ran0 = harness_host_mode() ? host_interrupts_run : 0;
+    sbthread_stats(&st0);
+    struct thread *irq = harness_spawn(interrupter, harness_closure(count_run, NULL));
+    long stops = 0;
+    for (int i = 0; i < RACE_THREADS; i++) {
+        harness_note("racing exit %d", i);
+        struct thread *th = harness_spawn(short_lived, (void *)(long)(i % 4 * 3000));
+        __atomic_store_n(&target, th, __ATOMIC_SEQ_CST);
+        if (i % 3 == 0) {
+            gc_stop_the_world();
+            stops++;
+            gc_start_the_world();
+        }
+        sbthread_wait_dead(th);
+        /* Reap only once the interrupter has let go of th. */
+        __atomic_store_n(&target, NULL, __ATOMIC_SEQ_CST);
+        while (__atomic_load_n(&interrupter_holds, __ATOMIC_SEQ_CST))
+            __builtin_ia32_pause();
+        reap_dead_thread(th);
+    }
+    __atomic_store_n(&racing_done, 1, __ATOMIC_RELEASE);
+    harness_join(irq);
+    sbthread_stats(&st1);
+    long dropped = (long)(st1.interrupts_discarded - st0.interrupts_discarded);
+    long ran = harness_host_mode() ? host_interrupts_run - host_ran0 : ran_standalone;
+    printf("exit_races: %d threads ended under %ld interrupts accepted (%ld ran, %ld dropped at exit), "
+           "%ld refused (function returned), %ld stops\n",
+           RACE_THREADS, accepted, ran, dropped, refused, stops);
+    CHECK_EQ(ran + dropped, accepted);
+    if (!harness_host_mode())
+        CHECK_EQ(dropped, 0);
+    CHECK(accepted > 0);
+}
+
+int test_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    if (harness_host_mode()) {
+        deferred_stop_at_exit();
+        printf("exit_races: %d threads ended with a stop deferred in their exit code; each stop completed "
+               "with the thread DEAD\n", DEFERRED_EXITS);
+    }
+    exits_racing_interrupts_and_stops();
+    CHECK_EQ(harness_count_threads(), 1);
+    return 0;
+}

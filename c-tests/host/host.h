@@ -1,0 +1,29 @@
+/*
+ * What tests can use of the test host's model of the SBCL 0.9.4.1 runtime
+ * (host.c). Declared weak: in a standalone build of a test they are NULL,
+ * so a test checks harness_host_mode() before it uses them.
+ */
+#ifndef SBTHREAD_TEST_HOST_H
+#define SBTHREAD_TEST_HOST_H
+
+#include "sbthread.h"
+
+/* Called by a dying thread inside its Lisp exit code, after *GC-INHIBIT*
+ * is bound and before the blockable signals are blocked: a stop signal
+ * arriving here is deferred (STOP_FOR_GC_PENDING = T). NULL: no call. */
+extern void (*host_exit_window_hook)(struct thread *th) __attribute__((weak));
+
+/* WITHOUT-GCING: a stop is deferred inside; leaving honours it. */
+void host_without_gcing_enter(void) __attribute__((weak));
+void host_without_gcing_leave(void) __attribute__((weak));
+
+/* Pseudo-atomic: a stop is deferred inside; leaving honours it. */
+void host_pseudo_atomic_enter(void) __attribute__((weak));
+void host_pseudo_atomic_leave(void) __attribute__((weak));
+
+/* Interrupt functions the host's handler ran; reaps (calls of
+ * gc_alloc_update_page_tables). */
+extern long host_interrupts_run __attribute__((weak));
+extern long host_region_updates __attribute__((weak));
+
+#endif
