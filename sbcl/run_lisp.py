@@ -3,10 +3,10 @@
 
     run_lisp.py --tree DIR [--so LIB | --preload LIB] [--timeout S]
                 [--expect CODE] [--tty] [--log FILE] [--label TEXT]
-                FILE.lisp [-- ARGS...]
+                [--workdir DIR] FILE.lisp [-- ARGS...]
 
-The file is LOADed from DIR/tests (upstream's test files load helpers by
-relative name) by DIR/src/runtime/sbcl with DIR/output/sbcl.core, under
+The file is LOADed from DIR/tests, or a fresh copy of it (upstream's test
+files load helpers by relative name and write scratch files there) by DIR/src/runtime/sbcl with DIR/output/sbcl.core, under
 `setarch x86_64 -R` (the runtime needs address-space randomisation off).
 
 --so LIB        puts LIB's folder first on LD_LIBRARY_PATH (drops that copy
@@ -68,6 +68,8 @@ def main():
     ap.add_argument("--tty", action="store_true")
     ap.add_argument("--log")
     ap.add_argument("--label")
+    ap.add_argument("--workdir", help="run in a fresh copy of the tree's tests/ made here "
+                    "(upstream's files write scratch files there under fixed names)")
     ap.add_argument("file")
     ap.add_argument("args", nargs="*")
     a = ap.parse_args()
@@ -76,6 +78,12 @@ def main():
     tests = os.path.join(tree, "tests")
     lisp_file = os.path.abspath(a.file)
     label = a.label or f"{os.path.basename(lisp_file)} on {tree}"
+    if a.workdir:
+        shutil.rmtree(a.workdir, ignore_errors=True)
+        shutil.copytree(tests, a.workdir)
+        if os.path.dirname(lisp_file) == tests:
+            lisp_file = os.path.join(os.path.abspath(a.workdir), os.path.basename(lisp_file))
+        tests = os.path.abspath(a.workdir)
     # C.UTF-8: under LANG=C, exhaust.impure.lisp segfaults with upstream's
     # thread code too (a fixture fact, not a thread-library one).
     env = dict(os.environ, LANG="C.UTF-8", SBCL_TEST_ARGS=" ".join(a.args))
@@ -135,6 +143,8 @@ def main():
         tail = "\n".join(text.splitlines()[-40:])
         print(f"--- last lines of output ---\n{tail}\n{report}", flush=True)
     shutil.rmtree(tmp, ignore_errors=True)
+    if ok and a.workdir:
+        shutil.rmtree(a.workdir, ignore_errors=True)
     return 0 if ok else 1
 
 def json_str(s):

@@ -56,8 +56,13 @@ def configs(fixture):
 
 
 def run(tree, extra, lisp_file, limit, tty, label, log, args=()):
+    # Each run in its own copy of tests/: files run in parallel, and
+    # upstream's write scratch files under fixed names (threads.impure.lisp
+    # compiles threads-foreign.so there).
+    work = log[:-len(".log")] + ".work"
     cmd = [sys.executable, os.path.join(HERE, "run_lisp.py"), "--tree", tree, "--timeout", str(limit),
-           "--label", label, "--log", log] + extra + (["--tty"] if tty else []) + [lisp_file] + list(args)
+           "--label", label, "--log", log, "--workdir", work] + extra + (["--tty"] if tty else []) + \
+        [lisp_file] + list(args)
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return p.returncode == 0, p.stdout
 

@@ -20,9 +20,10 @@
 
 (in-package "CL-USER")
 
+(load (merge-pathnames "common.lisp" *load-truename*))
+
 (defvar *targets*
-  (let ((arg (sb-ext:posix-getenv "SBCL_TEST_ARGS")))
-    (or (and arg (plusp (length arg)) (parse-integer arg :junk-allowed t)) 1000)))
+  (test-arg 1000))
 
 (defun foreign-function (name)
   (let ((addr (sb-sys:find-dynamic-foreign-symbol-address name)))
@@ -61,10 +62,6 @@
       (error (e)
         (incf (car errors))
         (format t "~&error in target thread: ~A~%" e)))))
-
-(defun wait-until-dead (thread)
-  (loop while (sb-thread:thread-alive-p thread)
-        do (sleep 0.0002)))
 
 (defun run ()
   (let ((collector (sb-thread:make-thread #'collector :name "collector"))

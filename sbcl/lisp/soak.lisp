@@ -17,9 +17,10 @@
 
 (in-package "CL-USER")
 
+(load (merge-pathnames "common.lisp" *load-truename*))
+
 (defvar *seconds*
-  (let ((arg (sb-ext:posix-getenv "SBCL_TEST_ARGS")))
-    (or (and arg (plusp (length arg)) (parse-integer arg :junk-allowed t)) 10)))
+  (test-arg 10))
 
 (defvar *running* t)
 (defvar *errors* 0)
@@ -46,10 +47,6 @@
      (let ((*random-state* (make-random-state t)))
        (handler-case (progn ,@forms)
          (error (e) (note-error ,name e))))))
-
-(defun wait-until-dead (thread)
-  (loop while (sb-thread:thread-alive-p thread)
-        do (sleep 0.0005)))
 
 (defun worker (n)
   (body ("worker") (build n)))
