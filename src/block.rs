@@ -250,61 +250,6 @@ impl Block {
     }
 }
 
-/// Called by a thread that has just become DEAD, on its way out: gives
-/// back what a dead thread no longer needs, keeping everything that is
-/// read until the reap (the struct and its TLS, the binding stack up to its
-/// pointer, which a collector scavenges, the private words, and the top of
-/// the control stack, which the thread is still running on):
-///
-/// - the guard page is unprotected, so that the block is one mapping again
-///   and merges with its neighbours (fewer map entries per dead thread;
-///   `link_thread` protects it again when the block is reused);
-/// - the pages of the alien stack, of the binding stack above its pointer,
-///   of the control stack below the running frames (`sp`), of the TLS area
-///   beyond the indices allocated so far (`FREE_TLS_INDEX`: a collector
-///   scavenges a thread's TLS only up to it) and of the alternate signal
-///   stack (already taken down) are discarded: they read as zero if
-///   anything touches them again. A TLS index allocated later reads as
-///   fixnum 0 in a dead thread, not as unbound: harmless to a collector,
-///   and nothing else reads a dead thread's TLS. A block reused from the
-///   cache gets its whole TLS area copied from its creator.
-pub(crate) fn shrink_dead(th: ThreadRef, sp: usize) {
-    let l = layout();
-    let page = page_size();
-    let start = th.block_start() as usize;
-    let tls = start + l.tls_offset;
-    let tls_used = usize::try_from(crate::lisp::fixnum_value(
-        crate::lisp::global_value_cell(crate::lisp::sym::FREE_TLS_INDEX).load(Ordering::Acquire),
-    ))
-    .unwrap_or(0)
-    .saturating_mul(8)
-    .clamp(size_of::<Thread>(), l.tls_bytes);
-    crate::hooks::hooks().protect_control_stack_guard_page(th, false);
-    // SAFETY: the thread is DEAD and runs only its own exit path, which
-    // does not touch its Lisp binding stack any more; the field is its own.
-    let bsp = unsafe { core::ptr::read_volatile(&(*th.as_ptr()).binding_stack_pointer) } as usize;
-    let control_end = (sp.saturating_sub(DEAD_STACK_MARGIN)) & !(page - 1);
-    for (from, to) in [
-        (start + page, control_end),
-        (round_up(bsp, page), start + CONTROL_STACK_SIZE + BINDING_STACK_SIZE),
-        (start + CONTROL_STACK_SIZE + BINDING_STACK_SIZE, tls),
-        // The unused TLS and the alternate signal stack after it.
-        (round_up(tls + tls_used, page), start + l.private_offset),
-    ] {
-        if from < to {
-            // SAFETY: a page-aligned range inside the thread's own block
-            // whose contents are dead (see above); MADV_DONTNEED on private
-            // anonymous memory only drops pages, which read as zero after.
-            unsafe { libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_DONTNEED) };
-        }
-    }
-}
-
-/// Control stack kept below the frame that calls [`shrink_dead`]: room for
-/// the rest of the thread's exit (its contents there are dead anyway; this
-/// only saves faulting fresh zero pages back in).
-const DEAD_STACK_MARGIN: usize = 16 << 10;
-
 /// Changes the cache bound, unmapping what no longer fits; returns the old
 /// bound.
 pub(crate) fn set_cache_limit(n: usize) -> usize {

@@ -233,8 +233,6 @@ pub(crate) fn run_new_thread(th: ThreadRef) -> c_int {
 fn exit_thread(th: ThreadRef) {
     let dropped = protocol().become_dead(th);
     release_altstack(th);
-    let here = 0u8;
-    block::shrink_dead(th, core::ptr::addr_of!(here) as usize);
     futex::event::set(&th.private().dead);
     if dropped != 0 {
         trace!(1, "thread {:#x} dead; {} queued interrupt(s) dropped", addr(th.as_ptr()), dropped);
