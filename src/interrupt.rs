@@ -79,9 +79,15 @@ fn release_cons(c: lispobj) {
     }
 }
 
-/// Frees a detached list of conses without running anything.
+/// Frees a detached list of conses without running anything. Only our own
+/// conses (standalone) are walked: a host's belong to its heap, where a
+/// collection may move or reuse a detached list's conses as soon as this
+/// thread can be stopped, so they are left alone (the collector reclaims
+/// them).
 fn release_list(list: lispobj) {
-    queue::for_each_oldest_first(list, NIL, &RawCells, release_cons);
+    if hooks().mode == crate::hooks::Mode::Standalone {
+        queue::for_each_oldest_first(list, NIL, &RawCells, release_cons);
+    }
 }
 
 /// `interrupt_thread(th, function)`: 0, or -1 with errno = ESRCH.
@@ -149,15 +155,11 @@ pub(crate) fn discard_queue(th: ThreadRef) {
 /// run in it): marks it DEAD and drops whatever is still queued. Returns
 /// how many functions were dropped.
 pub(crate) fn close_discarding(th: ThreadRef) -> u64 {
-    let list = {
+    let dropped = {
         let _quiet = Blockables::block();
-        queue_of(th).close(owner(), NIL, SBTHREAD_STATE_DEAD, &Futex)
+        // The host's conses are its collector's: dropped, not freed.
+        queue_of(th).close(owner(), NIL, SBTHREAD_STATE_DEAD, &RawCells, &Futex, |_| {})
     };
-    let mut dropped = 0;
-    queue::for_each_oldest_first(list, NIL, &RawCells, |c| {
-        release_cons(c);
-        dropped += 1;
-    });
     stats::INTERRUPTS_DISCARDED.add(dropped);
     dropped
 }

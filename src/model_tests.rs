@@ -282,9 +282,9 @@ fn host_interrupt_queue_runs_or_drops_each_accepted_function_once() {
             handled += 1;
             m.host_handler();
         }
-        let dropped = m.queue().close(1, NIL, DEAD, &m.park);
         let mut dropped_each = [0u32; 2];
-        queue::for_each_oldest_first(dropped, NIL, &m.cells, |c| dropped_each[index(c)] += 1);
+        let dropped = m.queue().close(1, NIL, DEAD, &m.cells, &m.park, |c| dropped_each[index(c)] += 1);
+        assert_eq!(u64::from(dropped_each[0] + dropped_each[1]), dropped);
         let accepted: Vec<bool> = senders.into_iter().map(|s| s.join().unwrap()).collect();
         for (f, accepted) in accepted.into_iter().enumerate() {
             let ran = m.ran[f].load(SeqCst);

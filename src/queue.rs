@@ -108,16 +108,37 @@ impl<'a, W64: Word64, W32: Word32> Queue<'a, W64, W32> {
         self.detach_all(owner, nil, park)
     }
 
-    /// Marks the thread `dead` and takes whatever is still queued (host
+    /// Marks the thread `dead` and drops whatever is still queued (host
     /// mode's exit: those functions can no longer run, see
-    /// `host_protocol.rs`). A push after this is refused; a push before
-    /// it is either popped by the thread's handler or returned here,
+    /// `host_protocol.rs`), calling `each` on every dropped cons first;
+    /// returns how many were dropped. A push after this is refused; a push
+    /// before it is either popped by the thread's handler or dropped here,
     /// never both.
-    pub(crate) fn close<P: Park<W32>>(&self, owner: u64, nil: u64, dead: u64, park: &P) -> u64 {
+    ///
+    /// The conses are walked (read only) *before* the thread becomes DEAD
+    /// and never touched after: in host mode they live in the host's heap,
+    /// and once the thread is DEAD a stopper no longer waits for it, so a
+    /// collection may move or reuse them at any moment.
+    pub(crate) fn close<P: Park<W32>>(
+        &self,
+        owner: u64,
+        nil: u64,
+        dead: u64,
+        cells: &impl Cells,
+        park: &P,
+        mut each: impl FnMut(u64),
+    ) -> u64 {
         let _held = self.lock(owner, park);
         self.closed.store(1, Ordering::Release);
+        let mut dropped = 0;
+        let mut c = self.head.swap(nil, Ordering::AcqRel);
+        while c != nil {
+            each(c);
+            dropped += 1;
+            c = cells.cdr(c);
+        }
         self.state.store(dead, Ordering::Release);
-        self.head.swap(nil, Ordering::AcqRel)
+        dropped
     }
 
     /// Accepts no new function from now on (standalone exit, before the
