@@ -269,11 +269,20 @@ pub(crate) fn create_thread(initial_function: lispobj) -> *mut Thread {
     if h.linux_no_threads_p() {
         return core::ptr::null_mut();
     }
+    // The new thread's TLS and interrupt data are copies of the creator's,
+    // full of pointers into the host's heap, and nothing scans them until
+    // the thread is on `all_threads`. So copy them under the lock, which a
+    // stopper needs: no collection can move what they point to between the
+    // copy and the link. (0.9.4.1 copied first and locked after; a
+    // collection in between left the new thread with stale pointers, and
+    // the real runtime died of memory faults under thread churn and GC,
+    // with upstream's thread.c too.)
+    let lock = AllThreadsLock::acquire("create_thread");
     let Some(th) = create_thread_struct(initial_function) else {
+        drop(lock);
         trace!(1, "create_thread: cannot map a thread block or its interrupt data");
         return core::ptr::null_mut();
     };
-    let lock = AllThreadsLock::acquire("create_thread");
     let mut kid: os_thread_t = 0;
     // The lock guard has the deferrables blocked: the child inherits that.
     let ok = start_pthread(th, &mut kid);
