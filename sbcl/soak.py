@@ -32,6 +32,10 @@ def one_run(fixture, lib, seconds, log):
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     first = p.stdout.splitlines()[0] if p.stdout else ""
     text = open(log, errors="replace").read() if os.path.exists(log) else ""
+    if p.returncode != 0:
+        # Keep the runner's report (on a hang: every thread's backtrace).
+        with open(log, "a") as f:
+            f.write("\n--- run_lisp.py ---\n" + p.stdout)
     if "(" in first and "hang)" in first:
         outcome = "hang"
     elif p.returncode == 0:
@@ -56,13 +60,22 @@ def one_run(fixture, lib, seconds, log):
     return outcome, figures, reason, "recursive lock attempt" in text
 
 
+def normalize(reason):
+    """One wording per kind of failure (no pids, no paths)."""
+    reason = re.sub(r"fatal error encountered in SBCL pid \d+\(tid \d+\):\s*", "", reason)
+    m = re.match(r"FAIL .*\((\d+) s, exit (-?\d+)\)", reason)
+    if m:
+        reason = "killed by signal %d" % -int(m.group(2)) if int(m.group(2)) < 0 else "exit " + m.group(2)
+    return reason
+
+
 def summarize(results):
     rows = []
     for name in ("ours", "upstream"):
         rs = [r for r in results if r["lib"] == name]
         count = lambda o: sum(1 for r in rs if r["outcome"] == o)
         med = lambda k: sorted(r["figures"].get(k, 0) for r in rs)[len(rs) // 2] if rs else 0
-        reasons = sorted({r["reason"] for r in rs if r["reason"]})
+        reasons = sorted({normalize(r["reason"]) for r in rs if r["reason"]})
         rows.append({"lib": name, "runs": len(rs), "pass": count("pass"), "hang": count("hang"),
                      "fatal": count("fatal"), "error": count("error"), "median_workers": med("workers"),
                      "median_gcs": med("gcs"), "median_interrupts": med("interrupts"),
@@ -105,13 +118,18 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--reliability")
+    ap.add_argument("--from-json", action="store_true", help="rewrite the report from the last results.json")
     a = ap.parse_args()
     fixture = os.path.abspath(a.fixture)
     ours = os.path.join(fixture, "prefix/lib/libsbthread.so.0")
     logdir = os.path.join(fixture, "soak")
     os.makedirs(logdir, exist_ok=True)
     results = []
-    for i in range(a.runs):
+    if a.from_json:
+        with open(os.path.join(logdir, "results.json")) as f:
+            saved = json.load(f)
+        results, a.runs, a.seconds = saved["results"], saved["runs"], saved["seconds"]
+    for i in range(0 if a.from_json else a.runs):
         for name, lib in (("ours", ours), ("upstream", None)) if i % 2 == 0 else (("upstream", None), ("ours", ours)):
             log = os.path.join(logdir, f"{name}-{i}.log")
             outcome, figures, reason, warned = one_run(fixture, lib, a.seconds, log)

@@ -59,7 +59,8 @@ fn init_first_tls(words: *mut lispobj, count: usize) {
 
 /// `create_thread_struct`: a new thread block with TLS, struct fields,
 /// bindings and interrupt data set up, state STARTING. `None` (nothing
-/// leaked) when a mapping fails.
+/// leaked) when a mapping fails. `create_thread` calls it under
+/// `all_threads_lock` (the copies hold heap pointers nothing scans yet).
 pub(crate) fn create_thread_struct(initial_function: lispobj) -> Option<ThreadRef> {
     let h = hooks();
     let l = block::layout();
