@@ -15,9 +15,10 @@
 //!
 //! Exactly-once (standalone): see `queue.rs`. Every function accepted
 //! (return 0) runs once in its thread; a thread whose function has
-//! returned refuses with ESRCH and keeps nothing. Host mode: a function accepted runs at most once; it
-//! is dropped (and counted) when its thread's Lisp function returns before
-//! the host's handler took it, see `host_protocol.rs`.
+//! returned refuses with ESRCH and keeps nothing. Host mode: a function
+//! accepted runs at most once; it is dropped (and counted) when its
+//! thread's Lisp function returns before the host's handler took it, see
+//! `host_protocol.rs`.
 
 use core::ffi::c_int;
 use core::sync::atomic::{AtomicU32, AtomicU64};
