@@ -18,12 +18,19 @@
  *     accepted interrupt accounted for: standalone, each ran exactly
  *     once; host mode, each ran at most once and the rest were dropped at
  *     exit (ran + dropped == accepted).
+ *  c. (host mode) a suspended thread whose resume wait is interrupted
+ *     (EINTR; seen on the real runtime) stays suspended: 0.9.4.1's handler
+ *     would take the EINTR for the resume and lose ("wrong thread state on
+ *     wakeup"); the library's interposed sigwaitinfo retries it.
  */
 #define _GNU_SOURCE
 #include "harness.h"
 #include "host.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
 
 enum { DEFERRED_EXITS = 200, RACE_THREADS = 3000 };
 
@@ -154,11 +161,55 @@ static void exits_racing_interrupts_and_stops(void)
     CHECK(accepted > 0);
 }
 
+/* ---- c ---- */
+static volatile long pwr_count;
+
+static void on_pwr(int sig)
+{
+    (void)sig;
+    __atomic_fetch_add(&pwr_count, 1, __ATOMIC_SEQ_CST);
+}
+
+static volatile int spinning_done;
+
+static uintptr_t spin_until_done(void *arg)
+{
+    (void)arg;
+    while (!__atomic_load_n(&spinning_done, __ATOMIC_ACQUIRE))
+        __builtin_ia32_pause();
+    return 0;
+}
+
+static void resume_wait_interrupted(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_pwr;
+    sigemptyset(&sa.sa_mask);
+    CHECK(sigaction(SIGPWR, &sa, NULL) == 0);
+    struct thread *th = harness_spawn(spin_until_done, NULL);
+    for (int round = 0; round < 50; round++) {
+        harness_note("interrupted resume wait, round %d", round);
+        gc_stop_the_world();
+        long before = __atomic_load_n(&pwr_count, __ATOMIC_SEQ_CST);
+        CHECK(pthread_kill((pthread_t)th->os_thread, SIGPWR) == 0);
+        while (__atomic_load_n(&pwr_count, __ATOMIC_SEQ_CST) == before)
+            __builtin_ia32_pause();
+        CHECK_EQ(th->state, SBTHREAD_STATE_SUSPENDED); /* still waiting */
+        gc_start_the_world();
+    }
+    __atomic_store_n(&spinning_done, 1, __ATOMIC_RELEASE);
+    harness_join(th);
+    signal(SIGPWR, SIG_DFL);
+    printf("exit_races: 50 resume waits interrupted by a signal; each thread stayed suspended until the start\n");
+}
+
 int test_main(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
     if (harness_host_mode()) {
+        resume_wait_interrupted();
         deferred_stop_at_exit();
         printf("exit_races: %d threads ended with a stop deferred in their exit code; each stop completed "
                "with the thread DEAD\n", DEFERRED_EXITS);

@@ -4,8 +4,10 @@
 //!
 //! - `globals.rs`: `all_threads`, `all_threads_lock`, `dynamic_values_bytes`;
 //! - `thread_c.rs`: the functions of SBCL 0.9.4.1's thread.o (spec §5);
-//! - `ext.rs`: the documented `sbthread_*` extension API.
+//! - `ext.rs`: the documented `sbthread_*` extension API;
+//! - `sigwait.rs`: `sigwaitinfo`, interposed for 0.9.4.1's resume wait.
 
 pub mod ext;
 pub mod globals;
+pub mod sigwait;
 pub mod thread_c;
