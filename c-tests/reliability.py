@@ -140,11 +140,11 @@ def main():
         " a dying thread that wrote to its dropped interrupt conses after it was DEAD (a collection may"
         " reuse them then), and `create_thread` copying the creator's TLS before taking"
         " `all_threads_lock` (0.9.4.1's order: a collection in between left stale heap pointers in the"
-        " new thread; upstream's library dies of it too). Not explained yet, and not met: the soak's"
-        " target of no hang and no fatal error in 50 runs. Ours still shows, rarely, a suspended thread"
-        " that wakes on a `SIG_STOP_FOR_GC` that was not its resume (0.9.4.1's handler then loses with"
-        " \"wrong thread state on wakeup: 2\" and the process hangs) and a memory fault in a Lisp"
-        " thread; both show up with upstream's library too (table below).",
+        " new thread; upstream's library dies of it too). And a third, in the runtime's handler: its"
+        " resume wait (`sigwaitinfo`) sometimes ended with EINTR, which 0.9.4.1 takes for the resume"
+        " (\"wrong thread state on wakeup: 2\", then a hang; upstream's library too); the library now"
+        " interposes `sigwaitinfo` and retries that one wait (`abi/sigwait.rs`; `exit_races`"
+        " interrupts 50 resume waits in the test host).",
         "- **Death tests**: every `lose` path a caller can reach (reap a live thread, reap twice,"
         " NULL, interrupt self, start without stop, stop twice, create while stopped, take"
         " `all_threads_lock` with `SIG_STOP_FOR_GC` blocked or inside WITHOUT-GCING / pseudo-atomic,"

@@ -63,6 +63,8 @@ def one_run(fixture, lib, seconds, log):
 def normalize(reason):
     """One wording per kind of failure (no pids, no paths)."""
     reason = re.sub(r"fatal error encountered in SBCL pid \d+\(tid \d+\):\s*", "", reason)
+    if re.match(r"FAIL .*\(\d+ s, hang\)", reason):
+        return "hang (every thread's backtrace is in the run's log)"
     m = re.match(r"FAIL .*\((\d+) s, exit (-?\d+)\)", reason)
     if m:
         reason = "killed by signal %d" % -int(m.group(2)) if int(m.group(2)) < 0 else "exit " + m.group(2)
