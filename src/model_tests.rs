@@ -229,16 +229,21 @@ impl QueueModel {
     }
 }
 
+/// Two senders, functions 0 and 1, each calling [`QueueModel::send`].
+fn spawn_senders(m: &Arc<QueueModel>, doorbell: bool) -> Vec<thread::JoinHandle<bool>> {
+    (0..2u64)
+        .map(|f| {
+            let m = m.clone();
+            thread::spawn(move || m.send(f, doorbell))
+        })
+        .collect()
+}
+
 #[test]
 fn interrupt_queue_runs_each_accepted_function_exactly_once() {
     builder(3).check(|| {
         let m = QueueModel::new();
-        let senders: Vec<_> = (0..2u64)
-            .map(|f| {
-                let m = m.clone();
-                thread::spawn(move || m.send(f, true))
-            })
-            .collect();
+        let senders = spawn_senders(&m, true);
         // The target handles the signals it has received, then exits
         // (standalone become_dead: refuse new functions, run what is
         // left, DEAD once empty).
@@ -267,12 +272,7 @@ fn interrupt_queue_runs_each_accepted_function_exactly_once() {
 fn host_interrupt_queue_runs_or_drops_each_accepted_function_once() {
     builder(3).check(|| {
         let m = QueueModel::new();
-        let senders: Vec<_> = (0..2u64)
-            .map(|f| {
-                let m = m.clone();
-                thread::spawn(move || m.send(f, false))
-            })
-            .collect();
+        let senders = spawn_senders(&m, false);
         // The target's host handler takes one function per signal while
         // the thread runs; at exit the thread blocks the signal (the rest
         // stay pending and die with it) and closes the queue, dropping

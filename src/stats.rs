@@ -38,9 +38,6 @@ pub(crate) static INTERRUPTS_RUN: Counter = Counter::new();
 /// mode: queued, but the thread's Lisp function returned before the
 /// host's handler took them).
 pub(crate) static INTERRUPTS_DISCARDED: Counter = Counter::new();
-/// Resume waits of the host's `SIG_STOP_FOR_GC` handler that ended with
-/// EINTR and were retried (`abi/sigwait.rs`).
-pub(crate) static RESUME_WAITS_RETRIED: Counter = Counter::new();
 /// Signal sends retried because the queue was full (EAGAIN).
 pub(crate) static QUEUE_FULL_RETRIES: Counter = Counter::new();
 /// Longest single back-off sleep after EAGAIN, in nanoseconds.

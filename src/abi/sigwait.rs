@@ -60,6 +60,5 @@ pub unsafe extern "C" fn sigwaitinfo(set: *const libc::sigset_t, info: *mut libc
         if !is_resume_wait(unsafe { &*set }) {
             return r;
         }
-        crate::stats::RESUME_WAITS_RETRIED.bump();
     }
 }
