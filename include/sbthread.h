@@ -183,6 +183,58 @@ struct thread {
 };
 
 /*
+ What a stopper may scan of one live thread while the world is stopped,
+ passed to the visitor of `sbthread_scan_roots` (standalone mode). Scan
+ `[stack_low, stack_high)`, the `context_size` bytes at `context` and
+ the `tls_size` bytes at `tls` conservatively.
+ */
+struct sbthread_roots {
+  /*
+   The thread.
+   */
+  struct thread *thread;
+  /*
+   1 for the calling thread (the stopper), 0 for a stopped thread.
+   */
+  int is_self;
+  /*
+   Where the thread stopped: a `ucontext_t` holding its general
+   registers (the signal context; for a stop honoured at the end of a
+   deferral section, and for the caller, one saved by `getcontext`,
+   which holds the callee-saved registers). Vector registers are not
+   included.
+   */
+  const os_context_t *context;
+  /*
+   Bytes at `context` (the whole `ucontext_t`).
+   */
+  uintptr_t context_size;
+  /*
+   Lowest live address of the thread's stack: its stack pointer where
+   it stopped, less the 128-byte red zone (the whole stack if the
+   pointer was outside it, e.g. on a signal stack).
+   */
+  const void *stack_low;
+  /*
+   End of the thread's stack (exclusive).
+   */
+  const void *stack_high;
+  /*
+   The thread's TLS area (`struct thread`, then the symbol values).
+   */
+  const void *tls;
+  /*
+   Bytes at `tls` (`dynamic_values_bytes`).
+   */
+  uintptr_t tls_size;
+};
+
+/*
+ The visitor `sbthread_scan_roots` calls for each live thread.
+ */
+typedef void (*sbthread_roots_visitor)(const struct sbthread_roots *roots, void *arg);
+
+/*
  Counters and latencies reported by `sbthread_stats`.
  */
 struct sbthread_stats {
@@ -473,6 +525,28 @@ void sbthread_without_interrupts_enter(void);
  Async-signal-safe: yes.
  */
 void sbthread_without_interrupts_leave(void);
+
+/*
+ Calls `visit(roots, arg)` once for each live thread while the world is
+ stopped, the caller included (`roots->is_self` = 1), in registry order,
+ and returns how many threads it visited. `*roots` is valid only during
+ the call. For a collector: scan each thread's registers (`context`),
+ the live part of its stack and its TLS area conservatively. Standalone
+ mode only, and only in the thread that called `gc_stop_the_world`,
+ before its `gc_start_the_world`; anything else, or a NULL `visit`,
+ goes to `lose`.
+
+ While the world is stopped the visitor must not call anything that
+ may wait for a stopped thread: `malloc`, stdio, a lock a mutator may
+ hold. Allocate what the collector needs before stopping.
+
+ # Safety
+ `visit` must be a function that may be called with `arg`.
+
+ Async-signal-safe: yes (no allocation, no lock), though it is meant for
+ the stopper's ordinary code.
+ */
+int sbthread_scan_roots(sbthread_roots_visitor visit, void *arg);
 
 /*
  Fills `*out` with the library's counters. Returns 0, or -1 if `out` is

@@ -32,11 +32,11 @@ fn configure(cfg: &mut TestGenerator) {
     });
     // Library extensions with no legacy counterpart.
     cfg.skip_const(|c| c.ident().starts_with("SBTHREAD_SYM_"));
-    cfg.skip_struct(|s| matches!(s.ident(), "InterruptData" | "SbthreadClosure" | "SbthreadStats"));
+    cfg.skip_struct(|s| matches!(s.ident(), "InterruptData" | "SbthreadClosure" | "SbthreadStats" | "SbthreadRoots"));
     // The Rust side only handles pointers to a context (`c_void`), the C side
     // has the full `ucontext_t`; `volatile_lispobj` has no C typedef (it is
     // a qualifier there). Their uses in struct fields are still checked.
-    cfg.skip_alias(|t| matches!(t.ident(), "os_context_t" | "volatile_lispobj"));
+    cfg.skip_alias(|t| matches!(t.ident(), "os_context_t" | "volatile_lispobj" | "SbthreadRootsVisitor"));
     cfg.skip_roundtrip(|_| true);
 }
 

@@ -144,6 +144,39 @@ pub struct SbthreadClosure {
     pub arg: *mut c_void,
 }
 
+/// What a stopper may scan of one live thread while the world is stopped,
+/// passed to the visitor of `sbthread_scan_roots` (standalone mode). Scan
+/// `[stack_low, stack_high)`, the `context_size` bytes at `context` and
+/// the `tls_size` bytes at `tls` conservatively.
+#[repr(C)]
+pub struct SbthreadRoots {
+    /// The thread.
+    pub thread: *mut Thread,
+    /// 1 for the calling thread (the stopper), 0 for a stopped thread.
+    pub is_self: c_int,
+    /// Where the thread stopped: a `ucontext_t` holding its general
+    /// registers (the signal context; for a stop honoured at the end of a
+    /// deferral section, and for the caller, one saved by `getcontext`,
+    /// which holds the callee-saved registers). Vector registers are not
+    /// included.
+    pub context: *const os_context_t,
+    /// Bytes at `context` (the whole `ucontext_t`).
+    pub context_size: usize,
+    /// Lowest live address of the thread's stack: its stack pointer where
+    /// it stopped, less the 128-byte red zone (the whole stack if the
+    /// pointer was outside it, e.g. on a signal stack).
+    pub stack_low: *const c_void,
+    /// End of the thread's stack (exclusive).
+    pub stack_high: *const c_void,
+    /// The thread's TLS area (`struct thread`, then the symbol values).
+    pub tls: *const c_void,
+    /// Bytes at `tls` (`dynamic_values_bytes`).
+    pub tls_size: usize,
+}
+
+/// The visitor `sbthread_scan_roots` calls for each live thread.
+pub type SbthreadRootsVisitor = Option<unsafe extern "C" fn(roots: *const SbthreadRoots, arg: *mut c_void)>;
+
 /// Counters and latencies reported by `sbthread_stats`.
 #[repr(C)]
 pub struct SbthreadStats {

@@ -76,6 +76,12 @@ pub(crate) struct Private {
     /// Standalone, during a stop: the next thread on the stack of threads
     /// still to signal (`fanout.rs`), 0 at the bottom.
     pub(crate) stop_next: AtomicU64,
+    /// Standalone: the bounds of the stack the thread runs on when it is
+    /// not the block's control stack (a thread registered with
+    /// `sbthread_attach` keeps its own); 0 otherwise. For `roots.rs`.
+    pub(crate) own_stack_low: AtomicUsize,
+    /// See `own_stack_low` (exclusive end).
+    pub(crate) own_stack_high: AtomicUsize,
 }
 
 /// Where everything is in a block.
@@ -173,6 +179,8 @@ pub(crate) fn init_private(p: &Private) {
         w.store(0, Ordering::Relaxed);
     }
     p.interrupts_run.store(0, Ordering::Relaxed);
+    p.own_stack_low.store(0, Ordering::Relaxed);
+    p.own_stack_high.store(0, Ordering::Relaxed);
     p.magic.store(PRIVATE_MAGIC, Ordering::Release);
 }
 

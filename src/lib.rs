@@ -14,7 +14,8 @@
 //! - `registry`: `all_threads` and the lock discipline;
 //! - `block`, `block_cache`: the per-thread memory block and its reuse;
 //! - `lifecycle`: create, link, trampolines, reap;
-//! - `stw`: stop/start the world; `interrupt`: `interrupt_thread` and the
+//! - `stw`: stop/start the world; `roots`: what a collector scans of a
+//!   stopped world; `interrupt`: `interrupt_thread` and the
 //!   queue; `protocol` + `host_protocol` + `standalone`: the half that
 //!   differs between host mode and standalone mode;
 //! - protocol cores shared with the loom model: `queue` (interrupt
@@ -48,6 +49,7 @@ mod model_tests;
 mod protocol;
 mod queue;
 mod registry;
+mod roots;
 mod sigset;
 mod standalone;
 mod stats;

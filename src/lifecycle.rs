@@ -344,7 +344,9 @@ pub(crate) fn attach_initial_thread() -> ThreadRef {
     if hooks().mode != crate::hooks::Mode::Standalone {
         lose!("sbthread_attach: only available in standalone mode; a host runtime calls create_initial_thread");
     }
-    register_initial_thread("sbthread_attach", UNBOUND).0
+    let th = register_initial_thread("sbthread_attach", UNBOUND).0;
+    crate::roots::note_own_stack(th);
+    th
 }
 
 /// What a reap request found, judged under the lock and reported after it.

@@ -259,6 +259,86 @@ impl StoppedWorld {
     pub fn threads(&self) -> impl Iterator<Item = (Thread, State)> + '_ {
         registry::iter().map(|t| (Thread(t), State::of(t.state())))
     }
+
+    /// Calls `f` with the roots of every live thread, this one included;
+    /// returns how many it visited. For a collector: while the world is
+    /// stopped, scan each thread's registers, live stack and TLS. `f` must
+    /// not allocate or take a lock a stopped thread may hold.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use sbthread::rt;
+    ///
+    /// static READY: AtomicBool = AtomicBool::new(false);
+    /// static DONE: AtomicBool = AtomicBool::new(false);
+    /// const MARK: usize = 0x5b7_0b5e_55ed_u64 as usize;
+    ///
+    /// rt::attach().unwrap();
+    /// let t = rt::spawn(|| {
+    ///     // A value that lives only on this thread's stack.
+    ///     let local = std::hint::black_box([MARK ^ 1; 4]);
+    ///     READY.store(true, Ordering::SeqCst);
+    ///     while !DONE.load(Ordering::SeqCst) {}
+    ///     std::hint::black_box(&local);
+    ///     0
+    /// }).unwrap();
+    /// while !READY.load(Ordering::SeqCst) {}
+    /// let (mut visited, mut found) = (0, false);
+    /// {
+    ///     let world = rt::stop_the_world();
+    ///     world.roots(|r| {
+    ///         if !r.is_self() {
+    ///             for a in r.stack().step_by(8) {
+    ///                 // SAFETY: the stack of a stopped thread, inside the range.
+    ///                 found |= unsafe { (a as *const usize).read_volatile() } == MARK ^ 1;
+    ///             }
+    ///         }
+    ///         visited += 1;
+    ///     });
+    /// }
+    /// assert_eq!(visited, 2);
+    /// assert!(found, "the stopped thread's local is on the part of its stack reported live");
+    /// DONE.store(true, Ordering::SeqCst);
+    /// t.reap();
+    /// ```
+    pub fn roots(&self, mut f: impl FnMut(&Roots<'_>)) -> usize {
+        crate::roots::for_each(|r| f(&Roots(r))) as usize
+    }
+}
+
+/// One live thread's roots in a stopped world ([`StoppedWorld::roots`]).
+pub struct Roots<'a>(&'a crate::abi_types::SbthreadRoots);
+
+impl Roots<'_> {
+    /// The thread.
+    pub fn thread(&self) -> Thread {
+        // SAFETY: a live registered thread; the world is stopped, so it
+        // cannot be reaped while the handle is used in the visitor.
+        Thread(unsafe { ThreadRef::new(self.0.thread) }.expect("a registered thread"))
+    }
+
+    /// Whether this is the calling thread.
+    pub fn is_self(&self) -> bool {
+        self.0.is_self != 0
+    }
+
+    /// The saved registers (the whole `ucontext_t`), as words.
+    pub fn registers(&self) -> &[usize] {
+        // SAFETY: the context is valid and unchanged while the world is
+        // stopped (a suspended thread's, or the caller's saved copy), and
+        // 8-aligned.
+        unsafe { core::slice::from_raw_parts(self.0.context.cast::<usize>(), self.0.context_size / 8) }
+    }
+
+    /// The live part of the stack, as addresses.
+    pub fn stack(&self) -> core::ops::Range<usize> {
+        self.0.stack_low as usize..self.0.stack_high as usize
+    }
+
+    /// The TLS area, as addresses.
+    pub fn tls(&self) -> core::ops::Range<usize> {
+        self.0.tls as usize..self.0.tls as usize + self.0.tls_size
+    }
 }
 
 impl Drop for StoppedWorld {

@@ -8,7 +8,7 @@
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
-use crate::abi_types::{lispobj, os_thread_t, Thread};
+use crate::abi_types::{lispobj, os_context_t, os_thread_t, Thread, SBTHREAD_MAX_INTERRUPTS};
 use crate::block::{self, Private};
 use crate::lisp::fixnum_value;
 use crate::lose::{addr, lose};
@@ -138,6 +138,21 @@ impl ThreadRef {
         // SAFETY: `p` is inside the TLS area of a mapped block (bounds
         // checked above), 8-aligned, and accessed atomically.
         unsafe { AtomicU64::from_ptr(p) }
+    }
+
+    /// Slot `i` of the trailing `interrupt_contexts` array (written by the
+    /// thread itself, read by a stopper while it is suspended). Loses when
+    /// `i` is not below `MAX_INTERRUPTS`.
+    pub(crate) fn interrupt_context_slot(self, i: usize) -> &'static AtomicPtr<os_context_t> {
+        if i >= SBTHREAD_MAX_INTERRUPTS as usize {
+            lose!("interrupt_contexts: index {} of thread {:#x} is not below MAX_INTERRUPTS ({})", i, addr(self.as_ptr()), SBTHREAD_MAX_INTERRUPTS);
+        }
+        let offset = core::mem::offset_of!(Thread, interrupt_contexts) + i * core::mem::size_of::<*mut os_context_t>();
+        let p = self.field_ptr(offset).cast::<*mut os_context_t>();
+        // SAFETY: the TLS area holds MAX_INTERRUPTS context slots after the
+        // struct (block.rs: MIN_TLS_BYTES), the block is mapped while the
+        // handle is used, the slot is 8-aligned and accessed atomically.
+        unsafe { AtomicPtr::from_ptr(p) }
     }
 
     /// The library's private per-thread words at the end of the block.

@@ -2,14 +2,14 @@
 //! language's FFI) needs beyond the legacy functions. Documented in the
 //! README; every function here is in `include/sbthread.h`.
 
-use core::ffi::{c_int, c_uint};
+use core::ffi::{c_int, c_uint, c_void};
 
-use crate::abi_types::{lispobj, SbthreadStats, Thread};
+use crate::abi_types::{lispobj, SbthreadRootsVisitor, SbthreadStats, Thread};
 use crate::hooks::{runtime, Mode};
 use crate::lose::lose;
 use crate::standalone::deferral;
 use crate::thread_ref::ThreadRef;
-use crate::{block, block_cache, hooks, lifecycle, registry, stats, trace};
+use crate::{block, block_cache, hooks, lifecycle, registry, roots, stats, trace};
 
 /// The calling thread's `struct thread`, or NULL if it is not registered.
 ///
@@ -162,6 +162,34 @@ pub unsafe extern "C" fn sbthread_without_interrupts_enter() {
 pub unsafe extern "C" fn sbthread_without_interrupts_leave() {
     runtime();
     deferral::without_interrupts_leave();
+}
+
+/// Calls `visit(roots, arg)` once for each live thread while the world is
+/// stopped, the caller included (`roots->is_self` = 1), in registry order,
+/// and returns how many threads it visited. `*roots` is valid only during
+/// the call. For a collector: scan each thread's registers (`context`),
+/// the live part of its stack and its TLS area conservatively. Standalone
+/// mode only, and only in the thread that called `gc_stop_the_world`,
+/// before its `gc_start_the_world`; anything else, or a NULL `visit`,
+/// goes to `lose`.
+///
+/// While the world is stopped the visitor must not call anything that
+/// may wait for a stopped thread: `malloc`, stdio, a lock a mutator may
+/// hold. Allocate what the collector needs before stopping.
+///
+/// # Safety
+/// `visit` must be a function that may be called with `arg`.
+///
+/// Async-signal-safe: yes (no allocation, no lock), though it is meant for
+/// the stopper's ordinary code.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbthread_scan_roots(visit: SbthreadRootsVisitor, arg: *mut c_void) -> c_int {
+    runtime();
+    let Some(visit) = visit else { lose!("sbthread_scan_roots: NULL visitor") };
+    // SAFETY: the caller vouches for `visit` and `arg`; `r` lives for the
+    // call only, as documented.
+    let n = roots::for_each(|r| unsafe { visit(r, arg) });
+    n as c_int
 }
 
 /// Fills `*out` with the library's counters. Returns 0, or -1 if `out` is

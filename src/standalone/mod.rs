@@ -13,6 +13,7 @@
 //! - at most one `SIG_INTERRUPT_THREAD` is in flight per thread (a doorbell
 //!   word), so interrupts cannot fill the real-time signal queue.
 
+pub(crate) mod contexts;
 pub(crate) mod deferral;
 pub(crate) mod protocol;
 pub(crate) mod signals;

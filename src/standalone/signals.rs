@@ -16,7 +16,9 @@
 //!   a pseudo-atomic section or WITHOUT-GCING it only records the request
 //!   (`STOP_FOR_GC_PENDING`, and `pseudo_atomic_interrupted` inside a
 //!   pseudo-atomic section); the section's end suspends. Otherwise the
-//!   thread suspends here until the world is started.
+//!   thread suspends here until the world is started, with the context it
+//!   was interrupted in recorded in `interrupt_contexts[]` meanwhile
+//!   (`contexts.rs`), for a collector to scan.
 //! - `SIG_INTERRUPT_THREAD` runs with the deferrable signals blocked but
 //!   `SIG_STOP_FOR_GC` open, so a stop is never delayed by an interrupt
 //!   function. Inside a pseudo-atomic section or WITHOUT-INTERRUPTS it
@@ -55,7 +57,7 @@ pub(crate) fn install() {
     install_one(sig_interrupt_thread(), interrupt_thread_handler, sigset::deferrable());
 }
 
-extern "C" fn stop_for_gc_handler(_sig: c_int, _info: *mut libc::siginfo_t, _ctx: *mut c_void) {
+extern "C" fn stop_for_gc_handler(_sig: c_int, _info: *mut libc::siginfo_t, ctx: *mut c_void) {
     let _errno = crate::errno::Saved::now();
     let Some(th) = hooks().current_thread() else { return };
     // First pass the stop on (even if this thread defers it).
@@ -72,7 +74,7 @@ extern "C" fn stop_for_gc_handler(_sig: c_int, _info: *mut libc::siginfo_t, _ctx
         }
         return;
     }
-    suspend(th);
+    suspend(th, ctx);
 }
 
 /// Suspends the calling thread `th` for a stop in progress: marks it
@@ -82,12 +84,20 @@ extern "C" fn stop_for_gc_handler(_sig: c_int, _info: *mut libc::siginfo_t, _ctx
 /// section).
 pub(crate) fn suspend_self(th: ThreadRef) {
     let _mask = MaskGuard::block(&sigset::all_but_synchronous());
-    suspend(th);
+    // No signal context here: the thread saves its own registers, for a
+    // collector that scans them while it is suspended (`contexts.rs`).
+    let mut uc = core::mem::MaybeUninit::<libc::ucontext_t>::uninit();
+    if !super::contexts::save_own(&mut uc) {
+        lose!("suspend: getcontext failed in thread {:#x}", addr(th.as_ptr()));
+    }
+    suspend(th, uc.as_mut_ptr().cast());
 }
 
 /// `suspend_self` inside the `SIG_STOP_FOR_GC` handler, whose `sa_mask`
-/// already blocks every asynchronous signal.
-fn suspend(th: ThreadRef) {
+/// already blocks every asynchronous signal. `ctx` (the interrupted
+/// context) stays recorded in `interrupt_contexts[]` while suspended.
+fn suspend(th: ThreadRef, ctx: *mut c_void) {
+    let _recorded = super::contexts::record(th, ctx);
     trace!(2, "thread {:#x} suspending", addr(th.as_ptr()));
     if let Err(state) = WORLD.suspend(th.state_word(), STATES, &Futex) {
         lose!("SIG_STOP_FOR_GC: thread {:#x} asked to suspend in state {}", addr(th.as_ptr()), state_name(state));
