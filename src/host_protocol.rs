@@ -1,18 +1,16 @@
 //! Host mode: the legacy runtime's own handlers do the signal side
 //! (spec §6). On `SIG_STOP_FOR_GC` a RUNNING thread marks itself SUSPENDED
 //! and waits for the next `SIG_STOP_FOR_GC`, after which it runs again; on
-//! `SIG_INTERRUPT_THREAD` it pops one function off `interrupt_fun`. The
-//! handler writes `state` and nothing we could sleep on, so waiting is
-//! adaptive polling ([`Backoff`]) instead of the original's sched_yield
-//! loop. Resuming is one signal per thread, as the host's handler needs.
+//! `SIG_INTERRUPT_THREAD` it pops one function off `interrupt_fun`. Every
+//! thread still needs its own stop signal and its own resume signal, but
+//! the threads help send them and the stopper sleeps: the handler's wait
+//! is our `sigwaitinfo` (`host_fanout.rs`).
 
 use core::ffi::c_int;
 
-use crate::abi_types::{SBTHREAD_STATE_DEAD, SBTHREAD_STATE_RUNNING, SBTHREAD_STATE_SUSPENDED};
-use crate::backoff::Backoff;
+use crate::host_fanout;
 use crate::kill::kill_thread_safely;
 use crate::protocol::Protocol;
-use crate::registry;
 use crate::sigset::{self, sig_interrupt_thread, sig_stop_for_gc};
 use crate::thread_ref::ThreadRef;
 
@@ -44,35 +42,41 @@ impl Protocol for HostProtocol {
             sigset::add(&mut quiet, sig);
         }
         sigset::block(&quiet);
-        crate::interrupt::close_discarding(th)
+        let dropped = crate::interrupt::close_discarding(th);
+        host_fanout::died();
+        dropped
     }
 
-    fn begin_stop(&self) {}
+    fn begin_stop(&self) {
+        host_fanout::begin_stop();
+    }
 
+    /// Only collects `th`: the signals go out in `send_requests`.
     fn request_stop(&self, th: ThreadRef) -> c_int {
-        crate::stats::STOP_SIGNALS_BY_STOPPER.bump();
-        kill_thread_safely(th.os_thread(), sig_stop_for_gc())
+        host_fanout::request_stop(th);
+        0
+    }
+
+    fn send_requests(&self) {
+        host_fanout::send_stops();
     }
 
     fn await_stopped(&self, me: Option<ThreadRef>) {
-        // One back-off for the whole wait: the threads stop in parallel,
-        // so once the first one is waited for, the rest are mostly done.
-        let mut wait = Backoff::new();
-        for th in registry::iter().filter(|t| Some(*t) != me) {
-            loop {
-                let s = th.state();
-                if s == SBTHREAD_STATE_SUSPENDED || s == SBTHREAD_STATE_DEAD {
-                    break;
-                }
-                wait.pause();
-            }
-        }
+        host_fanout::await_stopped(me);
     }
 
+    fn begin_start(&self) {
+        host_fanout::begin_start();
+    }
+
+    /// Marks `th` RUNNING (before its resume signal, which `end_start`
+    /// sends: the handler checks the state when its wait returns).
     fn resume(&self, th: ThreadRef) -> c_int {
-        th.set_state(SBTHREAD_STATE_RUNNING);
-        kill_thread_safely(th.os_thread(), sig_stop_for_gc())
+        host_fanout::resume(th);
+        0
     }
 
-    fn end_start(&self) {}
+    fn end_start(&self) {
+        host_fanout::send_resumes();
+    }
 }

@@ -17,7 +17,8 @@
 //! - `stw`: stop/start the world; `roots`: what a collector scans of a
 //!   stopped world; `interrupt`: `interrupt_thread` and the
 //!   queue; `protocol` + `host_protocol` + `standalone`: the half that
-//!   differs between host mode and standalone mode;
+//!   differs between host mode and standalone mode (`host_fanout`: the
+//!   host-mode stop and start with helping threads);
 //! - protocol cores shared with the loom model: `queue` (interrupt
 //!   queue), `handshake` (standalone stop/start), over `sync`;
 //! - support: `thread_ref` (checked access to a thread's words), `lisp`
@@ -37,6 +38,7 @@ mod fault;
 mod futex;
 mod handshake;
 mod hooks;
+mod host_fanout;
 mod host_protocol;
 mod interrupt;
 mod kill;

@@ -174,6 +174,12 @@ pub(crate) fn current_thread_if_ready() -> Option<ThreadRef> {
     HOOKS.get().and_then(Hooks::current_thread)
 }
 
+/// The calling thread, if the library runs in host mode and it is
+/// registered; without initialising anything. Async-signal-safe.
+pub(crate) fn host_thread_if_ready() -> Option<ThreadRef> {
+    HOOKS.get().filter(|h| h.mode == Mode::Host).and_then(Hooks::current_thread)
+}
+
 /// Passes a NUL-terminated message to the `lose` in effect.
 pub(crate) fn call_lose(msg: *const c_char) {
     let host_lose = match HOOKS.get() {

@@ -1,0 +1,205 @@
+//! Host mode, faster than 0.9.4.1 without changing the runtime: the
+//! threads being stopped and resumed help send the signals, and the
+//! stopper sleeps instead of polling.
+//!
+//! The runtime's `SIG_STOP_FOR_GC` handler marks its thread SUSPENDED and
+//! then waits in `sigwaitinfo({SIG_STOP_FOR_GC})`, which is ours
+//! (`abi/sigwait.rs`). That wait is the hook, on both sides of the
+//! suspension, and the handler's own behaviour (its deferral, its mask,
+//! its state checks) is untouched:
+//! - entering the wait, the thread (SUSPENDED) pops threads of the stop
+//!   still to signal and signals them, as standalone handlers do
+//!   (`fanout.rs`), then counts an event and wakes the stopper if it
+//!   sleeps;
+//! - leaving the wait with the resume signal (RUNNING again), it pops
+//!   threads still to resume and signals them.
+//!
+//! The stopper collects the threads first, signals until a thread helps,
+//! and then sleeps on the event word (with a short timeout as a safety
+//! net: a thread that dies instead of stopping also counts an event, but
+//! nothing depends on every wake-up arriving). Starting marks every thread
+//! RUNNING before any resume signal is sent (the handler checks its state
+//! when the wait returns) and returns only once every resume signal is
+//! out, so the next stop never finds a thread still waiting for one.
+//!
+//! No pop spans two operations (the Treiber stack's ABA): `ACTIVE` counts
+//! helpers inside a pop loop, and each stop and start waits until it is 0
+//! (and its stack is empty) before it ends. Both stacks link through the
+//! thread's private words, and every node is a thread on `all_threads`,
+//! which cannot be unlinked while the stopper holds `all_threads_lock`.
+//! All of it is async-signal-safe: atomics, `pthread_kill`, futex.
+
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::time::Duration;
+
+use crate::abi_types::{SBTHREAD_STATE_DEAD, SBTHREAD_STATE_RUNNING, SBTHREAD_STATE_SUSPENDED};
+use crate::backoff::Backoff;
+use crate::fanout::{Fanout, Links};
+use crate::futex;
+use crate::kill::kill_thread_safely;
+use crate::lose::{addr, errno_name, lose};
+use crate::registry;
+use crate::sigset::sig_stop_for_gc;
+use crate::stats;
+use crate::thread_ref::ThreadRef;
+
+/// Threads of the current stop still to signal.
+static STOPS: Fanout<AtomicU64, AtomicU32> = Fanout { head: AtomicU64::new(0), helping: AtomicU32::new(0) };
+/// Threads of the current start still to signal.
+static RESUMES: Fanout<AtomicU64, AtomicU32> = Fanout { head: AtomicU64::new(0), helping: AtomicU32::new(0) };
+/// Helpers inside a pop loop.
+static ACTIVE: AtomicU32 = AtomicU32::new(0);
+/// Counts threads that entered their resume wait or died (the stopper's
+/// futex word).
+static EVENTS: AtomicU32 = AtomicU32::new(0);
+/// 1 while the stopper sleeps on `EVENTS`.
+static STOPPER_SLEEPS: AtomicU32 = AtomicU32::new(0);
+
+/// Longest sleep of the stopper between two looks at the threads.
+const SAFETY_NET: Duration = Duration::from_millis(2);
+
+struct StopLinks;
+impl Links<AtomicU64> for StopLinks {
+    fn next(&self, node: u64) -> &AtomicU64 {
+        &thread(node).private().stop_next
+    }
+}
+
+struct ResumeLinks;
+impl Links<AtomicU64> for ResumeLinks {
+    fn next(&self, node: u64) -> &AtomicU64 {
+        &thread(node).private().resume_next
+    }
+}
+
+fn thread(node: u64) -> ThreadRef {
+    // SAFETY: nodes are addresses of threads on `all_threads`, pushed by a
+    // stopper holding `all_threads_lock`; none can be unlinked or reaped
+    // until its operation has ended, and no pop outlives it (`ACTIVE`).
+    match unsafe { ThreadRef::new(node as usize as *mut crate::abi_types::Thread) } {
+        Some(th) => th,
+        None => lose!("host stop fan-out: null thread"),
+    }
+}
+
+fn node(th: ThreadRef) -> u64 {
+    th.as_ptr() as usize as u64
+}
+
+/// Sends a stop signal; a thread that died meanwhile counts as stopped.
+fn signal_stop(n: u64) {
+    let th = thread(n);
+    crate::stw::stop_signal_sent(th, kill_thread_safely(th.os_thread(), sig_stop_for_gc()));
+}
+
+/// Sends a resume signal to a thread already marked RUNNING.
+fn signal_resume(n: u64) {
+    let th = thread(n);
+    let r = kill_thread_safely(th.os_thread(), sig_stop_for_gc());
+    if r != 0 {
+        lose!("gc_start_the_world: cannot resume thread {:#x}: {}", addr(th.as_ptr()), errno_name(r));
+    }
+}
+
+/// Runs `help` counted in `ACTIVE`.
+fn helping(help: impl FnOnce() -> u32) -> u32 {
+    ACTIVE.fetch_add(1, Ordering::SeqCst);
+    let sent = help();
+    ACTIVE.fetch_sub(1, Ordering::SeqCst);
+    sent
+}
+
+/// Waits (briefly: helpers pop a few nodes and leave) until no helper is
+/// inside a pop loop.
+fn await_helpers() {
+    let mut wait = Backoff::new();
+    while ACTIVE.load(Ordering::SeqCst) != 0 {
+        wait.pause();
+    }
+}
+
+/// Stopper: start of a stop.
+pub(crate) fn begin_stop() {
+    STOPS.reset();
+}
+
+/// Stopper: `th` is to be stopped.
+pub(crate) fn request_stop(th: ThreadRef) {
+    STOPS.push(&StopLinks, node(th));
+}
+
+/// Stopper: signals until a stopped thread helps.
+pub(crate) fn send_stops() {
+    let sent = STOPS.send_until_helped(&StopLinks, signal_stop);
+    stats::STOP_SIGNALS_BY_STOPPER.add(sent.into());
+}
+
+/// Stopper: sleeps until every thread but `me` is SUSPENDED or DEAD and no
+/// helper is still popping.
+pub(crate) fn await_stopped(me: Option<ThreadRef>) {
+    loop {
+        let seen = EVENTS.load(Ordering::SeqCst);
+        let all = registry::iter().filter(|t| Some(*t) != me).all(|t| {
+            let s = t.state();
+            s == SBTHREAD_STATE_SUSPENDED || s == SBTHREAD_STATE_DEAD
+        });
+        if all {
+            break;
+        }
+        STOPPER_SLEEPS.store(1, Ordering::SeqCst);
+        futex::wait(&EVENTS, seen, Some(SAFETY_NET));
+        STOPPER_SLEEPS.store(0, Ordering::SeqCst);
+    }
+    await_helpers();
+}
+
+/// Stopper: start of a start.
+pub(crate) fn begin_start() {
+    RESUMES.reset();
+}
+
+/// Stopper: marks `th` RUNNING and collects it for a resume signal.
+pub(crate) fn resume(th: ThreadRef) {
+    th.set_state(SBTHREAD_STATE_RUNNING);
+    RESUMES.push(&ResumeLinks, node(th));
+}
+
+/// Stopper: sends resume signals until a resumed thread helps, then waits
+/// until every one is out.
+pub(crate) fn send_resumes() {
+    RESUMES.send_until_helped(&ResumeLinks, signal_resume);
+    let mut wait = Backoff::new();
+    while RESUMES.head.load(Ordering::SeqCst) != 0 {
+        wait.pause();
+    }
+    await_helpers();
+}
+
+/// Counts an event and wakes the stopper if it sleeps.
+fn event() {
+    EVENTS.fetch_add(1, Ordering::SeqCst);
+    if STOPPER_SLEEPS.load(Ordering::SeqCst) != 0 {
+        futex::wake(&EVENTS, 1);
+    }
+}
+
+/// A registered thread entering its resume wait (SUSPENDED, inside the
+/// runtime's handler): helps the stop, then tells the stopper.
+pub(crate) fn entering_resume_wait() {
+    let sent = helping(|| STOPS.help(&StopLinks, signal_stop));
+    if sent != 0 {
+        stats::STOP_SIGNALS_BY_HELPERS.add(sent.into());
+    }
+    event();
+}
+
+/// A registered thread leaving its resume wait with the resume signal:
+/// helps the start.
+pub(crate) fn left_resume_wait() {
+    helping(|| RESUMES.help(&ResumeLinks, signal_resume));
+}
+
+/// A thread that became DEAD (a stopper may be waiting for it).
+pub(crate) fn died() {
+    event();
+}
