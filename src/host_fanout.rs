@@ -22,11 +22,18 @@
 //! when the wait returns) and returns only once every resume signal is
 //! out, so the next stop never finds a thread still waiting for one.
 //!
-//! No pop spans two operations (the Treiber stack's ABA): `ACTIVE` counts
+//! Unlike standalone handlers, which help before they count as stopped, a
+//! thread here is SUSPENDED before it reaches the wait, so a helper can be
+//! late: still about to pop when its stop is over and the next one is
+//! being set up. Hence: the stopper fills each stack privately and
+//! publishes it whole (a push is not safe against a concurrent pop), and
+//! no pop spans two operations (the Treiber stack's ABA): `ACTIVE` counts
 //! helpers inside a pop loop, and each stop and start waits until it is 0
-//! (and its stack is empty) before it ends. Both stacks link through the
-//! thread's private words, and every node is a thread on `all_threads`,
-//! which cannot be unlinked while the stopper holds `all_threads_lock`.
+//! (and its stack is empty) before it ends; a helper that arrives later
+//! finds an empty stack, or the next operation's, complete. Both stacks
+//! link through the thread's private words, and every node is a thread on
+//! `all_threads`, which cannot be unlinked while the stopper holds
+//! `all_threads_lock`.
 //! All of it is async-signal-safe: atomics, `pthread_kill`, futex.
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -47,6 +54,11 @@ use crate::thread_ref::ThreadRef;
 static STOPS: Fanout<AtomicU64, AtomicU32> = Fanout { head: AtomicU64::new(0), helping: AtomicU32::new(0) };
 /// Threads of the current start still to signal.
 static RESUMES: Fanout<AtomicU64, AtomicU32> = Fanout { head: AtomicU64::new(0), helping: AtomicU32::new(0) };
+/// The stacks being filled by the stopper, published whole when the
+/// signalling starts: a late helper of the previous operation may pop
+/// concurrently, and a push is not safe against a concurrent pop.
+static STOPS_FILLING: AtomicU64 = AtomicU64::new(0);
+static RESUMES_FILLING: AtomicU64 = AtomicU64::new(0);
 /// Helpers inside a pop loop.
 static ACTIVE: AtomicU32 = AtomicU32::new(0);
 /// Counts threads that entered their resume wait or died (the stopper's
@@ -118,18 +130,31 @@ fn await_helpers() {
     }
 }
 
+/// Stopper: adds `n` to a stack being filled (not yet visible to helpers).
+fn push_filling(filling: &AtomicU64, next: &AtomicU64, n: u64) {
+    next.store(filling.load(Ordering::Relaxed), Ordering::Relaxed);
+    filling.store(n, Ordering::Relaxed);
+}
+
+/// Stopper: makes a filled stack visible to helpers, in one store.
+fn publish(fanout: &Fanout<AtomicU64, AtomicU32>, filling: &AtomicU64) {
+    fanout.reset();
+    fanout.head.store(filling.swap(0, Ordering::Relaxed), Ordering::SeqCst);
+}
+
 /// Stopper: start of a stop.
 pub(crate) fn begin_stop() {
-    STOPS.reset();
+    STOPS_FILLING.store(0, Ordering::Relaxed);
 }
 
 /// Stopper: `th` is to be stopped.
 pub(crate) fn request_stop(th: ThreadRef) {
-    STOPS.push(&StopLinks, node(th));
+    push_filling(&STOPS_FILLING, &th.private().stop_next, node(th));
 }
 
 /// Stopper: signals until a stopped thread helps.
 pub(crate) fn send_stops() {
+    publish(&STOPS, &STOPS_FILLING);
     let sent = STOPS.send_until_helped(&StopLinks, signal_stop);
     stats::STOP_SIGNALS_BY_STOPPER.add(sent.into());
 }
@@ -155,18 +180,19 @@ pub(crate) fn await_stopped(me: Option<ThreadRef>) {
 
 /// Stopper: start of a start.
 pub(crate) fn begin_start() {
-    RESUMES.reset();
+    RESUMES_FILLING.store(0, Ordering::Relaxed);
 }
 
 /// Stopper: marks `th` RUNNING and collects it for a resume signal.
 pub(crate) fn resume(th: ThreadRef) {
     th.set_state(SBTHREAD_STATE_RUNNING);
-    RESUMES.push(&ResumeLinks, node(th));
+    push_filling(&RESUMES_FILLING, &th.private().resume_next, node(th));
 }
 
 /// Stopper: sends resume signals until a resumed thread helps, then waits
 /// until every one is out.
 pub(crate) fn send_resumes() {
+    publish(&RESUMES, &RESUMES_FILLING);
     RESUMES.send_until_helped(&ResumeLinks, signal_resume);
     let mut wait = Backoff::new();
     while RESUMES.head.load(Ordering::SeqCst) != 0 {
