@@ -19,7 +19,7 @@
 //!   unlinks a thread whose block another thread might still be walking
 //!   (reaping happens under the lock, blocks are freed after).
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::abi::globals::{all_threads, all_threads_lock};
 use crate::hooks::hooks;
@@ -196,19 +196,42 @@ impl Drop for AllThreadsLock<'_> {
     }
 }
 
+/// Stoppers take turns in the order they arrive: the mutex alone is not
+/// fair, and a thread waiting for it is suspended by each winner's stop and
+/// then races the threads that winner resumes, so under a collector that
+/// stops the world from many threads one caller could wait for hundreds
+/// of other stops. A ticket (`STOP_TICKETS`) gives the order; the holder
+/// of the turn (`STOP_TURN`) then takes the mutex, which it shares only
+/// with short critical sections. Waiting for the turn is a futex wait: a
+/// stop signal interrupts it (the waiter stays stoppable, as the lock rule
+/// requires) and the wait resumes after.
+static STOP_TICKETS: AtomicU32 = AtomicU32::new(0);
+static STOP_TURN: AtomicU32 = AtomicU32::new(0);
+
 /// Takes the lock for a stop-the-world (no mask change, as the original).
 pub(crate) fn lock_for_stop() {
     if i_am_stopper() {
         lose!("gc_stop_the_world: this thread has already stopped the world");
     }
+    let ticket = STOP_TICKETS.fetch_add(1, Ordering::SeqCst);
+    loop {
+        let turn = STOP_TURN.load(Ordering::SeqCst);
+        if turn == ticket {
+            break;
+        }
+        crate::futex::wait(&STOP_TURN, turn, None);
+    }
     mutex_lock("gc_stop_the_world");
     STOPPER.store(self_id(), Ordering::Release);
 }
 
-/// Releases the lock at the end of `gc_start_the_world`.
+/// Releases the lock at the end of `gc_start_the_world`, and passes the
+/// turn on.
 pub(crate) fn unlock_after_start() {
     STOPPER.store(0, Ordering::Release);
     mutex_unlock("gc_start_the_world");
+    STOP_TURN.fetch_add(1, Ordering::SeqCst);
+    crate::futex::wake_all(&STOP_TURN);
 }
 
 /// Loses unless the caller stopped the world.
