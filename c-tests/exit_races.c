@@ -29,6 +29,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 
@@ -92,9 +93,13 @@ static uintptr_t short_lived(void *arg)
     return 0;
 }
 
-/* Interrupts whatever thread the initial thread published last (it is
- * not reaped until this thread has let go of it). */
-static volatile int interrupter_holds;
+/* Interrupts whatever thread the initial thread published last. Reading
+ * the target and interrupting it happen under `target_lock`, and the
+ * initial thread unpublishes a target under it too, so a thread is never
+ * reaped while the interrupter still uses it. (A flag the initial thread
+ * had to see clear, between two iterations of this loop, could be missed
+ * for ever on a loaded machine: the window is a few instructions.) */
+static pthread_mutex_t target_lock = PTHREAD_MUTEX_INITIALIZER;
 
 enum { PER_TARGET = 8 }; /* interrupts per target, at most */
 
@@ -104,13 +109,15 @@ static uintptr_t interrupter(void *arg)
     struct thread *last = NULL;
     int sent = 0;
     while (!__atomic_load_n(&racing_done, __ATOMIC_ACQUIRE)) {
-        __atomic_store_n(&interrupter_holds, 1, __ATOMIC_SEQ_CST);
+        pthread_mutex_lock(&target_lock);
         struct thread *t = __atomic_load_n(&target, __ATOMIC_SEQ_CST);
         if (t != last) {
             last = t;
             sent = 0;
         }
-        if (t && sent++ < PER_TARGET) {
+        int idle = !(t && sent < PER_TARGET);
+        if (!idle) {
+            sent++;
             if (interrupt_thread(t, (lispobj)fn) == 0) {
                 accepted++;
             } else {
@@ -119,7 +126,9 @@ static uintptr_t interrupter(void *arg)
                 refused++;
             }
         }
-        __atomic_store_n(&interrupter_holds, 0, __ATOMIC_SEQ_CST);
+        pthread_mutex_unlock(&target_lock);
+        if (idle)
+            sched_yield(); /* nothing to do until the next target: leave the CPU to it */
     }
     return 0;
 }
@@ -142,9 +151,9 @@ static void exits_racing_interrupts_and_stops(void)
         }
         sbthread_wait_dead(th);
         /* Reap only once the interrupter has let go of th. */
+        pthread_mutex_lock(&target_lock);
         __atomic_store_n(&target, NULL, __ATOMIC_SEQ_CST);
-        while (__atomic_load_n(&interrupter_holds, __ATOMIC_SEQ_CST))
-            __builtin_ia32_pause();
+        pthread_mutex_unlock(&target_lock);
         reap_dead_thread(th);
     }
     __atomic_store_n(&racing_done, 1, __ATOMIC_RELEASE);

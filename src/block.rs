@@ -1,7 +1,9 @@
 //! The per-thread memory block (spec §3): one mapping holding, low to high,
 //! the control stack, the binding stack, the alien stack, the TLS area (with
-//! `struct thread` at its start), the alternate signal stack, and a private
-//! page of the library's own per-thread words ([`Private`]).
+//! `struct thread` at its start), the alternate signal stack, and a last
+//! page for the library's own per-thread words ([`Private`]) of the initial
+//! thread; every other thread keeps them at the top of its control stack,
+//! above its pthread stack ([`TOP_RESERVE`]).
 //!
 //! The layout is computed once, from `dynamic_values_bytes`, when the first
 //! block is made, and frozen: the host may set `dynamic_values_bytes` before
@@ -37,8 +39,10 @@ const MIN_TLS_BYTES: usize = size_of::<Thread>() + 8 * (SBTHREAD_MAX_INTERRUPTS 
 /// Marks a private area the library initialised.
 pub(crate) const PRIVATE_MAGIC: u64 = 0x5342_5448_5245_4144; // "SBTHREAD"
 
-/// The library's own per-thread words, at the end of the block. Nothing
-/// in the ABI points here; the library finds it from `control_stack_start`.
+/// The library's own per-thread words, at the top of the control stack
+/// (the initial thread's: in the block's last page; see [`TOP_RESERVE`]).
+/// Nothing in the ABI points here; the library finds it from
+/// `control_stack_start`.
 #[repr(C)]
 pub(crate) struct Private {
     /// [`PRIVATE_MAGIC`] while the block belongs to a thread.
@@ -95,7 +99,8 @@ pub(crate) struct Layout {
     pub(crate) tls_offset: usize,
     /// Bytes of alternate signal stack, at `tls_offset + tls_bytes`.
     pub(crate) altstack_bytes: usize,
-    /// Offset of [`Private`].
+    /// Offset of the last page, which holds [`Private`] in the initial
+    /// thread's block (other blocks: [`TOP_RESERVE`]).
     pub(crate) private_offset: usize,
     /// Size of the whole mapping.
     pub(crate) total: usize,
@@ -160,12 +165,38 @@ pub(crate) fn tls_words() -> usize {
     LAYOUT.get().map_or(0, |l| l.tls_bytes / 8)
 }
 
+/// Bytes at the top of the control stack that hold [`Private`] in the
+/// block of every thread but the initial one (the pthread's stack ends
+/// below them, with 0.9.4.1's 16 bytes of slack). There the private words
+/// share the stack's topmost page with glibc's thread descriptor, a page
+/// that stays resident as long as the thread is registered anyway: a
+/// DEAD thread waiting to be reaped keeps one page less (`dormant.rs`).
+/// The initial thread's stack starts at the very top of its control stack
+/// (the host's `call_into_lisp_first_time` switches to it), so its block
+/// keeps the private words in the block's last page instead.
+pub(crate) const TOP_RESERVE: usize = size_of::<Private>().next_multiple_of(64) + 64;
+
+/// The start of the initial thread's block (0 until it exists).
+static INITIAL_BLOCK: AtomicUsize = AtomicUsize::new(0);
+
+/// Records that the block at `base` is the initial thread's, before its
+/// private words are first used.
+pub(crate) fn mark_initial_block(base: *mut u8) {
+    INITIAL_BLOCK.store(base as usize, Ordering::Release);
+}
+
+/// Where the private words of the block at `base` are.
+fn private_offset_of(base: *mut u8, l: &Layout) -> usize {
+    if base as usize == INITIAL_BLOCK.load(Ordering::Acquire) { l.private_offset } else { CONTROL_STACK_SIZE - TOP_RESERVE }
+}
+
 /// The private area of a live block.
 pub(crate) fn private_of(th: ThreadRef) -> &'static Private {
     let Some(l) = LAYOUT.get() else {
         lose!("private_of: thread {:#x} exists before any block layout", th.as_ptr() as usize)
     };
-    let p = th.block_start().wrapping_add(l.private_offset).cast::<Private>();
+    let base = th.block_start();
+    let p = base.wrapping_add(private_offset_of(base, l)).cast::<Private>();
     // SAFETY: the block is mapped while `th` is in use (ThreadRef contract),
     // the private area is page-aligned inside it, zero-initialised by mmap
     // or re-initialised by `init_private`, and holds only atomics.
@@ -189,7 +220,7 @@ pub(crate) fn init_private(p: &Private) {
 
 /// The private area of the block starting at `base`.
 fn private_at(base: *mut u8) -> &'static Private {
-    let p = base.wrapping_add(layout().private_offset).cast::<Private>();
+    let p = base.wrapping_add(private_offset_of(base, layout())).cast::<Private>();
     // SAFETY: `base` starts a mapped block of `layout().total` bytes (callers
     // hold a Block); the private area is page-aligned inside it and holds
     // only atomics, zero-initialised by mmap.

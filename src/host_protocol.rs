@@ -42,6 +42,14 @@ impl Protocol for HostProtocol {
             sigset::add(&mut quiet, sig);
         }
         sigset::block(&quiet);
+        // Close the thread's allocation region now, as reap would (and
+        // reap's second close finds it empty): the rest of its heap page
+        // goes to the next allocation instead of staying open, untouched,
+        // until a collection reaps the thread. Safe here: the thread is
+        // still RUNNING with the stop signal blocked, so no collection is
+        // in progress, and nobody is suspended holding the page-table lock
+        // (the host takes it only in pseudo-atomic code).
+        crate::hooks::hooks().gc_alloc_update_page_tables(th);
         let dropped = crate::interrupt::close_discarding(th);
         host_fanout::died();
         dropped

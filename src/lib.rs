@@ -13,6 +13,7 @@
 //! - `hooks`: host hooks, mode choice, standalone defaults, static space;
 //! - `registry`: `all_threads` and the lock discipline;
 //! - `block`, `block_cache`: the per-thread memory block and its reuse;
+//!   `dormant`: what a DEAD thread gives back before it is reaped;
 //! - `lifecycle`: create, link, trampolines, reap;
 //! - `stw`: stop/start the world; `roots`: what a collector scans of a
 //!   stopped world; `interrupt`: `interrupt_thread` and the
@@ -32,6 +33,7 @@ pub mod rt;
 mod backoff;
 mod block;
 mod block_cache;
+mod dormant;
 mod errno;
 mod fanout;
 mod fault;

@@ -102,6 +102,10 @@ pub(crate) fn create_thread_struct(initial_function: lispobj) -> Option<ThreadRe
     }
     // SAFETY: the block is mapped and stays so until free_thread_struct.
     let th = unsafe { ThreadRef::new(t) }?;
+    if registry::head().is_none() {
+        // Only the initial thread is made with no thread registered.
+        block::mark_initial_block(base);
+    }
     block::init_private(th.private());
     h.gc_set_region_empty(th);
     for (symbol, value) in [
@@ -151,6 +155,12 @@ pub(crate) fn free_thread_struct(th: ThreadRef) {
 extern "C" fn pthread_entry(arg: *mut core::ffi::c_void) -> *mut core::ffi::c_void {
     // SAFETY: create_os_thread passes a live thread struct.
     let r = unsafe { crate::abi::thread_c::new_thread_trampoline(arg.cast()) };
+    // SAFETY: as above; the block stays this thread's until it is joined.
+    if let Some(th) = unsafe { ThreadRef::new(arg.cast()) } {
+        // Here, not in the trampoline: its frames are gone, so only the
+        // stack's topmost page stays in use.
+        crate::dormant::give_back(th);
+    }
     r as isize as *mut core::ffi::c_void
 }
 
@@ -172,7 +182,8 @@ fn start_pthread(th: ThreadRef, kid: &mut os_thread_t) -> bool {
             return false;
         }
         let stack = (*th.as_ptr()).control_stack_start.cast::<core::ffi::c_void>();
-        let mut ok = libc::pthread_attr_setstack(attr.as_mut_ptr(), stack, CONTROL_STACK_SIZE - 16) == 0;
+        // The stack ends below the private words (block::TOP_RESERVE).
+        let mut ok = libc::pthread_attr_setstack(attr.as_mut_ptr(), stack, CONTROL_STACK_SIZE - block::TOP_RESERVE) == 0;
         if ok {
             let r = if crate::fault::pthread_create_should_fail() {
                 libc::EAGAIN

@@ -68,6 +68,7 @@ pthread_key_t specials;
 
 /* Counters the tests may look at. */
 long host_region_updates;
+long host_region_closes;
 long host_interrupts_run;
 
 /* ---- helpers ---- */
@@ -170,6 +171,9 @@ lispobj funcall0(lispobj function)
      * signals blocked (create_os_thread) and let everything in here. */
     sigemptyset(&s);
     pthread_sigmask(SIG_SETMASK, &s, NULL);
+    /* Lisp code conses: the thread's allocation region is open. */
+    th->alloc_region.first_page = 1;
+    th->alloc_region.last_page = 1;
     result = call_closure(function);
     /* The unwind-protect cleanup: (let ((*gc-inhibit* t))
      * (block-blockable-signals) (handle-thread-exit thread)). A stop
@@ -256,10 +260,24 @@ void gc_set_region_empty(struct alloc_region *region)
     region->last_page = -1;
 }
 
+/* As 0.9.4.1's: an unused region returns at once; a used one is closed
+ * under free_pages_lock, a spinlock the collector takes too, so a stop must
+ * not catch the caller in there (SIG_STOP_FOR_GC blocked), and no
+ * collection may be in progress (the caller is RUNNING, or reaping). */
 void gc_alloc_update_page_tables(int unboxed, struct alloc_region *region)
 {
     (void)unboxed;
     __sync_fetch_and_add(&host_region_updates, 1);
+    if (region->first_page == 0 && region->last_page == -1)
+        return;
+    sigset_t cur;
+    pthread_sigmask(SIG_BLOCK, NULL, &cur);
+    if (!sigismember(&cur, SIGRTMIN + 1)) /* SIG_STOP_FOR_GC */
+        lose("gc_alloc_update_page_tables: called with SIG_STOP_FOR_GC deliverable");
+    struct thread *owner = (struct thread *)((char *)region - offsetof(struct thread, alloc_region));
+    if (owner->state != SBTHREAD_STATE_RUNNING && owner->state != SBTHREAD_STATE_DEAD)
+        lose("gc_alloc_update_page_tables: region of a thread in state %lu", (unsigned long)owner->state);
+    __sync_fetch_and_add(&host_region_closes, 1);
     gc_set_region_empty(region);
 }
 

@@ -21,9 +21,11 @@ void host_without_gcing_leave(void) __attribute__((weak));
 void host_pseudo_atomic_enter(void) __attribute__((weak));
 void host_pseudo_atomic_leave(void) __attribute__((weak));
 
-/* Interrupt functions the host's handler ran; reaps (calls of
- * gc_alloc_update_page_tables). */
+/* Interrupt functions the host's handler ran; calls of
+ * gc_alloc_update_page_tables, and how many closed a region in use (each
+ * thread's exactly once: at its death or at its reap). */
 extern long host_interrupts_run __attribute__((weak));
 extern long host_region_updates __attribute__((weak));
+extern long host_region_closes __attribute__((weak));
 
 #endif
