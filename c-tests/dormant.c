@@ -1,0 +1,125 @@
+/*
+ * What a DEAD thread keeps until it is reaped (both modes).
+ *
+ * Threads that used a deep stack, dirtied their TLS area past its first
+ * page and signal-handled on their way, end; before anyone reaps them the
+ * test checks, from /proc and mincore: each block has at most 3 resident
+ * pages (the top of its control stack, where glibc's descriptor and the
+ * library's private words live, the page below it, and the first page of
+ * the TLS area with the struct), the guard page is writable again (so a
+ * dead block is one map entry), and the struct still says DEAD with the
+ * TLS words of its first page intact. Then everything is reaped, and new
+ * threads, on the same blocks from the cache, run with their guard page
+ * protected again and a TLS area copied afresh from their creator's.
+ */
+#define _GNU_SOURCE
+#include "harness.h"
+
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+enum { N = 4, DEEP = 256 << 10, TLS_WORD = 600 /* past the TLS area's first page */ };
+
+static long page;
+
+static int guard_writable(struct thread *th)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    int w = -1;
+    CHECK(f != NULL);
+    while (fgets(line, sizeof line, f)) {
+        char *p;
+        unsigned long lo = strtoul(line, &p, 16);
+        unsigned long hi = strtoul(p + 1, &p, 16);
+        if ((unsigned long)th->control_stack_start >= lo && (unsigned long)th->control_stack_start < hi)
+            w = (p[2] == 'w');
+    }
+    fclose(f);
+    return w;
+}
+
+static volatile int guard_was_protected[2 * N];
+
+static uintptr_t busy(void *arg)
+{
+    long i = (long)arg;
+    struct thread *me = sbthread_current();
+    guard_was_protected[i] = !guard_writable(me);
+    /* a deep stack, touched page by page */
+    volatile char deep[DEEP];
+    for (long k = 0; k < DEEP; k += 512)
+        deep[k] = (char)k;
+    /* a TLS word past the first page, as a Lisp special bound late would */
+    ((volatile lispobj *)me)[TLS_WORD] = (lispobj)(i << 3);
+    return (uintptr_t)deep[DEEP - 512];
+}
+
+/* Resident pages of the thread's block: its mapping from control_stack_start
+ * to the end of the TLS area's neighbourhood (the whole block). */
+static int resident_pages(struct thread *th, size_t bytes)
+{
+    size_t n = bytes / (size_t)page;
+    unsigned char *v = malloc(n);
+    CHECK(v != NULL);
+    CHECK_EQ(mincore(th->control_stack_start, bytes, v), 0);
+    int r = 0;
+    for (size_t i = 0; i < n; i++)
+        r += v[i] & 1;
+    free(v);
+    return r;
+}
+
+int test_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    page = sysconf(_SC_PAGESIZE);
+    struct thread *me = sbthread_current();
+    ((lispobj *)me)[TLS_WORD] = (lispobj)(4242 << 3);
+    struct thread *th[N];
+    for (long i = 0; i < N; i++)
+        th[i] = harness_spawn(busy, (void *)i);
+    for (int i = 0; i < N; i++) {
+        sbthread_wait_dead(th[i]);
+        CHECK(guard_was_protected[i]);
+    }
+    /* A thread gives back its memory after it is DEAD, on its way out of
+     * its pthread: wait (bounded) until each block shows it. */
+    size_t block = (size_t)((char *)th[0] - (char *)th[0]->control_stack_start) + (size_t)dynamic_values_bytes;
+    for (int i = 0; i < N; i++) {
+        CHECK(th[i]->state == SBTHREAD_STATE_DEAD);
+        CHECK(th[i]->SBTHREAD_THIS == th[i]); /* the struct (TLS page 0) is intact */
+        if (harness_under_tool())
+            continue; /* such tools keep their own per-thread memory */
+        int r = 0, w = 0;
+        for (int tries = 0; tries < 1000; tries++) {
+            r = resident_pages(th[i], block);
+            w = guard_writable(th[i]);
+            if (r <= 3 && w == 1)
+                break;
+            harness_sleep_us(1000);
+        }
+        if (r > 3 || w != 1) {
+            fprintf(stderr, "dead thread %d keeps %d resident pages of its block (at most 3 expected), guard page %s\n",
+                    i, r, w == 1 ? "writable" : "still protected");
+            CHECK(0);
+        }
+    }
+    for (int i = 0; i < N; i++)
+        reap_dead_thread(th[i]);
+    /* Reuse: the same blocks from the cache, guard page protected again,
+     * TLS copied from the creator (the word past the first page too). */
+    for (long i = 0; i < N; i++)
+        th[i] = harness_spawn(busy, (void *)(N + i));
+    for (int i = 0; i < N; i++) {
+        sbthread_wait_dead(th[i]);
+        CHECK(guard_was_protected[N + i]);
+        reap_dead_thread(th[i]);
+    }
+    ((lispobj *)me)[TLS_WORD] = SBTHREAD_UNBOUND_MARKER;
+    printf("dormant: %d dead threads kept at most 3 resident pages of their blocks and no guard page; "
+           "%d more ran on the reused blocks with the guard page protected again\n", N, N);
+    return 0;
+}
