@@ -3,11 +3,14 @@
 #   make              build build/lib/libsbthread.{so,a} and build/include/sbthread.h
 #   make test         everything CI runs (cargo tests, ABI checks, C tests)
 #   make demo         run the standalone demo program
+#   make collector-test  the example collector on the roots API (examples/collector; part of make test)
 #   make header       refresh the checked-in include/sbthread.h
-#   make bench        benchmarks -> BENCHMARKS.md
+#   make bench        benchmarks -> BENCHMARKS.md (needs libgc-dev for the bdwgc comparison)
+#   make bench-bdwgc  only the bdwgc comparison, merged into BENCHMARKS.md
 #   make sbcl         the real SBCL 0.9.4.1 fixture (build/sbcl, sbcl/README.md)
 #   make sbcl-test    upstream's tests and ours on it (part of make test)
 #   make sbcl-soak    a stress file on it, ours against upstream's library
+#   make sbcl-bench   Lisp-level benchmarks on it, ours against upstream's -> BENCHMARKS.md
 #   make clean
 
 CARGO     ?= cargo
@@ -47,8 +50,8 @@ SPECIAL_BINS  := $(PYHELPER) $(T)/special/static_taken-so $(T)/special/copy_relo
                  $(T)/special/lazy_init
 
 .PHONY: fi-lib all lib header check-header test cargo-test layout-test check-symbols check-signatures \
-        check-header-compiles c-tests test-bins demo clean install uninstall bench sanitize soak reliability \
-        sbcl sbcl-fixture sbcl-test sbcl-soak
+        check-header-compiles c-tests test-bins demo clean install uninstall bench bench-bdwgc check-bdwgc sanitize soak reliability \
+        sbcl sbcl-fixture sbcl-test sbcl-soak sbcl-bench collector-test
 
 all: lib $(GEN_HDR)
 
@@ -82,7 +85,7 @@ check-header: lib
 	  diff -u include/sbthread.h $(GEN_HDR) | head -40; exit 1; fi
 	@echo "header: include/sbthread.h is current"
 
-test: check-header cargo-test layout-test check-symbols check-signatures check-header-compiles c-tests sbcl-test
+test: check-header cargo-test layout-test check-symbols check-signatures check-header-compiles c-tests collector-test sbcl-test
 
 cargo-test:
 	$(CARGO) test --release --workspace
@@ -193,10 +196,43 @@ demo: lib
 	@$(MAKE) --no-print-directory $(BUILD)/demo
 	$(BUILD)/demo
 
+# ---- examples/collector: a conservative mark-and-sweep collector on the
+# roots API and its test (examples/collector/README.md), against the .so
+# and the .a; longer in make soak, under ASan + UBSan in make sanitize.
+COLLECTOR_SRC          := examples/collector/gc.c examples/collector/collector_test.c
+COLLECTOR_DEPS         := $(COLLECTOR_SRC) examples/collector/gc.h include/sbthread.h
+COLLECTOR_CFLAGS       := -std=gnu11 $(CWARN) -O2 -g -pthread -Iinclude
+COLLECTOR_BIN          := $(BUILD)/collector
+COLLECTOR_SECONDS      ?= 3
+COLLECTOR_SOAK_SECONDS ?= 120
+# A conservative collector cannot see ASan's fake stacks: keep locals on the stack.
+COLLECTOR_ASAN_ENV     := ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=0 \
+                          UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+
+$(COLLECTOR_BIN)/collector-so: $(COLLECTOR_DEPS) $(SO_FILE)
+	@mkdir -p $(@D)
+	$(CC) $(COLLECTOR_CFLAGS) $(COLLECTOR_SRC) $(SO_LINK) -o $@
+
+$(COLLECTOR_BIN)/collector-a: $(COLLECTOR_DEPS) $(A_FILE)
+	@mkdir -p $(@D)
+	$(CC) $(COLLECTOR_CFLAGS) $(COLLECTOR_SRC) $(A_LINK) -o $@
+
+$(COLLECTOR_BIN)/collector-asan: $(COLLECTOR_DEPS) $(SO_FILE)
+	@mkdir -p $(@D)
+	$(CC) $(COLLECTOR_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+	  $(COLLECTOR_SRC) $(SO_LINK) -o $@
+
+collector-test: lib
+	@$(MAKE) --no-print-directory $(COLLECTOR_BIN)/collector-so $(COLLECTOR_BIN)/collector-a
+	$(COLLECTOR_BIN)/collector-so $(COLLECTOR_SECONDS)
+	$(COLLECTOR_BIN)/collector-a $(COLLECTOR_SECONDS)
+
 # ---- sanitizers and valgrind (not part of make test: minutes)
 sanitize: lib
 	@$(MAKE) --no-print-directory test-bins $(BUILD)/demo
 	c-tests/sanitize.sh
+	@$(MAKE) --no-print-directory $(COLLECTOR_BIN)/collector-asan
+	$(COLLECTOR_ASAN_ENV) $(COLLECTOR_BIN)/collector-asan $(COLLECTOR_SECONDS)
 
 # ---- RELIABILITY.md from a fresh run of the reliability scenarios
 RELIABILITY_SOAK ?= 20
@@ -210,8 +246,10 @@ soak: lib
 	@$(MAKE) --no-print-directory $(T)/soak-so $(T)/soak-host-so
 	SBTHREAD_SOAK_SECONDS=$(SOAK_SECONDS) SBTHREAD_TEST_TIMEOUT=$$(( $(SOAK_SECONDS) + 120 )) $(T)/soak-so
 	SBTHREAD_SOAK_SECONDS=$(SOAK_SECONDS) SBTHREAD_TEST_TIMEOUT=$$(( $(SOAK_SECONDS) + 120 )) $(T)/soak-host-so
+	@$(MAKE) --no-print-directory $(COLLECTOR_BIN)/collector-so
+	$(COLLECTOR_BIN)/collector-so $(COLLECTOR_SOAK_SECONDS)
 
-# ---- benchmarks (not part of make test): make bench [BENCH_QUICK=1]
+# ---- benchmarks (not part of make test): make bench [BENCH_QUICK=1], make bench-bdwgc
 BENCH_BINS := $(BUILD)/bench/bench-standalone $(BUILD)/bench/bench-host $(BUILD)/bench/floor
 
 $(BUILD)/bench/bench-standalone: bench/bench.c $(HARNESS) $(STANDALONE) include/sbthread.h $(SO_FILE)
@@ -226,9 +264,33 @@ $(BUILD)/bench/floor: bench/floor/floor.c
 	@mkdir -p $(BUILD)/bench
 	$(CC) -std=gnu11 $(CWARN) -O2 -g -pthread $< -o $@
 
-bench: lib
-	@$(MAKE) --no-print-directory $(BENCH_BINS)
+# The bdwgc comparison (bench/bdwgc.c, BENCHMARKS.md section 5): the same
+# source built against bdwgc (Debian's libgc-dev, found with pkg-config) and
+# against our library; the two run in separate processes.
+BDWGC_BINS  := $(BUILD)/bench/bdwgc-gc $(BUILD)/bench/bdwgc-ours
+BDWGC_CHECK := pkg-config --exists bdw-gc 2>/dev/null || { \
+  echo "make bench: the bdwgc comparison needs bdwgc (pkg-config bdw-gc not found); install it with:"; \
+  echo "    apt-get install -y libgc-dev"; exit 1; }
+
+check-bdwgc:
+	@$(BDWGC_CHECK)
+
+$(BUILD)/bench/bdwgc-gc: bench/bdwgc.c
+	@$(BDWGC_CHECK)
+	@mkdir -p $(BUILD)/bench
+	$(CC) -std=gnu11 $(CWARN) -O2 -g -pthread -DSTW_BDWGC $$(pkg-config --cflags bdw-gc) $< $$(pkg-config --libs bdw-gc) -o $@
+
+$(BUILD)/bench/bdwgc-ours: bench/bdwgc.c include/sbthread.h $(SO_FILE)
+	@mkdir -p $(BUILD)/bench
+	$(CC) -std=gnu11 $(CWARN) -O2 -g -pthread -DSTW_OURS -Iinclude $< $(SO_LINK) -o $@
+
+bench: check-bdwgc lib
+	@$(MAKE) --no-print-directory $(BENCH_BINS) $(BDWGC_BINS)
 	python3 bench/run.py $(BUILD)/bench
+
+bench-bdwgc: check-bdwgc lib
+	@$(MAKE) --no-print-directory $(BDWGC_BINS)
+	python3 bench/run.py --only-bdwgc $(BUILD)/bench
 
 # ---- the real SBCL 0.9.4.1 runtime as a test fixture (sbcl/README.md).
 # SBCL_SOURCES: the folder with sbcl-0.9.4.1.tar.xz and its compatibility
@@ -272,6 +334,29 @@ SECONDS ?= 10
 RUNS    ?= 50
 sbcl-soak: sbcl
 	python3 sbcl/soak.py $(SBCL_DIR) --seconds $(SECONDS) --runs $(RUNS) --reliability RELIABILITY.md
+
+# make sbcl-bench RUNS=5 SURVIVE_RUNS=2: Lisp-level benchmarks on the real
+# runtime, ours and upstream's library taking turns, RUNS fresh processes
+# each (5 unless RUNS is given: the 50 above is sbcl-soak's), and the
+# survival test (200,000 rounds or SURVIVE_SECONDS) SURVIVE_RUNS times each;
+# the results go into BENCHMARKS.md (sbcl/bench.py; 6 to 10 minutes). The
+# interposer that times the calls into the thread library:
+# sbcl/timing/sbtiming.c.
+SBCL_BENCH_RUNS = $(if $(filter file,$(origin RUNS)),5,$(RUNS))
+SURVIVE_RUNS   ?= 2
+SURVIVE_SECONDS ?= 120
+SBTIMING       := $(BUILD)/sbcl-bench/libsbtiming.so
+
+$(SBTIMING): sbcl/timing/sbtiming.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(CWARN) -O2 -shared -fPIC $< -ldl -lpthread -o $@
+
+sbcl-bench: sbcl
+	@$(MAKE) --no-print-directory $(SBTIMING)
+	python3 sbcl/bench.py $(SBCL_DIR) --runs $(SBCL_BENCH_RUNS) --survive-runs $(SURVIVE_RUNS) \
+	  --survive-seconds $(SURVIVE_SECONDS) \
+	  --lib $(LIB)/$(SONAME) --timing $(SBTIMING) --benchmarks BENCHMARKS.md \
+	  --command "make sbcl-bench RUNS=$(SBCL_BENCH_RUNS) SURVIVE_RUNS=$(SURVIVE_RUNS)"
 
 # ---- install: PREFIX=/usr/local DESTDIR=... (uninstall removes exactly these)
 PREFIX    ?= /usr/local

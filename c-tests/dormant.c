@@ -1,8 +1,9 @@
 /*
  * What a DEAD thread keeps until it is reaped (both modes).
  *
- * Threads that used a deep stack, dirtied their TLS area past its first
- * page and signal-handled on their way, end; before anyone reaps them the
+ * Threads that used a deep stack and dirtied their TLS area past its
+ * first page end (with the block cache off, so that each one gives back
+ * its memory: see src/dormant.rs); before anyone reaps them the
  * test checks, from /proc and mincore: each block has at most 3 resident
  * pages (the top of its control stack, where glibc's descriptor and the
  * library's private words live, the page below it, and the first page of
@@ -79,6 +80,9 @@ int test_main(int argc, char **argv)
     struct thread *me = sbthread_current();
     ((lispobj *)me)[TLS_WORD] = (lispobj)(4242 << 3);
     struct thread *th[N];
+    /* A dead thread gives back only when more dead threads wait to be
+     * reaped than the block cache holds: with the cache off, every one. */
+    unsigned old_limit = sbthread_set_block_cache_limit(0);
     for (long i = 0; i < N; i++)
         th[i] = harness_spawn(busy, (void *)i);
     for (int i = 0; i < N; i++) {
@@ -107,6 +111,7 @@ int test_main(int argc, char **argv)
             CHECK(0);
         }
     }
+    sbthread_set_block_cache_limit(N);
     for (int i = 0; i < N; i++)
         reap_dead_thread(th[i]);
     /* Reuse: the same blocks from the cache, guard page protected again,
@@ -118,6 +123,7 @@ int test_main(int argc, char **argv)
         CHECK(guard_was_protected[N + i]);
         reap_dead_thread(th[i]);
     }
+    sbthread_set_block_cache_limit(old_limit);
     ((lispobj *)me)[TLS_WORD] = SBTHREAD_UNBOUND_MARKER;
     printf("dormant: %d dead threads kept at most 3 resident pages of their blocks and no guard page; "
            "%d more ran on the reused blocks with the guard page protected again\n", N, N);

@@ -144,7 +144,13 @@ def main():
         " resume wait (`sigwaitinfo`) sometimes ended with EINTR, which 0.9.4.1 takes for the resume"
         " (\"wrong thread state on wakeup: 2\", then a hang; upstream's library too); the library now"
         " interposes `sigwaitinfo` and retries that one wait (`abi/sigwait.rs`; `exit_races`"
-        " interrupts 50 resume waits in the test host).",
+        " interrupts 50 resume waits in the test host). What the soak still shows, rarely, is"
+        " 0.9.4.1's own: a thread waiting for a Lisp mutex (in MAKE-THREAD's exit path, or the"
+        " finalizer store lock after a GC inside `%create-thread`) with `SIG_STOP_FOR_GC` blocked by"
+        " Lisp code, while the mutex's holder is suspended by a GC that waits for that very thread:"
+        " a deadlock inside Lisp code (the hung run's log has every thread's backtrace and signal"
+        " masks) that no thread library can break without changing the runtime; and memory faults"
+        " in Lisp threads, which upstream's library shows several times as often.",
         "- **Death tests**: every `lose` path a caller can reach (reap a live thread, reap twice,"
         " NULL, interrupt self, start without stop, stop twice, create while stopped, take"
         " `all_threads_lock` with `SIG_STOP_FOR_GC` blocked or inside WITHOUT-GCING / pseudo-atomic,"

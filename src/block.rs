@@ -80,9 +80,6 @@ pub(crate) struct Private {
     /// Standalone, during a stop: the next thread on the stack of threads
     /// still to signal (`fanout.rs`), 0 at the bottom.
     pub(crate) stop_next: AtomicU64,
-    /// Host mode, during a start: the next thread still to resume
-    /// (`host_fanout.rs`), 0 at the bottom.
-    pub(crate) resume_next: AtomicU64,
     /// Standalone: the bounds of the stack the thread runs on when it is
     /// not the block's control stack (a thread registered with
     /// `sbthread_attach` keeps its own); 0 otherwise. For `roots.rs`.

@@ -78,6 +78,17 @@ impl<W64: Word64, W32: Word32> Fanout<W64, W32> {
         sent
     }
 
+    /// Signals nodes until none is left, without handing over to helpers
+    /// (the host-mode stopper). Returns how many it signalled.
+    pub(crate) fn drain(&self, links: &impl Links<W64>, mut signal: impl FnMut(u64)) -> u32 {
+        let mut sent = 0;
+        while let Some(node) = self.pop(links) {
+            signal(node);
+            sent += 1;
+        }
+        sent
+    }
+
     /// In a handler of a thread being stopped: signals nodes until none is
     /// left. Returns how many it signalled.
     pub(crate) fn help(&self, links: &impl Links<W64>, mut signal: impl FnMut(u64)) -> u32 {

@@ -1,40 +1,37 @@
-//! Host mode, faster than 0.9.4.1 without changing the runtime: the
-//! threads being stopped and resumed help send the signals, and the
-//! stopper sleeps instead of polling.
+//! Host mode's stop, faster than 0.9.4.1 without changing the runtime:
+//! the threads being stopped help send the stop signals, and the stopper
+//! sleeps instead of polling.
 //!
 //! The runtime's `SIG_STOP_FOR_GC` handler marks its thread SUSPENDED and
 //! then waits in `sigwaitinfo({SIG_STOP_FOR_GC})`, which is ours
-//! (`abi/sigwait.rs`). That wait is the hook, on both sides of the
-//! suspension, and the handler's own behaviour (its deferral, its mask,
-//! its state checks) is untouched:
-//! - entering the wait, the thread (SUSPENDED) pops threads of the stop
-//!   still to signal and signals them, as standalone handlers do
-//!   (`fanout.rs`), then counts an event and wakes the stopper if it
-//!   sleeps;
-//! - leaving the wait with the resume signal (RUNNING again), it pops
-//!   threads still to resume and signals them.
+//! (`abi/sigwait.rs`). Entering that wait, the thread (SUSPENDED) pops
+//! threads of the stop still to signal and signals them, as standalone
+//! handlers do (`fanout.rs`), then counts an event and wakes the stopper
+//! if it sleeps. The handler's own behaviour (its deferral, its mask, its
+//! state checks) is untouched.
 //!
-//! The stopper collects the threads first, signals until a thread helps,
-//! and then sleeps on the event word (with a short timeout as a safety
-//! net: a thread that dies instead of stopping also counts an event, but
-//! nothing depends on every wake-up arriving). Starting marks every thread
-//! RUNNING before any resume signal is sent (the handler checks its state
-//! when the wait returns) and returns only once every resume signal is
-//! out, so the next stop never finds a thread still waiting for one.
+//! The stopper collects the threads first, then pops and signals too until
+//! every one is signalled (it does not hand over to helpers: on a busy
+//! machine a helper can be preempted between two pops), and then sleeps on
+//! the event word, with a short timeout as a safety net (a thread that dies
+//! instead of stopping counts an event too, but nothing depends on every
+//! wake-up arriving). Resuming is one signal per thread from the stopper,
+//! after marking the thread RUNNING, as 0.9.4.1 does: a fanned-out resume
+//! that waited for the resumed threads to send the rest was slower
+//! whenever they had to queue for a CPU.
 //!
 //! Unlike standalone handlers, which help before they count as stopped, a
 //! thread here is SUSPENDED before it reaches the wait, so a helper can be
 //! late: still about to pop when its stop is over and the next one is
-//! being set up. Hence: the stopper fills each stack privately and
+//! being set up. Hence: the stopper fills the stack privately and
 //! publishes it whole (a push is not safe against a concurrent pop), and
-//! no pop spans two operations (the Treiber stack's ABA): `ACTIVE` counts
-//! helpers inside a pop loop, and each stop and start waits until it is 0
-//! (and its stack is empty) before it ends; a helper that arrives later
-//! finds an empty stack, or the next operation's, complete. Both stacks
-//! link through the thread's private words, and every node is a thread on
-//! `all_threads`, which cannot be unlinked while the stopper holds
-//! `all_threads_lock`.
-//! All of it is async-signal-safe: atomics, `pthread_kill`, futex.
+//! no pop spans two stops (the Treiber stack's ABA): `ACTIVE` counts
+//! helpers inside a pop loop, and a stop waits until it is 0 before it
+//! ends; a helper that arrives later finds an empty stack, or the next
+//! stop's, complete. The stack links through the thread's private words,
+//! and every node is a thread on `all_threads`, which cannot be unlinked
+//! while the stopper holds `all_threads_lock`. All of it is
+//! async-signal-safe: atomics, `pthread_kill`, futex.
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use core::time::Duration;
@@ -44,7 +41,7 @@ use crate::backoff::Backoff;
 use crate::fanout::{Fanout, Links};
 use crate::futex;
 use crate::kill::kill_thread_safely;
-use crate::lose::{addr, errno_name, lose};
+use crate::lose::lose;
 use crate::registry;
 use crate::sigset::sig_stop_for_gc;
 use crate::stats;
@@ -52,13 +49,10 @@ use crate::thread_ref::ThreadRef;
 
 /// Threads of the current stop still to signal.
 static STOPS: Fanout<AtomicU64, AtomicU32> = Fanout { head: AtomicU64::new(0), helping: AtomicU32::new(0) };
-/// Threads of the current start still to signal.
-static RESUMES: Fanout<AtomicU64, AtomicU32> = Fanout { head: AtomicU64::new(0), helping: AtomicU32::new(0) };
 /// The stacks being filled by the stopper, published whole when the
 /// signalling starts: a late helper of the previous operation may pop
 /// concurrently, and a push is not safe against a concurrent pop.
 static STOPS_FILLING: AtomicU64 = AtomicU64::new(0);
-static RESUMES_FILLING: AtomicU64 = AtomicU64::new(0);
 /// Helpers inside a pop loop.
 static ACTIVE: AtomicU32 = AtomicU32::new(0);
 /// Counts threads that entered their resume wait or died (the stopper's
@@ -74,13 +68,6 @@ struct StopLinks;
 impl Links<AtomicU64> for StopLinks {
     fn next(&self, node: u64) -> &AtomicU64 {
         &thread(node).private().stop_next
-    }
-}
-
-struct ResumeLinks;
-impl Links<AtomicU64> for ResumeLinks {
-    fn next(&self, node: u64) -> &AtomicU64 {
-        &thread(node).private().resume_next
     }
 }
 
@@ -102,15 +89,6 @@ fn node(th: ThreadRef) -> u64 {
 fn signal_stop(n: u64) {
     let th = thread(n);
     crate::stw::stop_signal_sent(th, kill_thread_safely(th.os_thread(), sig_stop_for_gc()));
-}
-
-/// Sends a resume signal to a thread already marked RUNNING.
-fn signal_resume(n: u64) {
-    let th = thread(n);
-    let r = kill_thread_safely(th.os_thread(), sig_stop_for_gc());
-    if r != 0 {
-        lose!("gc_start_the_world: cannot resume thread {:#x}: {}", addr(th.as_ptr()), errno_name(r));
-    }
 }
 
 /// Runs `help` counted in `ACTIVE`.
@@ -152,10 +130,11 @@ pub(crate) fn request_stop(th: ThreadRef) {
     push_filling(&STOPS_FILLING, &th.private().stop_next, node(th));
 }
 
-/// Stopper: signals until a stopped thread helps.
+/// Stopper: signals until every thread of the stop has been signalled,
+/// by it or by a helper.
 pub(crate) fn send_stops() {
     publish(&STOPS, &STOPS_FILLING);
-    let sent = STOPS.send_until_helped(&StopLinks, signal_stop);
+    let sent = STOPS.drain(&StopLinks, signal_stop);
     stats::STOP_SIGNALS_BY_STOPPER.add(sent.into());
 }
 
@@ -178,27 +157,15 @@ pub(crate) fn await_stopped(me: Option<ThreadRef>) {
     await_helpers();
 }
 
-/// Stopper: start of a start.
-pub(crate) fn begin_start() {
-    RESUMES_FILLING.store(0, Ordering::Relaxed);
-}
-
-/// Stopper: marks `th` RUNNING and collects it for a resume signal.
-pub(crate) fn resume(th: ThreadRef) {
+/// Stopper: marks `th` RUNNING (before its resume signal: the handler
+/// checks its state when its wait returns) and sends that signal. Resume
+/// signals are not fanned out: a start that waited for helpers to send
+/// them was slower whenever the resumed threads had to queue for a CPU
+/// (8 threads consing on 2 CPUs: 2× upstream's GC time), and the original
+/// returns as soon as its signals are out.
+pub(crate) fn resume(th: ThreadRef) -> libc::c_int {
     th.set_state(SBTHREAD_STATE_RUNNING);
-    push_filling(&RESUMES_FILLING, &th.private().resume_next, node(th));
-}
-
-/// Stopper: sends resume signals until a resumed thread helps, then waits
-/// until every one is out.
-pub(crate) fn send_resumes() {
-    publish(&RESUMES, &RESUMES_FILLING);
-    RESUMES.send_until_helped(&ResumeLinks, signal_resume);
-    let mut wait = Backoff::new();
-    while RESUMES.head.load(Ordering::SeqCst) != 0 {
-        wait.pause();
-    }
-    await_helpers();
+    kill_thread_safely(th.os_thread(), sig_stop_for_gc())
 }
 
 /// Counts an event and wakes the stopper if it sleeps.
@@ -217,12 +184,6 @@ pub(crate) fn entering_resume_wait() {
         stats::STOP_SIGNALS_BY_HELPERS.add(sent.into());
     }
     event();
-}
-
-/// A registered thread leaving its resume wait with the resume signal:
-/// helps the start.
-pub(crate) fn left_resume_wait() {
-    helping(|| RESUMES.help(&ResumeLinks, signal_resume));
 }
 
 /// A thread that became DEAD (a stopper may be waiting for it).

@@ -3,8 +3,8 @@
 //! and waits for the next `SIG_STOP_FOR_GC`, after which it runs again; on
 //! `SIG_INTERRUPT_THREAD` it pops one function off `interrupt_fun`. Every
 //! thread still needs its own stop signal and its own resume signal, but
-//! the threads help send them and the stopper sleeps: the handler's wait
-//! is our `sigwaitinfo` (`host_fanout.rs`).
+//! stopped threads help send the stop signals and the stopper sleeps: the
+//! handler's wait is our `sigwaitinfo` (`host_fanout.rs`).
 
 use core::ffi::c_int;
 
@@ -73,18 +73,9 @@ impl Protocol for HostProtocol {
         host_fanout::await_stopped(me);
     }
 
-    fn begin_start(&self) {
-        host_fanout::begin_start();
-    }
-
-    /// Marks `th` RUNNING (before its resume signal, which `end_start`
-    /// sends: the handler checks the state when its wait returns).
     fn resume(&self, th: ThreadRef) -> c_int {
-        host_fanout::resume(th);
-        0
+        host_fanout::resume(th)
     }
 
-    fn end_start(&self) {
-        host_fanout::send_resumes();
-    }
+    fn end_start(&self) {}
 }

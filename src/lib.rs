@@ -19,7 +19,7 @@
 //!   stopped world; `interrupt`: `interrupt_thread` and the
 //!   queue; `protocol` + `host_protocol` + `standalone`: the half that
 //!   differs between host mode and standalone mode (`host_fanout`: the
-//!   host-mode stop and start with helping threads);
+//!   host-mode stop with helping threads);
 //! - protocol cores shared with the loom model: `queue` (interrupt
 //!   queue), `handshake` (standalone stop/start), over `sync`;
 //! - support: `thread_ref` (checked access to a thread's words), `lisp`

@@ -159,7 +159,9 @@ extern "C" fn pthread_entry(arg: *mut core::ffi::c_void) -> *mut core::ffi::c_vo
     if let Some(th) = unsafe { ThreadRef::new(arg.cast()) } {
         // Here, not in the trampoline: its frames are gone, so only the
         // stack's topmost page stays in use.
-        crate::dormant::give_back(th);
+        if crate::dormant::worth_giving_back() {
+            crate::dormant::give_back(th);
+        }
     }
     r as isize as *mut core::ffi::c_void
 }
@@ -244,6 +246,7 @@ pub(crate) fn run_new_thread(th: ThreadRef) -> c_int {
 /// see `Protocol::become_dead`), then wake whoever waits for that.
 fn exit_thread(th: ThreadRef) {
     let dropped = protocol().become_dead(th);
+    crate::dormant::dead_waiting_add();
     release_altstack(th);
     futex::event::set(&th.private().dead);
     if dropped != 0 {
@@ -378,8 +381,8 @@ pub(crate) fn reap_dead_thread(p: *mut Thread) {
     // on the path of every thread's end).
     let deferrables = MaskGuard::deferrables();
     let check = {
-        let _lock = AllThreadsLock::acquire_under("reap_dead_thread", &deferrables);
-        match registry::iter().find(|t| t.as_ptr() == p) {
+        let lock = AllThreadsLock::acquire_under("reap_dead_thread", &deferrables);
+        match registry::registered(p, &lock) {
             None => ReapCheck::NotRegistered,
             Some(th) if th.state() != SBTHREAD_STATE_DEAD => ReapCheck::NotDead(th.state()),
             Some(th) if th.private().reaping.swap(1, Ordering::AcqRel) != 0 => ReapCheck::AlreadyReaping,
@@ -413,6 +416,7 @@ pub(crate) fn reap_dead_thread(p: *mut Thread) {
     }
     // DEAD was set with an empty queue and nothing is queued on a DEAD thread.
     debug_assert_eq!(th.interrupt_fun().load(Ordering::Relaxed), NIL);
+    crate::dormant::dead_waiting_sub();
     free_thread_struct(th);
     stats::REAPED.bump();
     trace!(1, "thread {:#x} reaped", addr(p));

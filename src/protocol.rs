@@ -37,9 +37,6 @@ pub(crate) trait Protocol: Sync {
     /// Wait until every thread but `me` is SUSPENDED or DEAD.
     fn await_stopped(&self, me: Option<ThreadRef>);
 
-    /// Start of a start, with `all_threads_lock` held.
-    fn begin_start(&self) {}
-
     /// Resume one SUSPENDED thread (marks it RUNNING). Returns 0 or a
     /// `pthread_kill` error.
     fn resume(&self, th: ThreadRef) -> c_int;

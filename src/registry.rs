@@ -208,6 +208,31 @@ impl Drop for AllThreadsLock<'_> {
 static STOP_TICKETS: AtomicU32 = AtomicU32::new(0);
 static STOP_TURN: AtomicU32 = AtomicU32::new(0);
 
+/// `p` as a registered thread, found without walking the list (reaping
+/// thousands of dead threads, as 0.9.4.1 does after a collection, would
+/// otherwise walk it once per thread): the page of `p` is mapped
+/// (`mincore`), the struct there points to itself, its block starts where
+/// a block holding it would, and the block's private words are a live
+/// thread's. A reaped thread fails one of these (its `this` is cleared
+/// when its block goes to the cache or is unmapped). For callers holding
+/// `all_threads_lock`, so that nothing is reaped meanwhile.
+pub(crate) fn registered(p: *mut crate::abi_types::Thread, _held: &AllThreadsLock<'_>) -> Option<ThreadRef> {
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
+    let mut resident = 0u8;
+    // SAFETY: mincore only inspects the mapping of one page; it fails with
+    // ENOMEM when the page is not mapped.
+    if unsafe { libc::mincore(((p as usize) & !(page - 1)) as *mut libc::c_void, 1, &mut resident) } != 0 {
+        return None;
+    }
+    // SAFETY: the page is mapped; the words are read atomically below.
+    let th = unsafe { ThreadRef::new(p) }?;
+    if !th.is_self_consistent() || th.block_start() as usize + crate::block::layout().tls_offset != p as usize {
+        return None;
+    }
+    (th.private().magic.load(Ordering::Acquire) == crate::block::PRIVATE_MAGIC).then_some(th)
+}
+
 /// Takes the lock for a stop-the-world (no mask change, as the original).
 pub(crate) fn lock_for_stop() {
     if i_am_stopper() {

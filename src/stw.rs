@@ -74,7 +74,6 @@ pub(crate) fn start_the_world() {
     let me = hooks().current_thread();
     let p = protocol();
     let mut resumed = 0u32;
-    p.begin_start();
     for th in registry::iter().filter(|t| Some(*t) != me) {
         let s = th.state();
         if s == SBTHREAD_STATE_DEAD {

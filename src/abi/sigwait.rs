@@ -16,8 +16,8 @@
 //! exactly `{SIG_STOP_FOR_GC}` and the caller is a registered thread of a
 //! host runtime, an EINTR is retried, so the wait ends only with a
 //! `SIG_STOP_FOR_GC`, as the handler assumes. The same wait is where the
-//! thread helps send the signals of the stop before it sleeps, and those
-//! of the start after it wakes (`host_fanout.rs`). (Not only while the thread is SUSPENDED: the
+//! thread helps send the signals of the stop still to go, and wakes the
+//! stopper, before it sleeps (`host_fanout.rs`). (Not only while the thread is SUSPENDED: the
 //! stopper may mark it RUNNING and send the resume between the EINTR and
 //! any check of the state; returning then would leave that resume signal
 //! pending, to be taken later as a new stop.) Every other caller gets
@@ -65,9 +65,6 @@ pub unsafe extern "C" fn sigwaitinfo(set: *const libc::sigset_t, info: *mut libc
         // timeout makes sigtimedwait exactly sigwaitinfo.
         let r = unsafe { libc::sigtimedwait(set, info, core::ptr::null()) };
         if r >= 0 {
-            if resume_wait {
-                host_fanout::left_resume_wait();
-            }
             return r;
         }
         if !resume_wait || crate::errno::get() != libc::EINTR {
