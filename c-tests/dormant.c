@@ -18,6 +18,7 @@
 
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 enum { N = 4, DEEP = 256 << 10, TLS_WORD = 600 /* past the TLS area's first page */ };
@@ -72,11 +73,27 @@ static int resident_pages(struct thread *th, size_t bytes)
     return r;
 }
 
+/* Re-run with SBTHREAD_GIVE_BACK=0: a dead thread keeps its memory. */
+static int keeps_memory(void)
+{
+    sbthread_set_block_cache_limit(0);
+    struct thread *t = harness_spawn(busy, (void *)0L);
+    sbthread_wait_dead(t);
+    harness_sleep_us(50000); /* its pthread leaves; a kept block only stays as it is */
+    size_t block = (size_t)((char *)t - (char *)t->control_stack_start) + (size_t)dynamic_values_bytes;
+    int r = resident_pages(t, block);
+    int w = guard_writable(t);
+    reap_dead_thread(t);
+    printf("with SBTHREAD_GIVE_BACK=0 a dead thread kept %d resident pages, guard page %s\n", r,
+           w ? "writable" : "protected");
+    return r > 3 && w == 0 ? 0 : 1;
+}
+
 int test_main(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
     page = sysconf(_SC_PAGESIZE);
+    if (argc > 1 && !strcmp(argv[1], "keep"))
+        return keeps_memory();
     struct thread *me = sbthread_current();
     ((lispobj *)me)[TLS_WORD] = (lispobj)(4242 << 3);
     struct thread *th[N];
@@ -125,6 +142,14 @@ int test_main(int argc, char **argv)
     }
     sbthread_set_block_cache_limit(old_limit);
     ((lispobj *)me)[TLS_WORD] = SBTHREAD_UNBOUND_MARKER;
+    if (!harness_under_tool()) {
+        char out[512];
+        int status = harness_run_self("keep", "SBTHREAD_GIVE_BACK=0", out, sizeof out);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            fprintf(stderr, "SBTHREAD_GIVE_BACK=0 did not keep a dead thread's memory: %s\n", out);
+            CHECK(0);
+        }
+    }
     printf("dormant: %d dead threads kept at most 3 resident pages of their blocks and no guard page; "
            "%d more ran on the reused blocks with the guard page protected again\n", N, N);
     return 0;

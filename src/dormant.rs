@@ -60,10 +60,23 @@ pub(crate) fn dead_waiting_sub() {
     DEAD_WAITING.fetch_sub(1, Ordering::Relaxed);
 }
 
+/// 0 when `SBTHREAD_GIVE_BACK=0` turned giving back off.
+static ENABLED: AtomicUsize = AtomicUsize::new(1);
+
+/// Reads `SBTHREAD_GIVE_BACK` (called once at initialisation): `0` keeps
+/// every dead thread's memory until it is reaped, as 0.9.4.1 did (a
+/// little faster where many threads die between two reaps; see
+/// BENCHMARKS.md).
+pub(crate) fn configure_from_env() {
+    if std::env::var("SBTHREAD_GIVE_BACK").is_ok_and(|v| v.trim() == "0") {
+        ENABLED.store(0, Ordering::Relaxed);
+    }
+}
+
 /// Whether a thread that just died should give back its memory: more
 /// dead threads wait to be reaped than the block cache can take.
 pub(crate) fn worth_giving_back() -> bool {
-    DEAD_WAITING.load(Ordering::Relaxed) > crate::block_cache::limit()
+    ENABLED.load(Ordering::Relaxed) != 0 && DEAD_WAITING.load(Ordering::Relaxed) > crate::block_cache::limit()
 }
 
 /// Stack kept below the frame of `discard_stack_below_here`: its own

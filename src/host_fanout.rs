@@ -12,8 +12,9 @@
 //!
 //! The stopper collects the threads first, then pops and signals too until
 //! every one is signalled (it does not hand over to helpers: on a busy
-//! machine a helper can be preempted between two pops), and then sleeps on
-//! the event word, with a short timeout as a safety net (a thread that dies
+//! machine a helper can be preempted between two pops), and then waits:
+//! it yields a bounded number of times, then sleeps on the event word,
+//! with a short timeout as a safety net (a thread that dies
 //! instead of stopping counts an event too, but nothing depends on every
 //! wake-up arriving). Resuming is one signal per thread from the stopper,
 //! after marking the thread RUNNING, as 0.9.4.1 does: a fanned-out resume
@@ -138,21 +139,35 @@ pub(crate) fn send_stops() {
     stats::STOP_SIGNALS_BY_STOPPER.add(sent.into());
 }
 
-/// Stopper: sleeps until every thread but `me` is SUSPENDED or DEAD and no
-/// helper is still popping.
+/// Yields of the stopper, over a whole stop, before it sleeps: a thread
+/// usually reaches its handler within microseconds, maybe on the
+/// stopper's own CPU (the original's `sched_yield` loop was right about
+/// that much; sleeping at once cost a wake-up per thread).
+const YIELD_ROUNDS: u32 = 64;
+
+/// Stopper: waits until every thread but `me` is SUSPENDED or DEAD (each
+/// thread is looked at until it is: neither state changes during a stop),
+/// first yielding, then sleeping on the event word; then until no helper
+/// is still popping.
 pub(crate) fn await_stopped(me: Option<ThreadRef>) {
-    loop {
-        let seen = EVENTS.load(Ordering::SeqCst);
-        let all = registry::iter().filter(|t| Some(*t) != me).all(|t| {
-            let s = t.state();
-            s == SBTHREAD_STATE_SUSPENDED || s == SBTHREAD_STATE_DEAD
-        });
-        if all {
-            break;
+    let mut yields = 0;
+    for th in registry::iter().filter(|t| Some(*t) != me) {
+        loop {
+            let seen = EVENTS.load(Ordering::SeqCst);
+            let s = th.state();
+            if s == SBTHREAD_STATE_SUSPENDED || s == SBTHREAD_STATE_DEAD {
+                break;
+            }
+            if yields < YIELD_ROUNDS {
+                yields += 1;
+                // SAFETY: sched_yield has no preconditions.
+                unsafe { libc::sched_yield() };
+                continue;
+            }
+            STOPPER_SLEEPS.store(1, Ordering::SeqCst);
+            futex::wait(&EVENTS, seen, Some(SAFETY_NET));
+            STOPPER_SLEEPS.store(0, Ordering::SeqCst);
         }
-        STOPPER_SLEEPS.store(1, Ordering::SeqCst);
-        futex::wait(&EVENTS, seen, Some(SAFETY_NET));
-        STOPPER_SLEEPS.store(0, Ordering::SeqCst);
     }
     await_helpers();
 }

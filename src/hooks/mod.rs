@@ -149,6 +149,7 @@ pub(crate) fn runtime() -> &'static Hooks {
     let h = hooks();
     SETUP.get_or_init(|| {
         crate::block_cache::configure_from_env();
+        crate::dormant::configure_from_env();
         crate::trace::configure_from_env();
         if h.mode == Mode::Standalone {
             static_space::map_or_lose();
