@@ -571,7 +571,9 @@ def write_markdown(res):
     lines += ["Dead but not yet reaped (0.9.4.1 reaps only from a finalizer after a GC): 32 threads"
               " that used 64 KiB of stack each end and stay registered. Once its function has"
               " returned a thread gives back its stacks, the TLS area past its first page, its"
-              " signal stack and interrupt data, and unprotects its guard page (`src/dormant.rs`):", "",
+              " signal stack and interrupt data (one `process_madvise`), once more dead threads wait"
+              " than the block cache holds, and unprotects its guard page once more than 256 wait"
+              " (`src/dormant.rs`; here 32 wait, so map entries stay):", "",
               "| | resident / dead thread | map entries / dead thread |", "|---|---:|---:|"]
     for mname in ("standalone", "host"):
         mm = res["memory"][mname]

@@ -19,15 +19,17 @@
 //! - the control stack below the current frame (minus a margin for the
 //!   calls still to come), the binding and alien stacks, the TLS area past
 //!   its first page (the struct, the interrupt contexts and the first
-//!   symbol values stay) and the signal stack are discarded with
-//!   `MADV_DONTNEED`: they read as zeros from then on, which is fixnum 0
-//!   to a collector scanning the TLS, and cost nothing until written;
-//! - the thread's `interrupt_data` (a copy of the creator's) likewise;
-//! - the guard page is unprotected, so the block is one map entry again
-//!   (and may merge with its neighbours).
+//!   symbol values stay), the signal stack and the thread's
+//!   `interrupt_data` (a copy of the creator's) are discarded with
+//!   `MADV_DONTNEED`, all in one `process_madvise` where the kernel has it:
+//!   they read as zeros from then on, which is fixnum 0 to a collector
+//!   scanning the TLS, and cost nothing until written;
+//! - once hundreds of dead threads wait (`GUARD_AFTER`), the guard page
+//!   is unprotected too, so the block is one map entry again (and may
+//!   merge with its neighbours).
 //!
-//! Only when it pays: giving back costs a few system calls in the dying
-//! thread (each a TLB shootdown) and, for a block that comes back through
+//! Only when it pays: giving back costs system calls in the dying thread
+//! (each a TLB shootdown) and, for a block that comes back through
 //! the block cache, page faults when the next thread writes its TLS again
 //! (create + reap in a loop: 28 → 130 µs per thread when every thread
 //! gave back). A program that reaps promptly never has more dead threads
@@ -73,16 +75,22 @@ pub(crate) fn configure_from_env() {
     }
 }
 
+/// Dead threads waiting to be reaped beyond which a dying thread also
+/// unprotects its guard page. Map entries matter only by the thousands
+/// (`vm.max_map_count`), and the `mprotect` is half of what giving back
+/// costs a create + join loop that reaps in batches of a hundred.
+const GUARD_AFTER: usize = 256;
+
 /// Whether a thread that just died should give back its memory: more
 /// dead threads wait to be reaped than the block cache can take.
 pub(crate) fn worth_giving_back() -> bool {
     ENABLED.load(Ordering::Relaxed) != 0 && DEAD_WAITING.load(Ordering::Relaxed) > crate::block_cache::limit()
 }
 
-/// Stack kept below the frame of `discard_stack_below_here`: its own
-/// frame's callees (the `madvise` wrapper: a return address) must survive
-/// the call. Whatever the thread touches further down on its way out is
-/// faulted in again.
+/// Stack kept below the frame of `discard`: its callee's frame (the system
+/// call wrapper: a return address and a few words) must survive the call.
+/// Whatever the thread touches further down on its way out is faulted in
+/// again.
 const EXIT_MARGIN: usize = 256;
 
 fn page_size() -> usize {
@@ -91,20 +99,75 @@ fn page_size() -> usize {
     if p > 0 { p as usize } else { 4096 }
 }
 
-/// Discards the pages of `[from, to)` (page-aligned inward). A failure
-/// only means the memory stays resident, so it is traced, not fatal.
-fn discard(from: usize, to: usize) {
-    let page = page_size();
-    let from = from.next_multiple_of(page);
-    let to = to & !(page - 1);
-    if to <= from {
+/// Up to this many ranges are discarded per dying thread (the stack, the
+/// binding and alien stacks, the TLS tail with the signal stack, the
+/// interrupt data).
+const MAX_RANGES: usize = 5;
+
+/// Ranges to discard, page-aligned inward, empty ones dropped.
+struct Ranges {
+    iov: [libc::iovec; MAX_RANGES],
+    n: usize,
+}
+
+impl Ranges {
+    fn new() -> Self {
+        Ranges { iov: [libc::iovec { iov_base: core::ptr::null_mut(), iov_len: 0 }; MAX_RANGES], n: 0 }
+    }
+
+    fn add(&mut self, from: usize, to: usize) {
+        let page = page_size();
+        let (from, to) = (from.next_multiple_of(page), to & !(page - 1));
+        if to > from && self.n < MAX_RANGES {
+            self.iov[self.n] = libc::iovec { iov_base: from as *mut libc::c_void, iov_len: to - from };
+            self.n += 1;
+        }
+    }
+}
+
+/// `PIDFD_SELF` (Linux ≥ 6.14): the calling process, without a pidfd.
+const PIDFD_SELF: libc::c_int = -10000;
+
+/// 1 until `process_madvise` on the calling process was refused (an
+/// older kernel); then each range gets its own `madvise`.
+static BATCHED: AtomicUsize = AtomicUsize::new(1);
+
+/// Discards every range, and the calling thread's control stack
+/// `[stack_low, ...)` below this frame, in one `process_madvise(PIDFD_SELF,
+/// ..., MADV_DONTNEED)` where the kernel has it (one lock and one batch of
+/// TLB shootdowns for all of them: five separate calls in the dying thread
+/// measurably slowed a create + join loop on the real runtime), else one
+/// `madvise` each. Below this frame the stack is garbage, except the frame
+/// of the system call wrapper (within `EXIT_MARGIN`); not inlined, so that
+/// "here" is the deepest frame left. A failure only means the memory stays
+/// resident, so it is traced, not fatal.
+#[inline(never)]
+fn discard(mut r: Ranges, stack_low: usize, stack_high: usize) {
+    let marker = 0u8;
+    let here = core::hint::black_box(&marker) as *const u8 as usize;
+    if (stack_low..stack_high).contains(&here) {
+        r.add(stack_low, here.saturating_sub(EXIT_MARGIN));
+    }
+    let total: usize = r.iov[..r.n].iter().map(|v| v.iov_len).sum();
+    if total == 0 {
         return;
     }
-    // SAFETY: [from, to) lies inside the calling thread's own block (or its
-    // interrupt data mapping), in parts nobody reads as anything but
-    // garbage or zeros from now on (see the module comment).
-    if unsafe { libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_DONTNEED) } != 0 {
-        report_failure(from, to - from);
+    if BATCHED.load(Ordering::Relaxed) != 0 {
+        // SAFETY: the ranges lie inside the calling thread's own block (or
+        // its interrupt data mapping), in parts nobody reads as anything
+        // but garbage or zeros from now on (module comment); the iovec
+        // array outlives the call.
+        let done = unsafe { libc::syscall(libc::SYS_process_madvise, PIDFD_SELF, r.iov.as_ptr(), r.n, libc::MADV_DONTNEED, 0) };
+        if done == total as libc::c_long {
+            return;
+        }
+        BATCHED.store(0, Ordering::Relaxed);
+    }
+    for v in &r.iov[..r.n] {
+        // SAFETY: as above, one range at a time.
+        if unsafe { libc::madvise(v.iov_base, v.iov_len, libc::MADV_DONTNEED) } != 0 {
+            report_failure(v.iov_base as usize, v.iov_len);
+        }
     }
 }
 
@@ -116,18 +179,6 @@ fn report_failure(from: usize, len: usize) {
     trace!(1, "madvise({:#x}, {}) failed: errno {}", from, len, crate::errno::get());
 }
 
-/// Discards the control stack `[low, ...)` below the caller's frame: all
-/// of it is garbage (below the stack pointer), except this frame and the
-/// `madvise` call's. Not inlined, so that "here" is the deepest live frame.
-#[inline(never)]
-fn discard_stack_below_here(low: usize, high: usize) {
-    let marker = 0u8;
-    let here = core::hint::black_box(&marker) as *const u8 as usize;
-    if (low..high).contains(&here) {
-        discard(low, here.saturating_sub(EXIT_MARGIN));
-    }
-}
-
 /// In `th` itself once `new_thread_trampoline` has returned (DEAD, its
 /// signal stack taken down, only the pthread's own exit still to run, on
 /// the topmost page or two of the stack): gives back what it no longer
@@ -137,16 +188,19 @@ pub(crate) fn give_back(th: ThreadRef) {
     let l = block::layout();
     let page = page_size();
     let start = th.block_start() as usize;
-    discard_stack_below_here(start + page, start + CONTROL_STACK_SIZE);
+    let mut r = Ranges::new();
     let binding = start + CONTROL_STACK_SIZE;
-    discard(binding, binding + BINDING_STACK_SIZE + ALIEN_STACK_SIZE);
-    discard(start + l.tls_offset + page, start + l.private_offset);
+    r.add(binding, binding + BINDING_STACK_SIZE + ALIEN_STACK_SIZE);
+    r.add(start + l.tls_offset + page, start + l.private_offset);
     // SAFETY: the field was set at creation; the mapping belongs to `th`
     // until it is reaped.
     let data = unsafe { (*th.as_ptr()).interrupt_data } as usize;
     if data != 0 {
         // Its own mapping: whole pages.
-        discard(data, (data + crate::abi_types::SBTHREAD_INTERRUPT_DATA_SIZE as usize).next_multiple_of(page));
+        r.add(data, (data + crate::abi_types::SBTHREAD_INTERRUPT_DATA_SIZE as usize).next_multiple_of(page));
     }
-    hooks().protect_control_stack_guard_page(th, false);
+    discard(r, start + page, start + CONTROL_STACK_SIZE);
+    if DEAD_WAITING.load(Ordering::Relaxed) > GUARD_AFTER {
+        hooks().protect_control_stack_guard_page(th, false);
+    }
 }
