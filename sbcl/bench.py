@@ -665,7 +665,7 @@ def md_section(saved):
                 " of the dead-thread memory targets above, paid while the creator makes the next thread on the"
                 " other CPU. `SBTHREAD_GIVE_BACK=0` turns giving back off (dead threads then keep their memory"
                 " until reaped, as upstream's do); measured by hand with this file on this machine, create +"
-                " join then ran at 121–123 µs per thread against upstream's 122–144." % (
+                " join then ran at 117–126 µs per thread against upstream's 123–147 (both joins, three runs each)." % (
                     fmt(wo["ours"]["child_after_lisp"]), fmt(wo["upstream"]["child_after_lisp"])), ""]
     cw = s.get("churn_where", {})
     if cw.get("upstream") and cw.get("ours"):
