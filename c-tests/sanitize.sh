@@ -18,7 +18,7 @@ out=$top/build/sanitize
 mkdir -p "$out/logs"
 lib=$top/build/lib
 cflags="-std=gnu11 -Wall -Wextra -Werror -O1 -g -pthread -fsanitize=address,undefined \
- -fno-sanitize-recover=undefined -fno-omit-frame-pointer -I$top/include -I$top/c-tests/harness -I$top/ffi"
+ -fno-sanitize-recover=undefined -fno-omit-frame-pointer -I$top/include -I$top/c-tests/harness -I$top/c-tests/host -I$top/ffi"
 link="-L$lib -lsbthread -Wl,-rpath,$lib"
 fail=0 ran=0
 export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
