@@ -1,4 +1,5 @@
-//! What a DEAD thread gives back before it is reaped.
+//! What a DEAD thread gives back before it is reaped, and what it takes
+//! down on its way out (its signal stack inside the block).
 //!
 //! 0.9.4.1 reaps a dead thread only from a finalizer after a collection,
 //! so a program that makes threads and conses little keeps every dead
@@ -202,5 +203,27 @@ pub(crate) fn give_back(th: ThreadRef) {
     discard(r, start + page, start + CONTROL_STACK_SIZE);
     if DEAD_WAITING.load(Ordering::Relaxed) > GUARD_AFTER {
         hooks().protect_control_stack_guard_page(th, false);
+    }
+}
+
+/// Takes down the alternate signal stack `arch_os_thread_init` put inside
+/// the block, before the thread exits. Otherwise thread-exit hooks that
+/// free "their" alternate stack (AddressSanitizer's, for one) would unmap
+/// part of a block that the cache hands to the next thread.
+pub(crate) fn release_altstack(th: ThreadRef) {
+    let mut cur = core::mem::MaybeUninit::<libc::stack_t>::uninit();
+    // SAFETY: querying the current alternate stack into a valid out-pointer.
+    if unsafe { libc::sigaltstack(core::ptr::null(), cur.as_mut_ptr()) } != 0 {
+        return;
+    }
+    // SAFETY: sigaltstack succeeded and filled `cur`.
+    let cur = unsafe { cur.assume_init() };
+    let start = th.block_start() as usize;
+    let sp = cur.ss_sp as usize;
+    if cur.ss_flags & libc::SS_DISABLE == 0 && sp >= start && sp < start + block::layout().total {
+        let off = libc::stack_t { ss_sp: core::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
+        // SAFETY: disabling the alternate stack; no handler runs on it now
+        // (the thread is not in a handler: it is returning to glibc).
+        unsafe { libc::sigaltstack(&off, core::ptr::null_mut()) };
     }
 }

@@ -247,34 +247,12 @@ pub(crate) fn run_new_thread(th: ThreadRef) -> c_int {
 fn exit_thread(th: ThreadRef) {
     let dropped = protocol().become_dead(th);
     crate::dormant::dead_waiting_add();
-    release_altstack(th);
+    crate::dormant::release_altstack(th);
     futex::event::set(&th.private().dead);
     if dropped != 0 {
         trace!(1, "thread {:#x} dead; {} queued interrupt(s) dropped", addr(th.as_ptr()), dropped);
     } else {
         trace!(1, "thread {:#x} dead", addr(th.as_ptr()));
-    }
-}
-
-/// Takes down the alternate signal stack `arch_os_thread_init` put inside
-/// the block, before the thread exits. Otherwise thread-exit hooks that
-/// free "their" alternate stack (AddressSanitizer's, for one) would unmap
-/// part of a block that the cache hands to the next thread.
-fn release_altstack(th: ThreadRef) {
-    let mut cur = core::mem::MaybeUninit::<libc::stack_t>::uninit();
-    // SAFETY: querying the current alternate stack into a valid out-pointer.
-    if unsafe { libc::sigaltstack(core::ptr::null(), cur.as_mut_ptr()) } != 0 {
-        return;
-    }
-    // SAFETY: sigaltstack succeeded and filled `cur`.
-    let cur = unsafe { cur.assume_init() };
-    let start = th.block_start() as usize;
-    let sp = cur.ss_sp as usize;
-    if cur.ss_flags & libc::SS_DISABLE == 0 && sp >= start && sp < start + block::layout().total {
-        let off = libc::stack_t { ss_sp: core::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
-        // SAFETY: disabling the alternate stack; no handler runs on it now
-        // (the thread is not in a handler: it is returning to glibc).
-        unsafe { libc::sigaltstack(&off, core::ptr::null_mut()) };
     }
 }
 
