@@ -27,21 +27,10 @@ enum { N = 300, GUARD_AFTER = 256, REUSE = 4, DEEP = 256 << 10, TLS_WORD = 600 /
 
 static long page;
 
+/* 1 if the guard page (the block's first page) is writable, 0 if not. */
 static int guard_writable(struct thread *th)
 {
-    FILE *f = fopen("/proc/self/maps", "r");
-    char line[512];
-    int w = -1;
-    CHECK(f != NULL);
-    while (fgets(line, sizeof line, f)) {
-        char *p;
-        unsigned long lo = strtoul(line, &p, 16);
-        unsigned long hi = strtoul(p + 1, &p, 16);
-        if ((unsigned long)th->control_stack_start >= lo && (unsigned long)th->control_stack_start < hi)
-            w = (p[2] == 'w');
-    }
-    fclose(f);
-    return w;
+    return harness_mapping_writable(th->control_stack_start);
 }
 
 static volatile int guard_was_protected[N + REUSE];

@@ -38,19 +38,7 @@ struct job {
 
 static int guard_page_protected(struct thread *th)
 {
-    FILE *f = fopen("/proc/self/maps", "r");
-    char line[512];
-    int prot = -1;
-    CHECK(f != NULL);
-    while (fgets(line, sizeof line, f)) {
-        char *p;
-        unsigned long lo = strtoul(line, &p, 16);
-        unsigned long hi = strtoul(p + 1, &p, 16);
-        if ((unsigned long)th->control_stack_start >= lo && (unsigned long)th->control_stack_start < hi)
-            prot = (p[2] != 'w'); /* "rw-p" vs "---p" / "r--p" */
-    }
-    fclose(f);
-    return prot == 1;
+    return harness_mapping_writable(th->control_stack_start) == 0;
 }
 
 /* End of the run of contiguous mappings that contains addr (tools such as

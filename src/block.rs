@@ -105,7 +105,8 @@ pub(crate) struct Layout {
 
 static LAYOUT: spin::Once<Layout> = spin::Once::new();
 
-fn page_size() -> usize {
+/// The system page size (4096 if `sysconf` cannot tell).
+pub(crate) fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.
     let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     if p > 0 { p as usize } else { 4096 }
@@ -195,8 +196,9 @@ pub(crate) fn private_of(th: ThreadRef) -> &'static Private {
     let base = th.block_start();
     let p = base.wrapping_add(private_offset_of(base, l)).cast::<Private>();
     // SAFETY: the block is mapped while `th` is in use (ThreadRef contract),
-    // the private area is page-aligned inside it, zero-initialised by mmap
-    // or re-initialised by `init_private`, and holds only atomics.
+    // the private area is aligned (64 bytes at least) inside it,
+    // zero-initialised by mmap or re-initialised by `init_private`, and
+    // holds only atomics.
     unsafe { &*p }
 }
 
@@ -219,8 +221,8 @@ pub(crate) fn init_private(p: &Private) {
 fn private_at(base: *mut u8) -> &'static Private {
     let p = base.wrapping_add(private_offset_of(base, layout())).cast::<Private>();
     // SAFETY: `base` starts a mapped block of `layout().total` bytes (callers
-    // hold a Block); the private area is page-aligned inside it and holds
-    // only atomics, zero-initialised by mmap.
+    // hold a Block); the private area is aligned (64 bytes at least) inside
+    // it and holds only atomics, zero-initialised by mmap.
     unsafe { &*p }
 }
 

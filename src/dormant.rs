@@ -45,7 +45,7 @@
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::block::{self, ALIEN_STACK_SIZE, BINDING_STACK_SIZE, CONTROL_STACK_SIZE};
+use crate::block::{self, page_size, ALIEN_STACK_SIZE, BINDING_STACK_SIZE, CONTROL_STACK_SIZE};
 use crate::hooks::hooks;
 use crate::thread_ref::ThreadRef;
 use crate::trace::trace;
@@ -93,12 +93,6 @@ pub(crate) fn worth_giving_back() -> bool {
 /// Whatever the thread touches further down on its way out is faulted in
 /// again.
 const EXIT_MARGIN: usize = 256;
-
-fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if p > 0 { p as usize } else { 4096 }
-}
 
 /// Up to this many ranges are discarded per dying thread (the stack, the
 /// binding and alien stacks, the TLS tail with the signal stack, the

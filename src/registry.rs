@@ -217,8 +217,7 @@ static STOP_TURN: AtomicU32 = AtomicU32::new(0);
 /// when its block goes to the cache or is unmapped). For callers holding
 /// `all_threads_lock`, so that nothing is reaped meanwhile.
 pub(crate) fn registered(p: *mut crate::abi_types::Thread, _held: &AllThreadsLock<'_>) -> Option<ThreadRef> {
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
+    let page = crate::block::page_size();
     let mut resident = 0u8;
     // SAFETY: mincore only inspects the mapping of one page; it fails with
     // ENOMEM when the page is not mapped.

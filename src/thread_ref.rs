@@ -155,7 +155,7 @@ impl ThreadRef {
         unsafe { AtomicPtr::from_ptr(p) }
     }
 
-    /// The library's private per-thread words at the end of the block.
+    /// The library's private per-thread words (`block::Private`).
     pub(crate) fn private(self) -> &'static Private {
         block::private_of(self)
     }

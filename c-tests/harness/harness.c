@@ -208,6 +208,23 @@ int harness_mapping_at(unsigned long addr)
     return found;
 }
 
+int harness_mapping_writable(const void *addr)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    CHECK(f != NULL);
+    char line[512];
+    int w = -1;
+    while (fgets(line, sizeof line, f)) {
+        char *p;
+        unsigned long lo = strtoul(line, &p, 16);
+        unsigned long hi = strtoul(p + 1, &p, 16);
+        if ((unsigned long)addr >= lo && (unsigned long)addr < hi)
+            w = (p[2] == 'w'); /* " rw-p" vs " ---p" / " r--p" */
+    }
+    fclose(f);
+    return w;
+}
+
 int harness_run_self(const char *scenario, const char *env, char *out, size_t len)
 {
     int fds[2];

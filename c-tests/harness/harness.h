@@ -95,6 +95,9 @@ int harness_under_tool(void);
 /* Whether a mapping starts at addr. */
 int harness_mapping_at(unsigned long addr);
 
+/* Whether the mapping holding addr is writable: 1, 0, or -1 if none does. */
+int harness_mapping_writable(const void *addr);
+
 /*
  * Death tests. Re-runs this executable with argv[1] = scenario and the
  * given environment addition ("NAME=value" or NULL), captures stderr, and

@@ -15,13 +15,13 @@
 //! it calls. It is libc's, except for that one wait: when the set is
 //! exactly `{SIG_STOP_FOR_GC}` and the caller is a registered thread of a
 //! host runtime, an EINTR is retried, so the wait ends only with a
-//! `SIG_STOP_FOR_GC`, as the handler assumes. The same wait is where the
-//! thread helps send the signals of the stop still to go, and wakes the
-//! stopper, before it sleeps (`host_fanout.rs`). (Not only while the thread is SUSPENDED: the
-//! stopper may mark it RUNNING and send the resume between the EINTR and
-//! any check of the state; returning then would leave that resume signal
-//! pending, to be taken later as a new stop.) Every other caller gets
-//! libc's behaviour unchanged.
+//! `SIG_STOP_FOR_GC`, as the handler assumes. (Not only while the thread
+//! is SUSPENDED: the stopper may mark it RUNNING and send the resume
+//! between the EINTR and any check of the state; returning then would
+//! leave that resume signal pending, to be taken later as a new stop.)
+//! Every other caller gets libc's behaviour unchanged. The same wait is
+//! where the thread helps send the signals of the stop still to go, and
+//! wakes the stopper, before it sleeps (`host_fanout.rs`).
 
 use core::ffi::c_int;
 

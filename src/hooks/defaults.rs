@@ -273,8 +273,7 @@ pub(crate) unsafe extern "C" fn protect_control_stack_guard_page(th: *mut Thread
     if flag.load(Ordering::Relaxed) == u32::from(protect_p != 0) {
         return; // a block reused from the cache is still protected
     }
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+    let page = crate::block::page_size();
     let prot = if protect_p != 0 { libc::PROT_NONE } else { libc::PROT_READ | libc::PROT_WRITE };
     let failed = if crate::fault::guard_should_fail() {
         set_errno(libc::ENOMEM); // what mprotect reports when it cannot split the mapping
