@@ -22,6 +22,15 @@
  *     (EINTR; seen on the real runtime) stays suspended: 0.9.4.1's handler
  *     would take the EINTR for the resume and lose ("wrong thread state on
  *     wakeup"); the library's interposed sigwaitinfo retries it.
+ *  d. (host mode) the Lisp-level deadlock behind the real runtime's last
+ *     soak hang: a thread holds the Lisp *ALL-THREADS-LOCK* with GC
+ *     allowed (MAKE-THREAD) and is suspended by a stop, while a dying
+ *     thread, its stop deferred, sleeps waiting for that lock. Neither
+ *     can move until the other does; the stopper must see the sleeper,
+ *     resume the suspended threads until it has stopped or died, and stop
+ *     them again (host_stuck.rs). Deterministic: the holder keeps the
+ *     lock until it has been suspended and resumed once. A hang here is
+ *     the deadlock.
  */
 #define _GNU_SOURCE
 #include "harness.h"
@@ -70,6 +79,68 @@ static void deferred_stop_at_exit(void)
         harness_join(th);
     }
     host_exit_window_hook = NULL;
+}
+
+/* ---- d ---- */
+enum { LOCK_ROUNDS = 30 };
+static volatile int holding, exiting, round_done;
+
+static void hold_until_suspended(void *arg)
+{
+    (void)arg;
+    long before = host_times_suspended();
+    __atomic_store_n(&holding, 1, __ATOMIC_RELEASE);
+    while (host_times_suspended() == before)
+        __builtin_ia32_pause();
+}
+
+static uintptr_t make_thread_push(void *arg)
+{
+    host_with_all_threads_lock(hold_until_suspended, arg);
+    /* Stoppable until the round ends: the restarted stop suspends it. */
+    while (!__atomic_load_n(&round_done, __ATOMIC_ACQUIRE))
+        __builtin_ia32_pause();
+    return 0;
+}
+
+static void note_exiting(struct thread *th)
+{
+    (void)th;
+    __atomic_store_n(&exiting, 1, __ATOMIC_RELEASE);
+}
+
+static void lisp_lock_held_by_a_suspended_thread(void)
+{
+    struct sbthread_stats st0, st1;
+    CHECK_EQ(sbthread_stats(&st0), 0);
+    host_exit_window_hook = note_exiting;
+    for (int i = 0; i < LOCK_ROUNDS; i++) {
+        harness_note("Lisp lock held by a suspended thread, round %d", i);
+        __atomic_store_n(&holding, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&exiting, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&round_done, 0, __ATOMIC_RELEASE);
+        struct thread *holder = harness_spawn(make_thread_push, NULL);
+        while (!__atomic_load_n(&holding, __ATOMIC_ACQUIRE))
+            __builtin_ia32_pause();
+        struct thread *dying = harness_spawn(returns_at_once, NULL);
+        while (!__atomic_load_n(&exiting, __ATOMIC_ACQUIRE))
+            __builtin_ia32_pause();
+        /* The dying thread has GC inhibited and is about to block its
+         * signals and wait for the lock: its stop is deferred. */
+        gc_stop_the_world();
+        CHECK_EQ(dying->state, SBTHREAD_STATE_DEAD);
+        CHECK_EQ(holder->state, SBTHREAD_STATE_SUSPENDED);
+        gc_start_the_world();
+        __atomic_store_n(&round_done, 1, __ATOMIC_RELEASE);
+        harness_join(dying);
+        harness_join(holder);
+    }
+    host_exit_window_hook = NULL;
+    CHECK_EQ(sbthread_stats(&st1), 0);
+    long backoffs = (long)(st1.stop_backoffs - st0.stop_backoffs);
+    CHECK_EQ(backoffs, LOCK_ROUNDS);
+    printf("exit_races: %d stops found a dying thread asleep on a Lisp lock held by a suspended thread; "
+           "each backed off once and completed\n", LOCK_ROUNDS);
 }
 
 /* ---- b ---- */
@@ -219,6 +290,7 @@ int test_main(int argc, char **argv)
     (void)argv;
     if (harness_host_mode()) {
         resume_wait_interrupted();
+        lisp_lock_held_by_a_suspended_thread();
         deferred_stop_at_exit();
         printf("exit_races: %d threads ended with a stop deferred in their exit code; each stop completed "
                "with the thread DEAD\n", DEFERRED_EXITS);

@@ -314,6 +314,13 @@ struct sbthread_stats {
    its queue before it becomes DEAD).
    */
   uint64_t interrupts_discarded;
+  /*
+   Stops that backed off (host mode): a thread had deferred its stop
+   and was asleep, maybe waiting for a thread already stopped, so the
+   stopper resumed the stopped threads until it had stopped, then
+   stopped them again.
+   */
+  uint64_t stop_backoffs;
 };
 
 /*

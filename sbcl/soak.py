@@ -48,6 +48,9 @@ def one_run(fixture, lib, seconds, log):
                   r"(\d+) terminations accepted \((\d+) refused", text)
     figures = dict(zip(["seconds", "workers", "conses", "gcs", "interrupts", "terminations", "refused"],
                        map(float, m.groups()))) if m else {}
+    m = re.search(r"soak: stops that backed off: (\d+)", text)
+    if m:
+        figures["backoffs"] = float(m.group(1))
     reason = ""
     if outcome != "pass":
         for pat in [r"fatal error[^\n]*\n[^\n]*", r"unhandled [^\n]*", r"soak: error in[^\n]*", r"Segmentation fault",
@@ -82,7 +85,10 @@ def summarize(results):
                      "fatal": count("fatal"), "error": count("error"), "median_workers": med("workers"),
                      "median_gcs": med("gcs"), "median_interrupts": med("interrupts"),
                      "median_refused": med("refused"), "reasons": reasons,
-                     "finalizer_lock_warnings": sum(1 for r in rs if r["warned"])})
+                     "finalizer_lock_warnings": sum(1 for r in rs if r["warned"]),
+                     "backoffs": int(sum(r["figures"].get("backoffs", 0) for r in rs)),
+                     "runs_with_backoffs": sum(1 for r in rs if r["figures"].get("backoffs", 0) > 0),
+                     "runs_reporting_backoffs": sum(1 for r in rs if "backoffs" in r["figures"])})
     return rows
 
 
@@ -110,6 +116,12 @@ def markdown(rows, seconds, date):
             " \"recursive lock attempt\" warning for the finalizer lock (a GC inside `%%create-thread`, where"
             " MAKE-THREAD binds `*current-thread*` to NIL: Lisp code, not the thread library): ours %d,"
             " upstream %d." % (rows[0]["finalizer_lock_warnings"], rows[1]["finalizer_lock_warnings"]),
+            "",
+            "Stops that backed off with ours (a thread asleep with its stop deferred, maybe on a lock held by"
+            " a thread the stop had suspended; `stop_backoffs`, `src/host_stuck.rs`): %d, in %d of the %d runs"
+            " that reported them (a run that died before its report does not)." % (
+                rows[0]["backoffs"], rows[0]["runs_with_backoffs"],
+                rows[0]["runs_reporting_backoffs"]),
             END]
     return "\n".join(out)
 

@@ -220,4 +220,9 @@ pub struct SbthreadStats {
     /// returned first (host mode; always 0 standalone, where a thread runs
     /// its queue before it becomes DEAD).
     pub interrupts_discarded: u64,
+    /// Stops that backed off (host mode): a thread had deferred its stop
+    /// and was asleep, maybe waiting for a thread already stopped, so the
+    /// stopper resumed the stopped threads until it had stopped, then
+    /// stopped them again.
+    pub stop_backoffs: u64,
 }

@@ -86,6 +86,15 @@ pub(crate) struct Private {
     pub(crate) own_stack_low: AtomicUsize,
     /// See `own_stack_low` (exclusive end).
     pub(crate) own_stack_high: AtomicUsize,
+    /// The thread's kernel id, set when it starts running (0 before):
+    /// a host-mode stopper looks it up in `/proc` (`host_stuck.rs`).
+    pub(crate) tid: AtomicU32,
+    /// Host mode: 1 from the stop signal sent to the thread until the
+    /// thread is resumed, so that a stop restarted after a back-off
+    /// (`host_stuck.rs`) never sends it a second one: the signal is
+    /// real-time and queues, and the runtime's handler would take the
+    /// extra one for its resume.
+    pub(crate) stop_sent: AtomicU32,
 }
 
 /// Where everything is in a block.
@@ -208,7 +217,7 @@ static SERIAL: AtomicU64 = AtomicU64::new(0);
 /// cached `interrupt_data` mapping.
 pub(crate) fn init_private(p: &Private) {
     p.serial.store(SERIAL.fetch_add(1, Ordering::Relaxed) + 1, Ordering::Relaxed);
-    for w in [&p.linked, &p.started, &p.dead, &p.reaping, &p.queue_closed, &p.doorbell, &p.pa_depth, &p.wogc_depth, &p.woi_depth] {
+    for w in [&p.linked, &p.started, &p.dead, &p.reaping, &p.queue_closed, &p.doorbell, &p.pa_depth, &p.wogc_depth, &p.woi_depth, &p.tid, &p.stop_sent] {
         w.store(0, Ordering::Relaxed);
     }
     p.interrupts_run.store(0, Ordering::Relaxed);

@@ -41,6 +41,7 @@ use crate::abi_types::{SBTHREAD_STATE_DEAD, SBTHREAD_STATE_RUNNING, SBTHREAD_STA
 use crate::backoff::Backoff;
 use crate::fanout::{Fanout, Links};
 use crate::futex;
+use crate::host_stuck;
 use crate::kill::kill_thread_safely;
 use crate::lose::lose;
 use crate::registry;
@@ -128,6 +129,7 @@ pub(crate) fn begin_stop() {
 
 /// Stopper: `th` is to be stopped.
 pub(crate) fn request_stop(th: ThreadRef) {
+    th.private().stop_sent.store(1, Ordering::Relaxed);
     push_filling(&STOPS_FILLING, &th.private().stop_next, node(th));
 }
 
@@ -148,28 +150,53 @@ const YIELD_ROUNDS: u32 = 64;
 /// Stopper: waits until every thread but `me` is SUSPENDED or DEAD (each
 /// thread is looked at until it is: neither state changes during a stop),
 /// first yielding, then sleeping on the event word; then until no helper
-/// is still popping.
+/// is still popping. A thread seen asleep with its stop deferred makes
+/// the stopper back off and start over (`host_stuck.rs`).
 pub(crate) fn await_stopped(me: Option<ThreadRef>) {
     let mut yields = 0;
-    for th in registry::iter().filter(|t| Some(*t) != me) {
-        loop {
-            let seen = EVENTS.load(Ordering::SeqCst);
-            let s = th.state();
-            if s == SBTHREAD_STATE_SUSPENDED || s == SBTHREAD_STATE_DEAD {
-                break;
+    'round: loop {
+        for th in registry::iter().filter(|t| Some(*t) != me) {
+            let mut watch = host_stuck::Watch::new();
+            loop {
+                let seen = EVENTS.load(Ordering::SeqCst);
+                if stopped(th) {
+                    break;
+                }
+                if yields < YIELD_ROUNDS {
+                    yields += 1;
+                    // SAFETY: sched_yield has no preconditions.
+                    unsafe { libc::sched_yield() };
+                    continue;
+                }
+                if watch.stuck(th) {
+                    await_helpers();
+                    host_stuck::back_off(me, th);
+                    continue 'round;
+                }
+                sleep_unless_changed(seen);
             }
-            if yields < YIELD_ROUNDS {
-                yields += 1;
-                // SAFETY: sched_yield has no preconditions.
-                unsafe { libc::sched_yield() };
-                continue;
-            }
-            STOPPER_SLEEPS.store(1, Ordering::SeqCst);
-            futex::wait(&EVENTS, seen, Some(SAFETY_NET));
-            STOPPER_SLEEPS.store(0, Ordering::SeqCst);
         }
+        break;
     }
     await_helpers();
+}
+
+/// SUSPENDED or DEAD: neither changes until the stopper resumes it.
+pub(crate) fn stopped(th: ThreadRef) -> bool {
+    let s = th.state();
+    s == SBTHREAD_STATE_SUSPENDED || s == SBTHREAD_STATE_DEAD
+}
+
+/// Stopper: sleeps until an event after `seen`, or for [`SAFETY_NET`].
+pub(crate) fn sleep_unless_changed(seen: u32) {
+    STOPPER_SLEEPS.store(1, Ordering::SeqCst);
+    futex::wait(&EVENTS, seen, Some(SAFETY_NET));
+    STOPPER_SLEEPS.store(0, Ordering::SeqCst);
+}
+
+/// The event count, to pass to [`sleep_unless_changed`] after a look.
+pub(crate) fn events() -> u32 {
+    EVENTS.load(Ordering::SeqCst)
 }
 
 /// Stopper: marks `th` RUNNING (before its resume signal: the handler
@@ -179,6 +206,7 @@ pub(crate) fn await_stopped(me: Option<ThreadRef>) {
 /// (8 threads consing on 2 CPUs: 2× upstream's GC time), and the original
 /// returns as soon as its signals are out.
 pub(crate) fn resume(th: ThreadRef) -> libc::c_int {
+    th.private().stop_sent.store(0, Ordering::Relaxed);
     th.set_state(SBTHREAD_STATE_RUNNING);
     kill_thread_safely(th.os_thread(), sig_stop_for_gc())
 }

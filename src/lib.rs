@@ -19,7 +19,8 @@
 //!   stopped world; `interrupt`: `interrupt_thread` and the
 //!   queue; `protocol` + `host_protocol` + `standalone`: the half that
 //!   differs between host mode and standalone mode (`host_fanout`: the
-//!   host-mode stop with helping threads);
+//!   host-mode stop with helping threads; `host_stuck`: its way out when
+//!   a thread defers its stop and then sleeps);
 //! - protocol cores shared with the loom model: `queue` (interrupt
 //!   queue), `handshake` (standalone stop/start), over `sync`;
 //! - support: `thread_ref` (checked access to a thread's words), `lisp`
@@ -42,6 +43,7 @@ mod handshake;
 mod hooks;
 mod host_fanout;
 mod host_protocol;
+mod host_stuck;
 mod interrupt;
 mod kill;
 mod layout;

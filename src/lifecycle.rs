@@ -220,8 +220,12 @@ fn take_initial_function(th: ThreadRef) -> lispobj {
     th.unbound_marker().swap(UNBOUND, Ordering::AcqRel)
 }
 
-/// Marks `th` RUNNING and wakes whoever waits for it to start.
+/// Marks `th` (the calling thread) RUNNING and wakes whoever waits for
+/// it to start.
 fn mark_running(th: ThreadRef) {
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::syscall(libc::SYS_gettid) };
+    th.private().tid.store(tid as u32, Ordering::Relaxed);
     th.set_state(SBTHREAD_STATE_RUNNING);
     futex::event::set(&th.private().started);
 }

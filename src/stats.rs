@@ -77,6 +77,9 @@ pub(crate) static STOP_SIGNALS_BY_STOPPER: Counter = Counter::new();
 /// Stop signals sent by threads being stopped, helping the stopper.
 pub(crate) static STOP_SIGNALS_BY_HELPERS: Counter = Counter::new();
 
+/// Stops that backed off (`host_stuck.rs`).
+pub(crate) static STOP_BACKOFFS: Counter = Counter::new();
+
 /// Records one wait of a stopper (after it sent its signals).
 pub(crate) fn record_stop_wait(wall_ns: u64) {
     STOP_WAIT_NS.fetch_add(wall_ns, Ordering::Relaxed);

@@ -160,6 +160,25 @@ static void unbind_variable(struct thread *th);
  * Lisp list of threads (handle-thread-exit), with GC inhibited. */
 static pthread_mutex_t lisp_all_threads_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* MAKE-THREAD's (with-mutex (*all-threads-lock*) (push thread
+ * *all-threads*)): the same Lisp mutex, held with GC allowed, so a stop
+ * can suspend its holder while a dying thread waits for it with its stop
+ * deferred (the deadlock host_stuck.rs backs off from). */
+void host_with_all_threads_lock(void (*body)(void *), void *arg)
+{
+    pthread_mutex_lock(&lisp_all_threads_lock);
+    body(arg);
+    pthread_mutex_unlock(&lisp_all_threads_lock);
+}
+
+/* Suspensions of the calling thread (host_times_suspended). */
+static __thread long suspensions;
+
+long host_times_suspended(void)
+{
+    return __atomic_load_n(&suspensions, __ATOMIC_SEQ_CST);
+}
+
 /* The only caller is new_thread_trampoline, so this is MAKE-THREAD's
  * lambda around the thread's function (src/code/target-thread.lisp). */
 lispobj funcall0(lispobj function)
@@ -326,6 +345,7 @@ static void suspend_for_gc(struct thread *th)
     sigwaitinfo(&ss, 0);
     if (th->state != SBTHREAD_STATE_RUNNING)
         lose("sig_stop_for_gc_handler: wrong thread state on wakeup: %ld", (long)th->state >> 3);
+    __atomic_fetch_add(&suspensions, 1, __ATOMIC_SEQ_CST);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 

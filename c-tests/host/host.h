@@ -13,6 +13,14 @@
  * arriving here is deferred (STOP_FOR_GC_PENDING = T). NULL: no call. */
 extern void (*host_exit_window_hook)(struct thread *th) __attribute__((weak));
 
+/* Runs body(arg) holding the Lisp *ALL-THREADS-LOCK* that a dying thread
+ * takes in its exit code, with GC allowed, as MAKE-THREAD does: a stop
+ * can suspend the caller in body. */
+void host_with_all_threads_lock(void (*body)(void *), void *arg) __attribute__((weak));
+
+/* How many times the calling thread has been suspended and resumed. */
+long host_times_suspended(void) __attribute__((weak));
+
 /* WITHOUT-GCING: a stop is deferred inside; leaving honours it. */
 void host_without_gcing_enter(void) __attribute__((weak));
 void host_without_gcing_leave(void) __attribute__((weak));

@@ -124,9 +124,6 @@ on a loaded 2-core machine can take the CPU the thread needs to finish)."
   (values))
 
 ;;; The timing interposer (sbcl/timing/sbtiming.c), when LD_PRELOADed.
-(defun foreign-function (name)
-  (let ((addr (sb-sys:find-dynamic-foreign-symbol-address name)))
-    (and addr (not (zerop addr)) addr)))
 
 (defun timing-reset ()
   (let ((f (foreign-function "sbtiming_reset")))

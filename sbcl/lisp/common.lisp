@@ -16,3 +16,23 @@
   "Lines of /proc/self/maps: the process's map entries."
   (with-open-file (s "/proc/self/maps")
     (loop for line = (read-line s nil) while line count t)))
+
+(defun foreign-function (name)
+  "The address of foreign symbol NAME, or NIL."
+  (let ((addr (sb-sys:find-dynamic-foreign-symbol-address name)))
+    (and addr (not (zerop addr)) addr)))
+
+(defun sbthread-stat-words (&rest indices)
+  "Words INDICES of libsbthread's struct sbthread_stats (64-bit words, in
+the header's order), or NIL when the library in use is not ours."
+  (let ((stats (foreign-function "sbthread_stats")))
+    (when stats
+      (let ((buf (sb-alien:make-alien (sb-alien:unsigned 64) 64)))
+        (unwind-protect
+             (progn
+               (sb-alien:alien-funcall
+                (sb-alien:sap-alien (sb-sys:int-sap stats)
+                                    (function sb-alien:int (* (sb-alien:unsigned 64))))
+                buf)
+               (mapcar (lambda (i) (sb-alien:deref buf i)) indices))
+          (sb-alien:free-alien buf))))))

@@ -25,24 +25,12 @@
 (defvar *targets*
   (test-arg 1000))
 
-(defun foreign-function (name)
-  (let ((addr (sb-sys:find-dynamic-foreign-symbol-address name)))
-    (and addr (not (zerop addr)) addr)))
-
-;;; libsbthread's counters: sbthread_stats fills a struct of 64-bit words;
-;;; interrupts_sent is word 6, interrupts_discarded word 17.
+;;; libsbthread's counters: interrupts_sent is word 6 of struct
+;;; sbthread_stats, interrupts_discarded word 17.
 (defun sbthread-counters ()
-  (let ((stats (foreign-function "sbthread_stats")))
-    (when stats
-      (let ((buf (sb-alien:make-alien (sb-alien:unsigned 64) 64)))
-        (unwind-protect
-             (progn
-               (sb-alien:alien-funcall
-                (sb-alien:sap-alien (sb-sys:int-sap stats)
-                                    (function sb-alien:int (* (sb-alien:unsigned 64))))
-                buf)
-               (list :sent (sb-alien:deref buf 6) :dropped (sb-alien:deref buf 17)))
-          (sb-alien:free-alien buf))))))
+  (let ((words (sbthread-stat-words 6 17)))
+    (when words
+      (list :sent (first words) :dropped (second words)))))
 
 (defvar *collecting* t)
 (defvar *collections* 0)

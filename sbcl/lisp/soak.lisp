@@ -120,4 +120,9 @@
           (/ (- (get-internal-real-time) start) 1000.0)
           (reduce #'+ (mapcar #'car workers)) (reduce #'+ (mapcar #'car conses)) (car gcs)
           (first sent) (second sent) (third sent) (reduce #'+ *interrupt-runs*) *errors*)
+  ;; libsbthread only: stops that found a thread asleep with its stop
+  ;; deferred and backed off (word 18 of struct sbthread_stats).
+  (let ((backoffs (sbthread-stat-words 18)))
+    (when backoffs
+      (format t "~&soak: stops that backed off: ~D~%" (first backoffs))))
   (sb-ext:quit :unix-status (if (zerop *errors*) 104 1)))

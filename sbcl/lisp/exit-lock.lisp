@@ -1,0 +1,60 @@
+;;;; A stop that a dying thread defers, while it sleeps on a Lisp mutex
+;;;; held by a thread the same stop suspends. Exits 104 when it passes.
+;;;;
+;;;; 0.9.4.1's thread exit code (HANDLE-THREAD-EXIT) takes
+;;;; *ALL-THREADS-LOCK* with *GC-INHIBIT* bound and the blockable signals
+;;;; blocked, and MAKE-THREAD takes the same lock with GC allowed. Here a
+;;;; holder keeps that lock for 50 ms of computation, a thread ends
+;;;; meanwhile (it waits for the lock in its exit code, its stop deferred),
+;;;; and the main thread collects garbage. With nothing done about it,
+;;;; the stop suspends the holder and then waits forever for the sleeping
+;;;; thread, which waits for the holder: upstream's thread library hangs
+;;;; on the first round. libsbthread's stopper sees the sleeper, resumes
+;;;; the threads it has stopped until it has passed, then stops them again
+;;;; (src/host_stuck.rs).
+;;;;
+;;;; Passing: no hang (the runner's time limit), no error, every round's
+;;;; collection completed, and, with libsbthread, stops that backed off
+;;;; counted (stop_backoffs, word 18 of struct sbthread_stats) in at least
+;;;; half of the rounds: the sleeps below only order the threads, so a
+;;;; round may miss the window, but not most of them.
+;;;;
+;;;; SBCL_TEST_ARGS: the number of rounds (default 30).
+
+(in-package "CL-USER")
+
+(load (merge-pathnames "common.lisp" *load-truename*))
+
+(defvar *rounds* (test-arg 30))
+
+(defun spin-for (seconds)
+  (let ((end (+ (get-internal-real-time) (round (* seconds internal-time-units-per-second)))))
+    (loop while (< (get-internal-real-time) end))))
+
+(defun one-round ()
+  (let* ((go nil)
+         (held nil)
+         (dying (sb-thread:make-thread (lambda () (loop until go do (sleep 0.0002)) nil)))
+         (holder (sb-thread:make-thread
+                  (lambda ()
+                    (sb-thread:with-mutex (sb-thread::*all-threads-lock*)
+                      (setf held t)
+                      (spin-for 0.05))))))
+    (loop until held do (sleep 0.0002))
+    (setf go t)
+    ;; Time for the dying thread to reach its exit code and the lock.
+    (sleep 0.01)
+    (sb-ext:gc)
+    (wait-until-dead holder)
+    (wait-until-dead dying)))
+
+(let ((before (sbthread-stat-words 18)))
+  (dotimes (i *rounds*)
+    (one-round))
+  (let ((backoffs (and before (- (first (sbthread-stat-words 18)) (first before)))))
+    (format t "~&exit-lock: ~D rounds, each collection completed; stops that backed off: ~A~%"
+            *rounds* (or backoffs "(not libsbthread)"))
+    (when (and backoffs (< (* 2 backoffs) *rounds*))
+      (format t "~&exit-lock: FAIL: fewer back-offs than half the rounds: the test missed its window~%")
+      (sb-ext:quit :unix-status 1))
+    (sb-ext:quit :unix-status 104)))
