@@ -31,6 +31,11 @@
  *     them again (host_stuck.rs). Deterministic: the holder keeps the
  *     lock until it has been suspended and resumed once. A hang here is
  *     the deadlock.
+ *  e. (host mode) the same with the stopper itself holding the lock (a
+ *     collection triggered inside MAKE-THREAD's WITH-MUTEX): a deadlock
+ *     in the Lisp code nothing can resolve, but not a silent one. In a
+ *     child that SIGALRM ends after 8 s, the stopper must have said on
+ *     stderr, after 5 s, which thread it waits for and why.
  */
 #define _GNU_SOURCE
 #include "harness.h"
@@ -41,6 +46,8 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 enum { DEFERRED_EXITS = 200, RACE_THREADS = 3000 };
 
@@ -141,6 +148,35 @@ static void lisp_lock_held_by_a_suspended_thread(void)
     CHECK_EQ(backoffs, LOCK_ROUNDS);
     printf("exit_races: %d stops found a dying thread asleep on a Lisp lock held by a suspended thread; "
            "each backed off once and completed\n", LOCK_ROUNDS);
+}
+
+/* ---- e ---- */
+static void stop_while_holding(void *arg)
+{
+    (void)arg;
+    struct thread *dying = harness_spawn(returns_at_once, NULL);
+    (void)dying;
+    while (!__atomic_load_n(&exiting, __ATOMIC_ACQUIRE))
+        __builtin_ia32_pause();
+    gc_stop_the_world(); /* never returns: SIGALRM ends the child */
+}
+
+static int stopper_holds_the_lock_child(void)
+{
+    host_exit_window_hook = note_exiting;
+    alarm(8);
+    host_with_all_threads_lock(stop_while_holding, NULL);
+    return 1;
+}
+
+static void stopper_holds_the_lock(void)
+{
+    static char out[8192];
+    int status = harness_run_self("stopper-holds-lock", NULL, out, sizeof out);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM);
+    CHECK(strstr(out, "gc_stop_the_world has waited 5 s for thread") != NULL);
+    CHECK(strstr(out, "asleep with its stop deferred") != NULL);
+    printf("exit_races: a stopper holding the lock its sleeper waits for said so after 5 s:\n  %s", out);
 }
 
 /* ---- b ---- */
@@ -286,11 +322,12 @@ static void resume_wait_interrupted(void)
 
 int test_main(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
+    if (argc > 1 && strcmp(argv[1], "stopper-holds-lock") == 0)
+        return stopper_holds_the_lock_child();
     if (harness_host_mode()) {
         resume_wait_interrupted();
         lisp_lock_held_by_a_suspended_thread();
+        stopper_holds_the_lock();
         deferred_stop_at_exit();
         printf("exit_races: %d threads ended with a stop deferred in their exit code; each stop completed "
                "with the thread DEAD\n", DEFERRED_EXITS);

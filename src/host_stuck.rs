@@ -121,6 +121,25 @@ fn task_state(stat: &[u8]) -> Option<u8> {
     stat.get(close + 2).copied()
 }
 
+/// How long the stopper waits, backed off, for a sleeper before it says
+/// so on stderr (once per back-off): the sleeper may be waiting for a
+/// lock the stopper itself holds, which nothing can resolve.
+const STALL_WARNING_NS: u64 = 5_000_000_000;
+
+/// One line on stderr, whatever `SBTHREAD_TRACE` says: a stop that has
+/// waited [`STALL_WARNING_NS`] for a sleeper is most likely a deadlock in
+/// the runtime's Lisp code (RELIABILITY.md), and a hang says nothing.
+fn warn_stalled(stuck: ThreadRef) {
+    crate::trace::emit(format_args!(
+        "warning: gc_stop_the_world has waited {} s for thread {:#x} (tid {}), asleep with its stop deferred, \
+         every other thread resumed; if it waits for a lock the collecting thread holds, the runtime's Lisp \
+         code is deadlocked",
+        STALL_WARNING_NS / 1_000_000_000,
+        addr(stuck.as_ptr()),
+        stuck.private().tid.load(Ordering::Relaxed)
+    ));
+}
+
 /// Stopper, holding `all_threads_lock`, no helper popping: `stuck` has
 /// deferred its stop and sleeps. Resumes the threads this stop suspended,
 /// waits until `stuck` is SUSPENDED or DEAD, then signals again every
@@ -145,10 +164,16 @@ pub(crate) fn back_off(me: Option<ThreadRef>, stuck: ThreadRef) {
         addr(stuck.as_ptr()),
         resumed
     );
+    let since = stats::now_ns();
+    let mut warned = false;
     loop {
         let seen = host_fanout::events();
         if host_fanout::stopped(stuck) {
             break;
+        }
+        if !warned && stats::now_ns() - since >= STALL_WARNING_NS {
+            warned = true;
+            warn_stalled(stuck);
         }
         host_fanout::sleep_unless_changed(seen);
     }
