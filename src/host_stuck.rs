@@ -13,7 +13,7 @@
 //!
 //! What the stopper does: a thread that is still RUNNING after its stop
 //! signal and that the kernel shows asleep at every look for
-//! [`ASLEEP_FOR`] has deferred its stop (a deliverable signal wakes a
+//! [`ASLEEP_FOR_NS`] has deferred its stop (a deliverable signal wakes a
 //! sleeping thread at once). The stopper then backs off: it resumes every
 //! thread this stop has suspended, exactly as `gc_start_the_world` would
 //! (no collection has started; to the runtime it is a stop with nothing
@@ -23,6 +23,10 @@
 //! still on its way (`Private::stop_sent`) is not signalled again: the
 //! signal is real-time and queues, and the handler would take the second
 //! one for its resume.
+//!
+//! What it cannot resolve: a sleeper waiting for a lock the stopper itself
+//! holds (0.9.4.1 can start a collection inside `MAKE-THREAD`'s
+//! `WITH-MUTEX`). After [`STALL_WARNING_NS`] it says so on stderr, once.
 //!
 //! The stopper is an ordinary thread here (inside `gc_stop_the_world`),
 //! not a signal handler: reading `/proc` is fine.
