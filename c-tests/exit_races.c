@@ -31,11 +31,14 @@
  *     them again (host_stuck.rs). Deterministic: the holder keeps the
  *     lock until it has been suspended and resumed once. A hang here is
  *     the deadlock.
- *  e. (host mode) the same with the stopper itself holding the lock (a
- *     collection triggered inside MAKE-THREAD's WITH-MUTEX): a deadlock
- *     in the Lisp code nothing can resolve, but not a silent one. In a
- *     child that SIGALRM ends after 8 s, the stopper must have said on
- *     stderr, after 5 s, which thread it waits for and why.
+ *  e. (host mode) the same with the stopper itself holding the lock. For
+ *     a real Lisp mutex the library counts the sleeper as stopped
+ *     (host_adopt.rs; sbcl/lisp/gc-in-lock.lisp tests that on the real
+ *     runtime); the test host's lock is a pthread mutex, which it cannot
+ *     recognise, so this is the deadlock nothing resolves, and it must
+ *     not be a silent one: in a child that SIGALRM ends after 8 s, the
+ *     stopper must have said on stderr, after 5 s, which thread it waits
+ *     for and why.
  */
 #define _GNU_SOURCE
 #include "harness.h"

@@ -321,6 +321,13 @@ struct sbthread_stats {
    stopped them again.
    */
   uint64_t stop_backoffs;
+  /*
+   Threads counted as stopped without suspending (host mode): asleep
+   with their stop deferred, waiting for a Lisp mutex the stopper
+   itself holds, so they cannot run before the world is started; their
+   stacks are scanned from where they sleep.
+   */
+  uint64_t stop_adoptions;
 };
 
 /*

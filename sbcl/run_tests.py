@@ -41,6 +41,7 @@ UPSTREAM = [
 OURS = [
     ("exit-interrupts.lisp", 240, False),  # interrupts racing thread exit
     ("exit-lock.lisp", 120, False),        # a stop deferred by a thread asleep on a suspended thread's lock
+    ("gc-in-lock.lisp", 120, False),       # ... asleep on a lock the collecting thread itself holds
 ]
 
 

@@ -225,4 +225,9 @@ pub struct SbthreadStats {
     /// stopper resumed the stopped threads until it had stopped, then
     /// stopped them again.
     pub stop_backoffs: u64,
+    /// Threads counted as stopped without suspending (host mode): asleep
+    /// with their stop deferred, waiting for a Lisp mutex the stopper
+    /// itself holds, so they cannot run before the world is started; their
+    /// stacks are scanned from where they sleep.
+    pub stop_adoptions: u64,
 }

@@ -95,6 +95,10 @@ pub(crate) struct Private {
     /// real-time and queues, and the runtime's handler would take the
     /// extra one for its resume.
     pub(crate) stop_sent: AtomicU32,
+    /// Host mode, during a stop: 1 + the context slot the stopper uses for
+    /// this thread, counted as stopped while it sleeps on a Lisp mutex the
+    /// stopper holds (`host_adopt.rs`); 0 otherwise.
+    pub(crate) adopted: AtomicU32,
 }
 
 /// Where everything is in a block.
@@ -217,7 +221,7 @@ static SERIAL: AtomicU64 = AtomicU64::new(0);
 /// cached `interrupt_data` mapping.
 pub(crate) fn init_private(p: &Private) {
     p.serial.store(SERIAL.fetch_add(1, Ordering::Relaxed) + 1, Ordering::Relaxed);
-    for w in [&p.linked, &p.started, &p.dead, &p.reaping, &p.queue_closed, &p.doorbell, &p.pa_depth, &p.wogc_depth, &p.woi_depth, &p.tid, &p.stop_sent] {
+    for w in [&p.linked, &p.started, &p.dead, &p.reaping, &p.queue_closed, &p.doorbell, &p.pa_depth, &p.wogc_depth, &p.woi_depth, &p.tid, &p.stop_sent, &p.adopted] {
         w.store(0, Ordering::Relaxed);
     }
     p.interrupts_run.store(0, Ordering::Relaxed);

@@ -41,6 +41,7 @@ use crate::abi_types::{SBTHREAD_STATE_DEAD, SBTHREAD_STATE_RUNNING, SBTHREAD_STA
 use crate::backoff::Backoff;
 use crate::fanout::{Fanout, Links};
 use crate::futex;
+use crate::host_adopt;
 use crate::host_stuck;
 use crate::kill::kill_thread_safely;
 use crate::lose::lose;
@@ -169,6 +170,9 @@ pub(crate) fn await_stopped(me: Option<ThreadRef>) {
                     continue;
                 }
                 if watch.stuck(th) {
+                    if host_adopt::try_adopt(me, th) {
+                        break;
+                    }
                     await_helpers();
                     host_stuck::back_off(me, th);
                     continue 'round;
@@ -181,10 +185,11 @@ pub(crate) fn await_stopped(me: Option<ThreadRef>) {
     await_helpers();
 }
 
-/// SUSPENDED or DEAD: neither changes until the stopper resumes it.
+/// SUSPENDED or DEAD (neither changes until the stopper resumes it), or
+/// adopted (`host_adopt.rs`).
 pub(crate) fn stopped(th: ThreadRef) -> bool {
     let s = th.state();
-    s == SBTHREAD_STATE_SUSPENDED || s == SBTHREAD_STATE_DEAD
+    s == SBTHREAD_STATE_SUSPENDED || s == SBTHREAD_STATE_DEAD || host_adopt::adopted(th)
 }
 
 /// Stopper: sleeps until an event after `seen`, or for [`SAFETY_NET`].

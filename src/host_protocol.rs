@@ -77,5 +77,9 @@ impl Protocol for HostProtocol {
         host_fanout::resume(th)
     }
 
+    fn release_adopted(&self, th: ThreadRef) -> bool {
+        crate::host_adopt::release(th)
+    }
+
     fn end_start(&self) {}
 }

@@ -24,9 +24,11 @@
 //! signal is real-time and queues, and the handler would take the second
 //! one for its resume.
 //!
-//! What it cannot resolve: a sleeper waiting for a lock the stopper itself
-//! holds (0.9.4.1 can start a collection inside `MAKE-THREAD`'s
-//! `WITH-MUTEX`). After [`STALL_WARNING_NS`] it says so on stderr, once.
+//! Backing off cannot resolve a sleeper waiting for a lock the stopper
+//! itself holds (0.9.4.1 can start a collection inside `MAKE-THREAD`'s
+//! `WITH-MUTEX`): a Lisp mutex is adopted instead (`host_adopt.rs`), and
+//! for anything else still asleep after [`STALL_WARNING_NS`] the stopper
+//! says so on stderr, once.
 //!
 //! The stopper is an ordinary thread here (inside `gc_stop_the_world`),
 //! not a signal handler: reading `/proc` is fine.
@@ -85,36 +87,42 @@ impl Watch {
 /// Whether the kernel shows task `tid` of this process asleep ('S', an
 /// interruptible wait). False when it cannot tell (no tid, no `/proc`).
 fn asleep(tid: u32) -> bool {
-    if tid == 0 {
-        return false;
-    }
-    let mut path = [0u8; 48];
-    let Some(len) = stat_path(tid, &mut path) else { return false };
-    debug_assert!(path[len] == 0);
     let mut buf = [0u8; 256];
-    // SAFETY: `path` is NUL-terminated (stat_path); `buf` is writable for
-    // its length; the descriptor is ours and closed below.
+    match read_proc_task(tid, "stat", &mut buf) {
+        Some(n) => task_state(&buf[..n]) == Some(b'S'),
+        None => false,
+    }
+}
+
+/// Reads `/proc/self/task/<tid>/<file>` into `buf` (one `read`); the
+/// number of bytes, or None (no tid, no such task or file).
+pub(crate) fn read_proc_task(tid: u32, file: &str, buf: &mut [u8]) -> Option<usize> {
+    if tid == 0 {
+        return None;
+    }
+    let mut path = [0u8; 64];
+    let len = task_path(tid, file, &mut path)?;
+    debug_assert!(path[len] == 0);
+    // SAFETY: `path` is NUL-terminated (task_path); `buf` is writable for
+    // its length; the descriptor is ours and closed here.
     let n = unsafe {
         let fd = libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC);
         if fd < 0 {
-            return false;
+            return None;
         }
         let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
         libc::close(fd);
         n
     };
-    if n <= 0 {
-        return false;
-    }
-    task_state(&buf[..n as usize]) == Some(b'S')
+    (n > 0).then_some(n as usize)
 }
 
-/// Writes `/proc/self/task/<tid>/stat` and a NUL into `out`; returns the
+/// Writes `/proc/self/task/<tid>/<file>` and a NUL into `out`; returns the
 /// length without the NUL.
-fn stat_path(tid: u32, out: &mut [u8; 48]) -> Option<usize> {
+fn task_path(tid: u32, file: &str, out: &mut [u8; 64]) -> Option<usize> {
     use std::io::Write;
     let mut cursor = std::io::Cursor::new(&mut out[..]);
-    write!(cursor, "/proc/self/task/{tid}/stat\0").ok()?;
+    write!(cursor, "/proc/self/task/{tid}/{file}\0").ok()?;
     Some(cursor.position() as usize - 1)
 }
 
@@ -172,7 +180,7 @@ pub(crate) fn back_off(me: Option<ThreadRef>, stuck: ThreadRef) {
     let mut warned = false;
     loop {
         let seen = host_fanout::events();
-        if host_fanout::stopped(stuck) {
+        if host_fanout::stopped(stuck) || crate::host_adopt::try_adopt(me, stuck) {
             break;
         }
         if !warned && stats::now_ns() - since >= STALL_WARNING_NS {
@@ -203,9 +211,9 @@ mod tests {
     }
 
     #[test]
-    fn stat_path_is_nul_terminated() {
-        let mut out = [0u8; 48];
-        let n = stat_path(4_294_967_295, &mut out).unwrap();
+    fn task_path_is_nul_terminated() {
+        let mut out = [0u8; 64];
+        let n = task_path(4_294_967_295, "stat", &mut out).unwrap();
         assert_eq!(&out[..n], b"/proc/self/task/4294967295/stat");
         assert_eq!(out[n], 0);
     }

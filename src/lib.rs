@@ -20,7 +20,8 @@
 //!   queue; `protocol` + `host_protocol` + `standalone`: the half that
 //!   differs between host mode and standalone mode (`host_fanout`: the
 //!   host-mode stop with helping threads; `host_stuck`: its way out when
-//!   a thread defers its stop and then sleeps);
+//!   a thread defers its stop and then sleeps; `host_adopt`: such a
+//!   sleeper waiting for a lock the stopper holds);
 //! - protocol cores shared with the loom model: `queue` (interrupt
 //!   queue), `handshake` (standalone stop/start), over `sync`;
 //! - support: `thread_ref` (checked access to a thread's words), `lisp`
@@ -41,6 +42,7 @@ mod fault;
 mod futex;
 mod handshake;
 mod hooks;
+mod host_adopt;
 mod host_fanout;
 mod host_protocol;
 mod host_stuck;

@@ -39,6 +39,12 @@ pub(crate) trait Protocol: Sync {
 
     /// Resume one SUSPENDED thread (marks it RUNNING). Returns 0 or a
     /// `pthread_kill` error.
+    /// Starting the world: if `th` was counted as stopped without
+    /// suspending (host mode, `host_adopt.rs`), undoes that and returns
+    /// true: it needs no resume.
+    fn release_adopted(&self, _th: ThreadRef) -> bool {
+        false
+    }
     fn resume(&self, th: ThreadRef) -> c_int;
 
     /// After every thread was resumed, before the lock is released.

@@ -79,6 +79,9 @@ pub(crate) static STOP_SIGNALS_BY_HELPERS: Counter = Counter::new();
 
 /// Stops that backed off (`host_stuck.rs`).
 pub(crate) static STOP_BACKOFFS: Counter = Counter::new();
+/// Threads counted as stopped while asleep on a Lisp mutex their stopper
+/// holds (`host_adopt.rs`).
+pub(crate) static STOP_ADOPTIONS: Counter = Counter::new();
 
 /// Records one wait of a stopper (after it sent its signals).
 pub(crate) fn record_stop_wait(wall_ns: u64) {

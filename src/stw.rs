@@ -76,7 +76,7 @@ pub(crate) fn start_the_world() {
     let mut resumed = 0u32;
     for th in registry::iter().filter(|t| Some(*t) != me) {
         let s = th.state();
-        if s == SBTHREAD_STATE_DEAD {
+        if p.release_adopted(th) || s == SBTHREAD_STATE_DEAD {
             continue;
         }
         if s != SBTHREAD_STATE_SUSPENDED {

@@ -166,4 +166,10 @@ impl ThreadRef {
         // and never changes afterwards.
         unsafe { (*self.as_ptr()).control_stack_start.cast() }
     }
+
+    /// `control_stack_end` (exclusive).
+    pub(crate) fn control_stack_end(self) -> *mut u8 {
+        // SAFETY: as for `block_start`.
+        unsafe { (*self.as_ptr()).control_stack_end.cast() }
+    }
 }

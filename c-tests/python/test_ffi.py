@@ -58,7 +58,7 @@ class Stats(C.Structure):
         "stop_latency_mean_ns", "stop_latency_max_ns")] + [("conses_live", C.c_int64)] + [
         (name, C.c_uint64) for name in ("stop_wait_ns", "stop_signals_by_stopper",
                                               "stop_signals_by_helpers", "interrupts_discarded",
-                                              "stop_backoffs")]
+                                              "stop_backoffs", "stop_adoptions")]
 
 
 def check(cond, what):

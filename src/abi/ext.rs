@@ -227,6 +227,7 @@ pub unsafe extern "C" fn sbthread_stats(out: *mut SbthreadStats) -> c_int {
         stop_signals_by_helpers: stats::STOP_SIGNALS_BY_HELPERS.get(),
         interrupts_discarded: stats::INTERRUPTS_DISCARDED.get(),
         stop_backoffs: stats::STOP_BACKOFFS.get(),
+        stop_adoptions: stats::STOP_ADOPTIONS.get(),
     };
     // SAFETY: `out` is non-NULL and writable (contract).
     unsafe { out.write(s) };
