@@ -51,6 +51,9 @@ def one_run(fixture, lib, seconds, log):
     m = re.search(r"soak: stops that backed off: (\d+)", text)
     if m:
         figures["backoffs"] = float(m.group(1))
+    m = re.search(r"soak: sleepers counted as stopped: (\d+)", text)
+    if m:
+        figures["adoptions"] = float(m.group(1))
     reason = ""
     if outcome != "pass":
         for pat in [r"fatal error[^\n]*\n[^\n]*", r"unhandled [^\n]*", r"soak: error in[^\n]*", r"Segmentation fault",
@@ -88,7 +91,9 @@ def summarize(results):
                      "finalizer_lock_warnings": sum(1 for r in rs if r["warned"]),
                      "backoffs": int(sum(r["figures"].get("backoffs", 0) for r in rs)),
                      "runs_with_backoffs": sum(1 for r in rs if r["figures"].get("backoffs", 0) > 0),
-                     "runs_reporting_backoffs": sum(1 for r in rs if "backoffs" in r["figures"])})
+                     "runs_reporting_backoffs": sum(1 for r in rs if "backoffs" in r["figures"]),
+                     "adoptions": int(sum(r["figures"].get("adoptions", 0) for r in rs)),
+                     "runs_with_adoptions": sum(1 for r in rs if r["figures"].get("adoptions", 0) > 0)})
     return rows
 
 
@@ -119,9 +124,11 @@ def markdown(rows, seconds, date):
             "",
             "Stops that backed off with ours (a thread asleep with its stop deferred, maybe on a lock held by"
             " a thread the stop had suspended; `stop_backoffs`, `src/host_stuck.rs`): %d, in %d of the %d runs"
-            " that reported them (a run that died before its report does not)." % (
+            " that reported them (a run that died before its report does not). Sleepers counted as stopped"
+            " because the stopper itself held the Lisp mutex they waited for (`stop_adoptions`,"
+            " `src/host_adopt.rs`; each would otherwise have been a hang): %d, in %d runs." % (
                 rows[0]["backoffs"], rows[0]["runs_with_backoffs"],
-                rows[0]["runs_reporting_backoffs"]),
+                rows[0]["runs_reporting_backoffs"], rows[0]["adoptions"], rows[0]["runs_with_adoptions"]),
             END]
     return "\n".join(out)
 

@@ -121,8 +121,10 @@
           (reduce #'+ (mapcar #'car workers)) (reduce #'+ (mapcar #'car conses)) (car gcs)
           (first sent) (second sent) (third sent) (reduce #'+ *interrupt-runs*) *errors*)
   ;; libsbthread only: stops that found a thread asleep with its stop
-  ;; deferred and backed off (word 18 of struct sbthread_stats).
-  (let ((backoffs (sbthread-stat-words 18)))
-    (when backoffs
-      (format t "~&soak: stops that backed off: ~D~%" (first backoffs))))
+  ;; deferred and backed off, and sleepers counted as stopped because the
+  ;; stopper held their lock (words 18 and 19 of struct sbthread_stats).
+  (let ((words (sbthread-stat-words 18 19)))
+    (when words
+      (format t "~&soak: stops that backed off: ~D~%" (first words))
+      (format t "~&soak: sleepers counted as stopped: ~D~%" (second words))))
   (sb-ext:quit :unix-status (if (zerop *errors*) 104 1)))
