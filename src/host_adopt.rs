@@ -33,14 +33,14 @@
 use core::sync::atomic::Ordering;
 
 use crate::abi_types::{lispobj, os_context_t, SBTHREAD_MAX_INTERRUPTS};
-use crate::lisp::{fixnum_value, make_fixnum, set_symbol_value, sym, symbol_value, NIL, T};
+use crate::lisp::{set_symbol_value, sym, symbol_value, NIL, OTHER_POINTER_LOWTAG, T};
 use crate::lose::addr;
+use crate::standalone::contexts;
 use crate::stats;
 use crate::thread_ref::ThreadRef;
 use crate::trace::trace;
 
 const INSTANCE_POINTER_LOWTAG: u64 = 0x1;
-const OTHER_POINTER_LOWTAG: u64 = 0xF;
 const INSTANCE_HEADER_WIDETAG: u64 = 0x5A;
 const SAP_WIDETAG: u64 = 0x4E;
 /// Byte offset of slot 2 (`%sap` of a `thread`; slot 0 is the layout)
@@ -78,7 +78,7 @@ pub(crate) fn try_adopt(me: Option<ThreadRef>, th: ThreadRef) -> bool {
     if w.sp < low || w.sp >= high {
         return false;
     }
-    let index = fixnum_value(symbol_value(sym::FREE_INTERRUPT_CONTEXT_INDEX, Some(th))).max(0) as usize;
+    let index = contexts::depth(th);
     if index >= SBTHREAD_MAX_INTERRUPTS as usize {
         return false;
     }
@@ -93,8 +93,7 @@ pub(crate) fn try_adopt(me: Option<ThreadRef>, th: ThreadRef) -> bool {
         (*ctx).uc_mcontext.gregs[libc::REG_RSP as usize] = w.sp as i64;
         (*ctx).uc_mcontext.gregs[libc::REG_RIP as usize] = w.pc as i64;
     }
-    th.interrupt_context_slot(index).store(ctx.cast::<os_context_t>(), Ordering::Relaxed);
-    set_symbol_value(sym::FREE_INTERRUPT_CONTEXT_INDEX, make_fixnum(index as i64 + 1), Some(th));
+    contexts::push(th, index, ctx.cast::<os_context_t>());
     th.private().adopted.store(slot as u32 + 1, Ordering::Relaxed);
     stats::STOP_ADOPTIONS.bump();
     trace!(1, "gc_stop_the_world: thread {:#x} sleeps on a Lisp mutex this stopper holds; counted as stopped (sp {:#x})", addr(th.as_ptr()), w.sp);
@@ -109,9 +108,7 @@ pub(crate) fn release(th: ThreadRef) -> bool {
     if slot == 0 {
         return false;
     }
-    let index = fixnum_value(symbol_value(sym::FREE_INTERRUPT_CONTEXT_INDEX, Some(th))).max(1) as usize - 1;
-    th.interrupt_context_slot(index).store(core::ptr::null_mut(), Ordering::Relaxed);
-    set_symbol_value(sym::FREE_INTERRUPT_CONTEXT_INDEX, make_fixnum(index as i64), Some(th));
+    contexts::pop(th, contexts::depth(th).max(1) - 1);
     if symbol_value(sym::STOP_FOR_GC_PENDING, Some(th)) == T {
         // Deferred by the handler: the signal is spent; forget the stop.
         set_symbol_value(sym::STOP_FOR_GC_PENDING, NIL, Some(th));
@@ -132,9 +129,6 @@ struct FutexWait {
 /// Reads `/proc/self/task/<tid>/syscall`: "nr a0 .. a5 sp pc" while the
 /// task is blocked in a system call.
 fn futex_wait_of(tid: u32) -> Option<FutexWait> {
-    if tid == 0 {
-        return None;
-    }
     let mut buf = [0u8; 256];
     let n = crate::host_stuck::read_proc_task(tid, "syscall", &mut buf)?;
     let text = core::str::from_utf8(&buf[..n]).ok()?;

@@ -36,3 +36,18 @@ the header's order), or NIL when the library in use is not ours."
                 buf)
                (mapcar (lambda (i) (sb-alien:deref buf i)) indices))
           (sb-alien:free-alien buf))))))
+
+(defun run-counted-rounds (name rounds word what round)
+  "Calls ROUND ROUNDS times and prints how much word WORD of libsbthread's
+struct sbthread_stats (WHAT) grew meanwhile. With libsbthread, exits 1
+when it grew in fewer than half the rounds: the test's sleeps only order
+its threads, so a round may miss its window, but not most of them."
+  (let ((before (sbthread-stat-words word)))
+    (dotimes (i rounds)
+      (funcall round))
+    (let ((counted (and before (- (first (sbthread-stat-words word)) (first before)))))
+      (format t "~&~A: ~D rounds, each collection completed; ~A: ~A~%"
+              name rounds what (or counted "(not libsbthread)"))
+      (when (and counted (< (* 2 counted) rounds))
+        (format t "~&~A: FAIL: ~A fewer than half the rounds: the test missed its window~%" name what)
+        (sb-ext:quit :unix-status 1)))))

@@ -48,13 +48,5 @@
     (wait-until-dead holder)
     (wait-until-dead dying)))
 
-(let ((before (sbthread-stat-words 18)))
-  (dotimes (i *rounds*)
-    (one-round))
-  (let ((backoffs (and before (- (first (sbthread-stat-words 18)) (first before)))))
-    (format t "~&exit-lock: ~D rounds, each collection completed; stops that backed off: ~A~%"
-            *rounds* (or backoffs "(not libsbthread)"))
-    (when (and backoffs (< (* 2 backoffs) *rounds*))
-      (format t "~&exit-lock: FAIL: fewer back-offs than half the rounds: the test missed its window~%")
-      (sb-ext:quit :unix-status 1))
-    (sb-ext:quit :unix-status 104)))
+(run-counted-rounds "exit-lock" *rounds* 18 "stops that backed off" #'one-round)
+(sb-ext:quit :unix-status 104)

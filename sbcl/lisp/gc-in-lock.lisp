@@ -40,17 +40,9 @@
       (sb-ext:gc))
     (wait-until-dead dying)))
 
-(let ((before (sbthread-stat-words 19)))
-  (dotimes (i *rounds*)
-    (one-round))
-  (let ((adopted (and before (- (first (sbthread-stat-words 19)) (first before)))))
-    (format t "~&gc-in-lock: ~D rounds, each collection completed; sleepers counted as stopped: ~A~%"
-            *rounds* (or adopted "(not libsbthread)"))
-    (let ((dead (remove-if #'sb-thread:thread-alive-p sb-thread::*all-threads*)))
-      (when dead
-        (format t "~&gc-in-lock: FAIL: ~D ended thread(s) still in *all-threads*~%" (length dead))
-        (sb-ext:quit :unix-status 1)))
-    (when (and adopted (< (* 2 adopted) *rounds*))
-      (format t "~&gc-in-lock: FAIL: fewer sleepers counted than half the rounds: the test missed its window~%")
-      (sb-ext:quit :unix-status 1))
-    (sb-ext:quit :unix-status 104)))
+(run-counted-rounds "gc-in-lock" *rounds* 19 "sleepers counted as stopped" #'one-round)
+(let ((dead (remove-if #'sb-thread:thread-alive-p sb-thread::*all-threads*)))
+  (when dead
+    (format t "~&gc-in-lock: FAIL: ~D ended thread(s) still in *all-threads*~%" (length dead))
+    (sb-ext:quit :unix-status 1)))
+(sb-ext:quit :unix-status 104)

@@ -16,7 +16,9 @@
 //! asynchronous signal blocked (inside the stop handler, or under the
 //! mask `suspend_self` sets), so no handler interleaves with a push or a
 //! pop. A stopper reads them only while the thread is SUSPENDED: the
-//! suspension's release/acquire handshake orders the push before it.
+//! suspension's release/acquire handshake orders the push before it. The
+//! one exception is host mode's adoption (`host_adopt.rs`): the stopper
+//! pushes and pops for a thread that cannot run until the world starts.
 //! Async-signal-safe.
 
 use core::sync::atomic::Ordering;
@@ -26,8 +28,21 @@ use crate::lisp::{fixnum_value, make_fixnum, set_symbol_value, sym, symbol_value
 use crate::thread_ref::ThreadRef;
 
 /// How many contexts `th` has recorded.
-fn depth(th: ThreadRef) -> usize {
+pub(crate) fn depth(th: ThreadRef) -> usize {
     fixnum_value(symbol_value(sym::FREE_INTERRUPT_CONTEXT_INDEX, Some(th))).max(0) as usize
+}
+
+/// Puts `ctx` in slot `index` of `th`'s contexts and makes it the
+/// innermost (`index` is `depth(th)`).
+pub(crate) fn push(th: ThreadRef, index: usize, ctx: *mut os_context_t) {
+    th.interrupt_context_slot(index).store(ctx, Ordering::Relaxed);
+    set_symbol_value(sym::FREE_INTERRUPT_CONTEXT_INDEX, make_fixnum(index as i64 + 1), Some(th));
+}
+
+/// Takes the context in slot `index` (the innermost) off `th`'s contexts.
+pub(crate) fn pop(th: ThreadRef, index: usize) {
+    set_symbol_value(sym::FREE_INTERRUPT_CONTEXT_INDEX, make_fixnum(index as i64), Some(th));
+    th.interrupt_context_slot(index).store(core::ptr::null_mut(), Ordering::Relaxed);
 }
 
 /// A context recorded for as long as this lives (pops it when dropped).
@@ -40,15 +55,13 @@ pub(crate) struct Recorded {
 /// with every asynchronous signal blocked.
 pub(crate) fn record(th: ThreadRef, ctx: *mut os_context_t) -> Recorded {
     let index = depth(th);
-    th.interrupt_context_slot(index).store(ctx, Ordering::Relaxed);
-    set_symbol_value(sym::FREE_INTERRUPT_CONTEXT_INDEX, make_fixnum(index as i64 + 1), Some(th));
+    push(th, index, ctx);
     Recorded { th, index }
 }
 
 impl Drop for Recorded {
     fn drop(&mut self) {
-        set_symbol_value(sym::FREE_INTERRUPT_CONTEXT_INDEX, make_fixnum(self.index as i64), Some(self.th));
-        self.th.interrupt_context_slot(self.index).store(core::ptr::null_mut(), Ordering::Relaxed);
+        pop(self.th, self.index);
     }
 }
 
