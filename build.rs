@@ -1,5 +1,5 @@
 //! Build script:
-//! 1. compiles the weak-reference shim (`src/hooks/shim.c`) with `cc`;
+//! 1. compiles the weak-reference shim (`src/legacy/shim.c`) with `cc`;
 //! 2. runs bindgen over `ffi/host_hooks.h` (the hook signatures the Rust
 //!    side calls with) and `ffi/legacy_thread.h` (the independent C layout
 //!    description `src/layout.rs` compares the Rust types with);
@@ -20,7 +20,7 @@ fn main() {
     for watched in [
         "ffi/host_hooks.h",
         "ffi/legacy_thread.h",
-        "src/hooks/shim.c",
+        "src/legacy/shim.c",
         "cbindgen.toml",
         "src",
     ] {
@@ -28,7 +28,7 @@ fn main() {
     }
 
     cc::Build::new()
-        .file("src/hooks/shim.c")
+        .file("src/legacy/shim.c")
         .include(&ffi)
         .flag("-fvisibility=hidden")
         .warnings(true)
@@ -43,7 +43,7 @@ fn main() {
         .allowlist_var("SBTHREAD_HOST_HOOK_COUNT")
         .blocklist_type("thread|alloc_region|interrupt_data|os_context_t|sigset_t|__sigset_t|pthread_key_t|lispobj|boolean|os_vm_address_t|os_vm_size_t")
         .raw_line("#[allow(unused_imports)]")
-        .raw_line("use crate::abi_types::{AllocRegion as alloc_region, InterruptData as interrupt_data, Thread as thread, boolean, lispobj, os_context_t, os_vm_address_t, os_vm_size_t};")
+        .raw_line("use crate::legacy::types::{AllocRegion as alloc_region, InterruptData as interrupt_data, Thread as thread, boolean, lispobj, os_context_t, os_vm_address_t, os_vm_size_t};")
         .raw_line("#[allow(unused_imports)]")
         .raw_line("use libc::{pthread_key_t, sigset_t};")
         .layout_tests(false)

@@ -573,7 +573,7 @@ def write_markdown(res):
               " returned a thread gives back its stacks, the TLS area past its first page, its"
               " signal stack and interrupt data (one `process_madvise`), once more dead threads wait"
               " than the block cache holds, and unprotects its guard page once more than 256 wait"
-              " (`src/dormant.rs`; here 32 wait, so map entries stay):", "",
+              " (`src/thread/dormant.rs`; here 32 wait, so map entries stay):", "",
               "| | resident / dead thread | map entries / dead thread |", "|---|---:|---:|"]
     for mname in ("standalone", "host"):
         mm = res["memory"][mname]
@@ -588,7 +588,7 @@ def write_markdown(res):
               " thread therefore still needs its own stop signal and its own resume signal. But that"
               " wait is the library's (`sigwaitinfo` is interposed, `src/abi/sigwait.rs`), so a thread"
               " entering it helps send the stop signals still to go and wakes the stopper, which"
-              " sleeps on a futex instead of polling (`src/host_fanout.rs`); resuming stays one signal"
+              " sleeps on a futex instead of polling (`src/host/stop.rs`); resuming stays one signal"
               " per thread from the stopper. At 64 blocked threads the stopper is on"
               " the CPU %.0f%% of the stop (the original's yield loop: %.0f%%). What no library can"
               " change from outside the handler: the handler's own mask changes, its `sigwaitinfo`,"

@@ -3,7 +3,7 @@
  *
  * Threads that used a deep stack and dirtied their TLS area past its
  * first page end (with the block cache off, so that each one gives back
- * its memory: see src/dormant.rs); before anyone reaps them the
+ * its memory: see src/thread/dormant.rs); before anyone reaps them the
  * test checks, from /proc and mincore: each block has at most 3 resident
  * pages (the top of its control stack, where glibc's descriptor and the
  * library's private words live, the page below it, and the first page of
@@ -21,7 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* N dead threads at once: more than src/dormant.rs's GUARD_AFTER (256),
+/* N dead threads at once: more than src/thread/dormant.rs's GUARD_AFTER (256),
  * so the last of them also unprotect their guard page. */
 enum { N = 300, GUARD_AFTER = 256, REUSE = 4, DEEP = 256 << 10, TLS_WORD = 600 /* past the TLS area's first page */ };
 

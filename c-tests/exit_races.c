@@ -28,12 +28,12 @@
  *     thread, its stop deferred, sleeps waiting for that lock. Neither
  *     can move until the other does; the stopper must see the sleeper,
  *     resume the suspended threads until it has stopped or died, and stop
- *     them again (host_stuck.rs). Deterministic: the holder keeps the
+ *     them again (host/stuck.rs). Deterministic: the holder keeps the
  *     lock until it has been suspended and resumed once. A hang here is
  *     the deadlock.
  *  e. (host mode) the same with the stopper itself holding the lock. For
  *     a real Lisp mutex the library counts the sleeper as stopped
- *     (host_adopt.rs; sbcl/lisp/gc-in-lock.lisp tests that on the real
+ *     (host/adopt.rs; sbcl/lisp/gc-in-lock.lisp tests that on the real
  *     runtime); the test host's lock is a pthread mutex, which it cannot
  *     recognise, so this is the deadlock nothing resolves, and it must
  *     not be a silent one: in a child that SIGALRM ends after 8 s, the
@@ -50,6 +50,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { DEFERRED_EXITS = 200, RACE_THREADS = 3000 };
@@ -151,6 +152,97 @@ static void lisp_lock_held_by_a_suspended_thread(void)
     CHECK_EQ(backoffs, LOCK_ROUNDS);
     printf("exit_races: %d stops found a dying thread asleep on a Lisp lock held by a suspended thread; "
            "each backed off once and completed\n", LOCK_ROUNDS);
+}
+
+/* ---- f ---- */
+/* Case d with the holder slow to reach its suspension: its handler spins
+ * for 20 ms before it suspends (a preempted thread on a busy machine:
+ * runnable, not asleep), by
+ * which time the stopper has seen the dying thread asleep with its stop
+ * deferred. A back-off then must not run before the holder is SUSPENDED:
+ * resuming "every suspended thread" while the holder is still on its way
+ * left it suspended afterwards, holding the lock the sleeper waits for
+ * (the stop hung; found by this suite under load). */
+enum { SLOW_ROUNDS = 10 };
+static struct thread *volatile slow_holder;
+static volatile int slow_pending;
+
+static void delay_holder(struct thread *th)
+{
+    if (th == slow_holder && __atomic_exchange_n(&slow_pending, 0, __ATOMIC_ACQ_REL)) {
+        struct timespec t0, t;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        do
+            clock_gettime(CLOCK_MONOTONIC, &t);
+        while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 20 * 1000000L);
+    }
+}
+
+static void holder_slow_to_suspend(void)
+{
+    struct sbthread_stats st0, st1;
+    CHECK_EQ(sbthread_stats(&st0), 0);
+    host_exit_window_hook = note_exiting;
+    host_stop_handler_hook = delay_holder;
+    for (int i = 0; i < SLOW_ROUNDS; i++) {
+        harness_note("holder slow to suspend, round %d", i);
+        __atomic_store_n(&holding, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&exiting, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&round_done, 0, __ATOMIC_RELEASE);
+        struct thread *holder = harness_spawn(make_thread_push, NULL);
+        while (!__atomic_load_n(&holding, __ATOMIC_ACQUIRE))
+            __builtin_ia32_pause();
+        slow_holder = holder;
+        __atomic_store_n(&slow_pending, 1, __ATOMIC_RELEASE);
+        struct thread *dying = harness_spawn(returns_at_once, NULL);
+        while (!__atomic_load_n(&exiting, __ATOMIC_ACQUIRE))
+            __builtin_ia32_pause();
+        gc_stop_the_world();
+        CHECK_EQ(dying->state, SBTHREAD_STATE_DEAD);
+        CHECK_EQ(holder->state, SBTHREAD_STATE_SUSPENDED);
+        CHECK_EQ(__atomic_load_n(&slow_pending, __ATOMIC_ACQUIRE), 0);
+        gc_start_the_world();
+        __atomic_store_n(&round_done, 1, __ATOMIC_RELEASE);
+        harness_join(dying);
+        harness_join(holder);
+    }
+    host_stop_handler_hook = NULL;
+    host_exit_window_hook = NULL;
+    CHECK_EQ(sbthread_stats(&st1), 0);
+    CHECK_EQ((long)(st1.stop_backoffs - st0.stop_backoffs), SLOW_ROUNDS);
+    printf("exit_races: %d stops found the dying thread asleep while the lock's holder was still on its way "
+           "to its suspension; each backed off once, after the holder suspended, and completed\n", SLOW_ROUNDS);
+}
+
+/* ---- the measures' switches: each turned off, the failure it prevents ---- */
+
+/* One round of case d with SBTHREAD_BACKOFF=0: the stop never completes
+ * (SIGALRM ends the child). */
+static int lock_round_child(void)
+{
+    alarm(2);
+    host_exit_window_hook = note_exiting;
+    struct thread *holder = harness_spawn(make_thread_push, NULL);
+    while (!__atomic_load_n(&holding, __ATOMIC_ACQUIRE))
+        __builtin_ia32_pause();
+    harness_spawn(returns_at_once, NULL);
+    while (!__atomic_load_n(&exiting, __ATOMIC_ACQUIRE))
+        __builtin_ia32_pause();
+    gc_stop_the_world();
+    printf("the stop completed (holder %s)\n", holder->state == SBTHREAD_STATE_SUSPENDED ? "suspended" : "running");
+    return 0;
+}
+
+static void measures_switched_off(void)
+{
+    static char out[8192];
+    int status = harness_run_self("lock-round", "SBTHREAD_BACKOFF=0", out, sizeof out);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM);
+    printf("exit_races: with SBTHREAD_BACKOFF=0, a dying thread asleep on a lock its suspended holder keeps "
+           "hangs the stop (the child ended by SIGALRM)\n");
+    static const char *const wakeup[] = { "wrong thread state on wakeup", NULL };
+    CHECK(harness_expect_death("resume-waits", "SBTHREAD_RESUME_RETRY=0", wakeup));
+    printf("exit_races: with SBTHREAD_RESUME_RETRY=0, an interrupted resume wait is the handler's death\n");
 }
 
 /* ---- e ---- */
@@ -327,9 +419,21 @@ int test_main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "stopper-holds-lock") == 0)
         return stopper_holds_the_lock_child();
+    if (argc > 1 && strcmp(argv[1], "lock-round") == 0 && harness_host_mode())
+        return lock_round_child();
+    if (argc > 1 && strcmp(argv[1], "resume-waits") == 0 && harness_host_mode()) {
+        resume_wait_interrupted();
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "slow-holder") == 0 && harness_host_mode()) {
+        holder_slow_to_suspend(); /* case f alone */
+        return 0;
+    }
     if (harness_host_mode()) {
         resume_wait_interrupted();
         lisp_lock_held_by_a_suspended_thread();
+        holder_slow_to_suspend();
+        measures_switched_off();
         stopper_holds_the_lock();
         deferred_stop_at_exit();
         printf("exit_races: %d threads ended with a stop deferred in their exit code; each stop completed "

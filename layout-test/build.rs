@@ -1,6 +1,6 @@
 //! Generates two ctest suites against `../ffi/legacy_thread.h` (the C
 //! description of the legacy layout, independent of the Rust side):
-//! `good.rs` checks the library's own `src/abi_types.rs`, `wrong.rs` a
+//! `good.rs` checks the library's own `src/legacy/types.rs`, `wrong.rs` a
 //! deliberately wrong binding (`src/wrong.rs`).
 //!
 //! ctest compiles the C half with the C compiler and links it into the
@@ -41,12 +41,12 @@ fn configure(cfg: &mut TestGenerator) {
 }
 
 fn main() {
-    println!("cargo:rerun-if-changed=../src/abi_types.rs");
+    println!("cargo:rerun-if-changed=../src/legacy/types.rs");
     println!("cargo:rerun-if-changed=../ffi/legacy_thread.h");
     println!("cargo:rerun-if-changed=src/wrong.rs");
     let mut good = TestGenerator::new();
     configure(&mut good);
-    ctest::generate_test(&mut good, "../src/abi_types.rs", "good.rs").expect("ctest: good binding");
+    ctest::generate_test(&mut good, "../src/legacy/types.rs", "good.rs").expect("ctest: good binding");
     let mut wrong = TestGenerator::new();
     configure(&mut wrong);
     ctest::generate_test(&mut wrong, "src/wrong.rs", "wrong.rs").expect("ctest: wrong binding");

@@ -661,7 +661,7 @@ def md_section(saved):
         out += ["**Why create + join is above 1.05×.** After its Lisp function, a dying thread of ours"
                 " spends %s µs in the library (upstream's: %s µs): in these batches of dead threads, more wait"
                 " for the GC that reaps them than the block cache holds, so each gives back its memory"
-                " (`src/dormant.rs`: one `process_madvise`, a TLB shootdown on both CPUs) — the price"
+                " (`src/thread/dormant.rs`: one `process_madvise`, a TLB shootdown on both CPUs) — the price"
                 " of the dead-thread memory targets above, paid while the creator makes the next thread on the"
                 " other CPU. `SBTHREAD_GIVE_BACK=0` turns giving back off (dead threads then keep their memory"
                 " until reaped, as upstream's do); measured by hand with this file on this machine, create +"

@@ -123,10 +123,10 @@ def markdown(rows, seconds, date):
             " upstream %d." % (rows[0]["finalizer_lock_warnings"], rows[1]["finalizer_lock_warnings"]),
             "",
             "Stops that backed off with ours (a thread asleep with its stop deferred, maybe on a lock held by"
-            " a thread the stop had suspended; `stop_backoffs`, `src/host_stuck.rs`): %d, in %d of the %d runs"
+            " a thread the stop had suspended; `stop_backoffs`, `src/host/stuck.rs`): %d, in %d of the %d runs"
             " that reported them (a run that died before its report does not). Sleepers counted as stopped"
             " because the stopper itself held the Lisp mutex they waited for (`stop_adoptions`,"
-            " `src/host_adopt.rs`; each would otherwise have been a hang): %d, in %d runs." % (
+            " `src/host/adopt.rs`; each would otherwise have been a hang): %d, in %d runs." % (
                 rows[0]["backoffs"], rows[0]["runs_with_backoffs"],
                 rows[0]["runs_reporting_backoffs"], rows[0]["adoptions"], rows[0]["runs_with_adoptions"]),
             END]

@@ -6,62 +6,35 @@
 //!
 //! Rust users: [`rt`] is a safe API over the same core (standalone mode).
 //!
-//! Map of the crate (one concern per module):
-//! - `abi`: the thin C layer (`thread_c` = spec §5, `globals`, `ext` =
-//!   the `sbthread_*` API); `abi_types`: the C types; `layout`: their
-//!   compile-time layout checks;
-//! - `hooks`: host hooks, mode choice, standalone defaults, static space;
-//! - `registry`: `all_threads` and the lock discipline;
-//! - `block`, `block_cache`: the per-thread memory block and its reuse;
-//!   `dormant`: what a DEAD thread gives back before it is reaped;
-//! - `lifecycle`: create, link, trampolines, reap;
-//! - `stw`: stop/start the world; `roots`: what a collector scans of a
-//!   stopped world; `interrupt`: `interrupt_thread` and the
-//!   queue; `protocol` + `host_protocol` + `standalone`: the half that
-//!   differs between host mode and standalone mode (`host_fanout`: the
-//!   host-mode stop with helping threads; `host_stuck`: its way out when
-//!   a thread defers its stop and then sleeps; `host_adopt`: such a
-//!   sleeper waiting for a lock the stopper holds);
-//! - protocol cores shared with the loom model: `queue` (interrupt
-//!   queue), `handshake` (standalone stop/start), over `sync`;
-//! - support: `thread_ref` (checked access to a thread's words), `lisp`
-//!   (fixnums, static symbols, conses), `sigset`, `futex`, `kill`,
-//!   `backoff`, `lose`, `trace`, `stats`, `fault`.
+//! The folders are the architecture, from the top down; a folder imports
+//! only from folders below it:
+//!
+//! | layer | folder | what |
+//! |---|---|---|
+//! | C layer | `abi/` | the exports: thread.c's functions, the `sbthread_*` API, the interposed `sigwaitinfo` |
+//! | Rust API | `rt.rs` | a safe API over the same core |
+//! | initialisation | `init.rs` | once, on the first call: choose the mode, fill the hook table, read the environment, start the mode |
+//! | modes | `host/`, `standalone/` | each mode's half of the protocols (`Protocol`), its signal side, its own measures |
+//! | protocols | `lifecycle/`, `interrupt/`, `world/` | a thread's life, `interrupt_thread` and its queue, stopping and starting the world |
+//! | one thread | `thread/` | a thread's memory and words, the registry and its lock |
+//! | support | `diag/`, `sys/` | `lose`, traces, counters, fault injection; futexes, signal masks, `errno` |
+//! | the legacy ABI | `legacy/` | `struct thread` and the C types, the globals, Lisp objects, the hook table |
+//!
+//! `model_tests.rs` holds the loom models of the protocol cores
+//! (`interrupt/queue.rs`, `world/handshake.rs`, `world/fanout.rs`).
 
 pub mod abi;
-pub mod abi_types;
+pub mod legacy;
 pub mod rt;
 
-mod backoff;
-mod block;
-mod block_cache;
-mod dormant;
-mod errno;
-mod fanout;
-mod fault;
-mod futex;
-mod handshake;
-mod hooks;
-mod host_adopt;
-mod host_fanout;
-mod host_protocol;
-mod host_stuck;
+mod diag;
+mod host;
+mod init;
 mod interrupt;
-mod kill;
-mod layout;
 mod lifecycle;
-mod lisp;
-mod lose;
 #[cfg(test)]
 mod model_tests;
-mod protocol;
-mod queue;
-mod registry;
-mod roots;
-mod sigset;
 mod standalone;
-mod stats;
-mod stw;
-mod sync;
-mod thread_ref;
-mod trace;
+mod sys;
+mod thread;
+mod world;

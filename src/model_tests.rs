@@ -29,10 +29,10 @@ use loom::sync::atomic::{AtomicU32, AtomicU64};
 use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
 
-use crate::fanout::{Fanout, Links};
-use crate::handshake::{States, World};
-use crate::queue::{self, Cells, Push, Queue};
-use crate::sync::{delegate_word, Park, Word32, Word64};
+use crate::world::fanout::{Fanout, Links};
+use crate::world::handshake::{States, World};
+use crate::interrupt::queue::{self, Cells, Push, Queue};
+use crate::sys::sync::{delegate_word, Park, Word32, Word64};
 
 delegate_word!(Word32 for AtomicU32, u32, [
     fn fetch_add(&self, v: u32, o: Ordering) -> u32 { AtomicU32::fetch_add(self, v, o) }
@@ -128,10 +128,10 @@ fn builder(bound: usize) -> loom::model::Builder {
     b
 }
 
-const NIL: u64 = crate::abi_types::SBTHREAD_NIL;
-const RUNNING: u64 = crate::abi_types::SBTHREAD_STATE_RUNNING;
-const SUSPENDED: u64 = crate::abi_types::SBTHREAD_STATE_SUSPENDED;
-const DEAD: u64 = crate::abi_types::SBTHREAD_STATE_DEAD;
+const NIL: u64 = crate::legacy::types::SBTHREAD_NIL;
+const RUNNING: u64 = crate::legacy::types::SBTHREAD_STATE_RUNNING;
+const SUSPENDED: u64 = crate::legacy::types::SBTHREAD_STATE_SUSPENDED;
+const DEAD: u64 = crate::legacy::types::SBTHREAD_STATE_DEAD;
 
 /// Two cons cells: cell `i` is the value `(i + 1) << 4 | 7`, car = `i`.
 struct ModelCells {

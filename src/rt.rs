@@ -21,12 +21,16 @@
 
 use core::ffi::c_void;
 
-use crate::abi_types::{lispobj, SbthreadClosure, SbthreadStats, Thread as CThread};
-use crate::abi_types::{SBTHREAD_STATE_DEAD, SBTHREAD_STATE_RUNNING, SBTHREAD_STATE_STARTING};
-use crate::hooks::{runtime, Mode};
+use crate::legacy::types::{lispobj, SbthreadClosure, SbthreadStats, Thread as CThread};
+use crate::legacy::types::{SBTHREAD_STATE_DEAD, SBTHREAD_STATE_RUNNING, SBTHREAD_STATE_STARTING};
+use crate::init;
+use crate::legacy::hooks::Mode;
 use crate::standalone::deferral;
-use crate::thread_ref::ThreadRef;
-use crate::{interrupt, lifecycle, registry, stw};
+use crate::thread::thread_ref::ThreadRef;
+use crate::interrupt;
+use crate::lifecycle;
+use crate::thread::registry;
+use crate::world::stw;
 
 /// A thread's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,11 +70,10 @@ pub enum AttachError {
 /// Registers the calling thread as the process's first thread (it keeps
 /// its own stack). Needed once before [`spawn`].
 pub fn attach() -> Result<Thread, AttachError> {
-    let h = runtime();
-    if h.mode == Mode::Host {
+    if init::mode() == Mode::Host {
         return Err(AttachError::HostMode);
     }
-    if h.current_thread().is_some() {
+    if crate::thread::current().is_some() {
         return Err(AttachError::AlreadyRegistered);
     }
     if registry::head().is_some() {
@@ -90,7 +93,7 @@ pub struct Spawned(ThreadRef);
 
 /// The calling thread, if registered.
 pub fn current() -> Option<Thread> {
-    runtime().current_thread().map(Thread)
+    { init::ensure(); crate::thread::current() }.map(Thread)
 }
 
 impl Thread {
@@ -249,7 +252,7 @@ pub struct StoppedWorld(());
 
 /// Stops every other registered thread.
 pub fn stop_the_world() -> StoppedWorld {
-    runtime();
+    init::ensure();
     stw::stop_the_world();
     StoppedWorld(())
 }
@@ -302,12 +305,12 @@ impl StoppedWorld {
     /// t.reap();
     /// ```
     pub fn roots(&self, mut f: impl FnMut(&Roots<'_>)) -> usize {
-        crate::roots::for_each(|r| f(&Roots(r))) as usize
+        crate::world::roots::for_each(|r| f(&Roots(r))) as usize
     }
 }
 
 /// One live thread's roots in a stopped world ([`StoppedWorld::roots`]).
-pub struct Roots<'a>(&'a crate::abi_types::SbthreadRoots);
+pub struct Roots<'a>(&'a crate::legacy::types::SbthreadRoots);
 
 impl Roots<'_> {
     /// The thread.
@@ -349,7 +352,7 @@ impl Drop for StoppedWorld {
 
 /// Runs `f` with GC inhibited: a stop of the world waits until it returns.
 pub fn without_gcing<R>(f: impl FnOnce() -> R) -> R {
-    runtime();
+    init::ensure();
     deferral::without_gcing_enter();
     let r = f();
     deferral::without_gcing_leave();
@@ -358,7 +361,7 @@ pub fn without_gcing<R>(f: impl FnOnce() -> R) -> R {
 
 /// Runs `f` with interrupts deferred until it returns.
 pub fn without_interrupts<R>(f: impl FnOnce() -> R) -> R {
-    runtime();
+    init::ensure();
     deferral::without_interrupts_enter();
     let r = f();
     deferral::without_interrupts_leave();
@@ -367,7 +370,7 @@ pub fn without_interrupts<R>(f: impl FnOnce() -> R) -> R {
 
 /// Runs `f` as a pseudo-atomic section: stops and interrupts wait.
 pub fn pseudo_atomic<R>(f: impl FnOnce() -> R) -> R {
-    runtime();
+    init::ensure();
     deferral::pseudo_atomic_enter();
     let r = f();
     deferral::pseudo_atomic_leave();

@@ -163,7 +163,7 @@ static pthread_mutex_t lisp_all_threads_lock = PTHREAD_MUTEX_INITIALIZER;
 /* MAKE-THREAD's (with-mutex (*all-threads-lock*) (push thread
  * *all-threads*)): the same Lisp mutex, held with GC allowed, so a stop
  * can suspend its holder while a dying thread waits for it with its stop
- * deferred (the deadlock host_stuck.rs backs off from). */
+ * deferred (the deadlock host/stuck.rs backs off from). */
 void host_with_all_threads_lock(void (*body)(void *), void *arg)
 {
     pthread_mutex_lock(&lisp_all_threads_lock);
@@ -330,7 +330,7 @@ void sigaddset_blockable(sigset_t *s)
  * resume (the real handler then loses, as this one does). glibc keeps
  * SIGCANCEL and SIGSETXID deliverable whatever the mask says; the model
  * keeps SIGPWR (not one of its blockable signals) deliverable too, so that a test can interrupt the wait.
- * The library's interposed sigwaitinfo (abi/sigwait.rs) retries it. */
+ * The library's interposed sigwaitinfo (src/host/resume_wait.rs) retries it. */
 static void suspend_for_gc(struct thread *th)
 {
     sigset_t ss, old;
@@ -349,6 +349,8 @@ static void suspend_for_gc(struct thread *th)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
+void (*host_stop_handler_hook)(struct thread *th);
+
 static void sig_stop_for_gc_handler(int sig, siginfo_t *info, void *ctx)
 {
     int saved = errno;
@@ -356,6 +358,8 @@ static void sig_stop_for_gc_handler(int sig, siginfo_t *info, void *ctx)
     (void)sig; (void)info; (void)ctx;
     if (!th)
         lose("sig_stop_for_gc_handler: unregistered thread");
+    if (host_stop_handler_hook)
+        host_stop_handler_hook(th);
     if (th->pseudo_atomic_atomic || symbol_value(SBTHREAD_SYM_GC_INHIBIT, th) != NIL) {
         set_symbol_value(SBTHREAD_SYM_STOP_FOR_GC_PENDING, T, th);
         if (symbol_value(SBTHREAD_SYM_GC_INHIBIT, th) == NIL)

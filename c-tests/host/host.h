@@ -13,6 +13,11 @@
  * arriving here is deferred (STOP_FOR_GC_PENDING = T). NULL: no call. */
 extern void (*host_exit_window_hook)(struct thread *th) __attribute__((weak));
 
+/* Called by the SIG_STOP_FOR_GC handler on entry, before it looks at the
+ * thread (a test can make a thread slow to reach its suspension, as a
+ * busy machine does). Async-signal-safe code only. NULL: no call. */
+extern void (*host_stop_handler_hook)(struct thread *th) __attribute__((weak));
+
 /* Runs body(arg) holding the Lisp *ALL-THREADS-LOCK* that a dying thread
  * takes in its exit code, with GC allowed, as MAKE-THREAD does: a stop
  * can suspend the caller in body. */

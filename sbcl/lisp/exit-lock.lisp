@@ -11,7 +11,7 @@
 ;;;; thread, which waits for the holder: upstream's thread library hangs
 ;;;; on the first round. libsbthread's stopper sees the sleeper, resumes
 ;;;; the threads it has stopped until it has passed, then stops them again
-;;;; (src/host_stuck.rs).
+;;;; (src/host/stuck.rs).
 ;;;;
 ;;;; Passing: no hang (the runner's time limit), no error, every round's
 ;;;; collection completed, and, with libsbthread, stops that backed off

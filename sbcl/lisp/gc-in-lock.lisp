@@ -10,7 +10,7 @@
 ;;;; thread library hangs on the first round. libsbthread's stopper sees
 ;;;; that the sleeper waits for a mutex it holds itself, so cannot run
 ;;;; before the world is started again, and counts it as stopped, its stack
-;;;; scanned from where it sleeps (src/host_adopt.rs).
+;;;; scanned from where it sleeps (src/host/adopt.rs).
 ;;;;
 ;;;; Passing: no hang (the runner's time limit), every collection
 ;;;; completed, every ended thread gone from *ALL-THREADS* (its exit code,

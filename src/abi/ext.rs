@@ -4,12 +4,16 @@
 
 use core::ffi::{c_int, c_uint, c_void};
 
-use crate::abi_types::{lispobj, SbthreadRootsVisitor, SbthreadStats, Thread};
-use crate::hooks::{runtime, Mode};
-use crate::lose::lose;
+use crate::legacy::types::{lispobj, SbthreadRootsVisitor, SbthreadStats, Thread};
+use crate::init;
+use crate::legacy::hooks::Mode;
+use crate::diag::lose::lose;
 use crate::standalone::deferral;
-use crate::thread_ref::ThreadRef;
-use crate::{block, block_cache, hooks, lifecycle, registry, roots, stats, trace};
+use crate::thread::thread_ref::ThreadRef;
+use crate::diag::{stats, trace};
+use crate::lifecycle;
+use crate::thread::{block, block_cache, registry};
+use crate::world::roots;
 
 /// The calling thread's `struct thread`, or NULL if it is not registered.
 ///
@@ -20,7 +24,7 @@ use crate::{block, block_cache, hooks, lifecycle, registry, roots, stats, trace}
 /// `specials` key).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbthread_current() -> *mut Thread {
-    runtime().current_thread().map_or(core::ptr::null_mut(), |t| t.as_ptr())
+    { init::ensure(); crate::thread::current() }.map_or(core::ptr::null_mut(), |t| t.as_ptr())
 }
 
 /// Registers the calling thread as the initial thread and returns its
@@ -35,7 +39,7 @@ pub unsafe extern "C" fn sbthread_current() -> *mut Thread {
 /// Async-signal-safe: no.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbthread_attach() -> *mut Thread {
-    runtime();
+    init::ensure();
     lifecycle::attach_initial_thread().as_ptr()
 }
 
@@ -48,7 +52,7 @@ pub unsafe extern "C" fn sbthread_attach() -> *mut Thread {
 /// Async-signal-safe: yes, once the library is initialised.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbthread_is_host_mode() -> c_int {
-    c_int::from(runtime().mode == Mode::Host)
+    c_int::from(init::mode() == Mode::Host)
 }
 
 /// Sleeps until `th` is DEAD (its function returned), without polling.
@@ -61,7 +65,7 @@ pub unsafe extern "C" fn sbthread_is_host_mode() -> c_int {
 /// the thread it interrupted.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbthread_wait_dead(th: *mut Thread) {
-    runtime();
+    init::ensure();
     // SAFETY: contract of this function.
     match unsafe { ThreadRef::new(th) } {
         Some(t) => lifecycle::wait_until_dead(t),
@@ -81,9 +85,9 @@ pub unsafe extern "C" fn sbthread_wait_dead(th: *mut Thread) {
 /// Async-signal-safe: yes, once the library is initialised.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbthread_symbol_value(symbol: lispobj, th: *mut Thread) -> lispobj {
-    runtime();
+    init::ensure();
     // SAFETY: contract of this function.
-    crate::lisp::symbol_value(symbol, unsafe { ThreadRef::new(th) })
+    crate::thread::symbols::symbol_value(symbol, unsafe { ThreadRef::new(th) })
 }
 
 /// Enters a pseudo-atomic section (standalone mode; nests). A stop or an
@@ -95,7 +99,7 @@ pub unsafe extern "C" fn sbthread_symbol_value(symbol: lispobj, th: *mut Thread)
 /// Async-signal-safe: yes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbthread_pseudo_atomic_enter() {
-    runtime();
+    init::ensure();
     deferral::pseudo_atomic_enter();
 }
 
@@ -108,7 +112,7 @@ pub unsafe extern "C" fn sbthread_pseudo_atomic_enter() {
 /// Async-signal-safe: yes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbthread_pseudo_atomic_leave() {
-    runtime();
+    init::ensure();
     deferral::pseudo_atomic_leave();
 }
 
@@ -122,7 +126,7 @@ pub unsafe extern "C" fn sbthread_pseudo_atomic_leave() {
 /// Async-signal-safe: yes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbthread_without_gcing_enter() {
-    runtime();
+    init::ensure();
     deferral::without_gcing_enter();
 }
 
@@ -134,7 +138,7 @@ pub unsafe extern "C" fn sbthread_without_gcing_enter() {
 /// Async-signal-safe: yes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbthread_without_gcing_leave() {
-    runtime();
+    init::ensure();
     deferral::without_gcing_leave();
 }
 
@@ -148,7 +152,7 @@ pub unsafe extern "C" fn sbthread_without_gcing_leave() {
 /// Async-signal-safe: yes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbthread_without_interrupts_enter() {
-    runtime();
+    init::ensure();
     deferral::without_interrupts_enter();
 }
 
@@ -160,7 +164,7 @@ pub unsafe extern "C" fn sbthread_without_interrupts_enter() {
 /// Async-signal-safe: yes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbthread_without_interrupts_leave() {
-    runtime();
+    init::ensure();
     deferral::without_interrupts_leave();
 }
 
@@ -184,7 +188,7 @@ pub unsafe extern "C" fn sbthread_without_interrupts_leave() {
 /// the stopper's ordinary code.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbthread_scan_roots(visit: SbthreadRootsVisitor, arg: *mut c_void) -> c_int {
-    runtime();
+    init::ensure();
     let Some(visit) = visit else { lose!("sbthread_scan_roots: NULL visitor") };
     // SAFETY: the caller vouches for `visit` and `arg`; `r` lives for the
     // call only, as documented.
@@ -202,7 +206,7 @@ pub unsafe extern "C" fn sbthread_scan_roots(visit: SbthreadRootsVisitor, arg: *
 /// Async-signal-safe: no (it takes the block cache lock).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbthread_stats(out: *mut SbthreadStats) -> c_int {
-    runtime();
+    init::ensure();
     if out.is_null() {
         return -1;
     }
@@ -221,7 +225,7 @@ pub unsafe extern "C" fn sbthread_stats(out: *mut SbthreadStats) -> c_int {
         stop_latency_min_ns: min,
         stop_latency_mean_ns: mean,
         stop_latency_max_ns: max,
-        conses_live: hooks::cons_pool::live(),
+        conses_live: crate::standalone::cons_pool::live(),
         stop_wait_ns: stats::STOP_WAIT_NS.load(core::sync::atomic::Ordering::Relaxed),
         stop_signals_by_stopper: stats::STOP_SIGNALS_BY_STOPPER.get(),
         stop_signals_by_helpers: stats::STOP_SIGNALS_BY_HELPERS.get(),
@@ -244,7 +248,7 @@ pub unsafe extern "C" fn sbthread_stats(out: *mut SbthreadStats) -> c_int {
 /// Async-signal-safe: no.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbthread_set_block_cache_limit(limit: c_uint) -> c_uint {
-    runtime();
+    init::ensure();
     block::set_cache_limit(limit as usize) as c_uint
 }
 
@@ -258,7 +262,7 @@ pub unsafe extern "C" fn sbthread_set_block_cache_limit(limit: c_uint) -> c_uint
 /// Async-signal-safe: yes, once the library is initialised.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbthread_set_trace_level(level: c_uint) -> c_uint {
-    runtime();
+    init::ensure();
     trace::set_level(level)
 }
 
@@ -275,5 +279,5 @@ pub unsafe extern "C" fn sbthread_set_trace_level(level: c_uint) -> c_uint {
 #[cfg(feature = "fault-injection")]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbthread_test_inject(point: c_uint, times: c_uint) -> c_int {
-    if crate::fault::arm(point, times) { 0 } else { -1 }
+    if crate::diag::fault::arm(point, times) { 0 } else { -1 }
 }

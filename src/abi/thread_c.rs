@@ -5,11 +5,14 @@
 
 use core::ffi::c_int;
 
-use crate::abi_types::{boolean, lispobj, os_thread_t, Thread};
-use crate::hooks::runtime;
-use crate::lose::lose;
-use crate::thread_ref::ThreadRef;
-use crate::{interrupt, lifecycle, registry, stw};
+use crate::legacy::types::{boolean, lispobj, os_thread_t, Thread};
+use crate::init;
+use crate::diag::lose::lose;
+use crate::thread::thread_ref::ThreadRef;
+use crate::interrupt;
+use crate::lifecycle;
+use crate::thread::registry;
+use crate::world::stw;
 
 /// A non-NULL thread argument, or `lose` naming `caller`.
 ///
@@ -35,7 +38,7 @@ unsafe fn thread_arg(th: *mut Thread, caller: &str) -> ThreadRef {
 /// Async-signal-safe: no.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn create_initial_thread(initial_function: lispobj) -> ! {
-    runtime();
+    init::ensure();
     lifecycle::create_initial_thread(initial_function)
 }
 
@@ -51,7 +54,7 @@ pub unsafe extern "C" fn create_initial_thread(initial_function: lispobj) -> ! {
 /// Async-signal-safe: no.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn create_thread(initial_function: lispobj) -> *mut Thread {
-    runtime();
+    init::ensure();
     lifecycle::create_thread(initial_function)
 }
 
@@ -67,7 +70,7 @@ pub unsafe extern "C" fn create_thread(initial_function: lispobj) -> *mut Thread
 /// Async-signal-safe: no.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn create_os_thread(th: *mut Thread, kid_tid: *mut os_thread_t) -> boolean {
-    runtime();
+    init::ensure();
     // SAFETY: contract of this function.
     let th = unsafe { thread_arg(th, "create_os_thread") };
     if kid_tid.is_null() {
@@ -90,7 +93,7 @@ pub unsafe extern "C" fn create_os_thread(th: *mut Thread, kid_tid: *mut os_thre
 /// Async-signal-safe: no.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn new_thread_trampoline(th: *mut Thread) -> c_int {
-    runtime();
+    init::ensure();
     // SAFETY: contract of this function.
     let th = unsafe { thread_arg(th, "new_thread_trampoline") };
     lifecycle::run_new_thread(th)
@@ -106,7 +109,7 @@ pub unsafe extern "C" fn new_thread_trampoline(th: *mut Thread) -> c_int {
 /// Async-signal-safe: no.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn link_thread(th: *mut Thread, kid_tid: os_thread_t) {
-    runtime();
+    init::ensure();
     // SAFETY: contract of this function.
     let th = unsafe { thread_arg(th, "link_thread") };
     lifecycle::link_thread(th, kid_tid);
@@ -124,7 +127,7 @@ pub unsafe extern "C" fn link_thread(th: *mut Thread, kid_tid: os_thread_t) {
 /// Async-signal-safe: no.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reap_dead_thread(th: *mut Thread) {
-    runtime();
+    init::ensure();
     lifecycle::reap_dead_thread(th);
 }
 
@@ -140,7 +143,7 @@ pub unsafe extern "C" fn reap_dead_thread(th: *mut Thread) {
 /// Async-signal-safe: no (it conses).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn interrupt_thread(th: *mut Thread, function: lispobj) -> c_int {
-    runtime();
+    init::ensure();
     // SAFETY: contract of this function.
     let th = unsafe { thread_arg(th, "interrupt_thread") };
     interrupt::interrupt_thread(th, function)
@@ -156,7 +159,7 @@ pub unsafe extern "C" fn interrupt_thread(th: *mut Thread, function: lispobj) ->
 /// Async-signal-safe: no.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gc_stop_the_world() {
-    runtime();
+    init::ensure();
     stw::stop_the_world();
 }
 
@@ -170,7 +173,7 @@ pub unsafe extern "C" fn gc_stop_the_world() {
 /// Async-signal-safe: no.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gc_start_the_world() {
-    runtime();
+    init::ensure();
     stw::start_the_world();
 }
 
@@ -186,6 +189,6 @@ pub unsafe extern "C" fn gc_start_the_world() {
 /// and aborts).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn check_sig_stop_for_gc_can_arrive_or_lose() {
-    runtime();
+    init::ensure();
     registry::check_sig_stop_for_gc_can_arrive("check_sig_stop_for_gc_can_arrive_or_lose");
 }

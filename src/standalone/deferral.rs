@@ -19,18 +19,19 @@
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use super::signals::{raise_interrupt, suspend_self};
-use crate::hooks::{defaults, hooks, Mode};
-use crate::lisp::{set_symbol_value, sym, symbol_value, NIL, T};
-use crate::lose::{addr, lose};
-use crate::thread_ref::ThreadRef;
+use super::defaults;
+use crate::legacy::hooks::{hooks, Mode};
+use crate::legacy::lisp::{sym, NIL, T};
+use crate::thread::symbols::{set_symbol_value, symbol_value};
+use crate::diag::lose::{addr, lose};
+use crate::thread::thread_ref::ThreadRef;
 
 /// The calling thread, which must be registered, in standalone mode.
 fn me(caller: &str) -> ThreadRef {
-    let h = hooks();
-    if h.mode != Mode::Standalone {
+    if hooks().mode != Mode::Standalone {
         lose!("{}: only available in standalone mode; a host runtime manages its own sections", caller);
     }
-    match h.current_thread() {
+    match crate::thread::current() {
         Some(th) => th,
         None => lose!("{}: the calling thread is not a registered thread", caller),
     }
@@ -94,7 +95,8 @@ pub(crate) fn pseudo_atomic_leave() {
 /// Enters WITHOUT-GCING.
 pub(crate) fn without_gcing_enter() {
     let th = me("sbthread_without_gcing_enter");
-    hooks().bind_variable(sym::GC_INHIBIT, T, th);
+    // SAFETY: the caller's own live thread, on its own binding stack.
+    unsafe { defaults::bind_variable(sym::GC_INHIBIT, T, th.as_ptr().cast()) };
     enter_depth(&th.private().wogc_depth);
 }
 
@@ -117,7 +119,8 @@ pub(crate) fn without_gcing_leave() {
 /// Enters WITHOUT-INTERRUPTS.
 pub(crate) fn without_interrupts_enter() {
     let th = me("sbthread_without_interrupts_enter");
-    hooks().bind_variable(sym::INTERRUPTS_ENABLED, NIL, th);
+    // SAFETY: the caller's own live thread, on its own binding stack.
+    unsafe { defaults::bind_variable(sym::INTERRUPTS_ENABLED, NIL, th.as_ptr().cast()) };
     enter_depth(&th.private().woi_depth);
 }
 

@@ -1,16 +1,18 @@
-//! The standalone side of the shared algorithms (see `crate::protocol`).
+//! The standalone side of the shared algorithms (see `crate::world::protocol`).
 
 use core::ffi::c_int;
 
 use super::signals::run_pending_interrupts;
-use super::{node_thread, ThreadLinks, FANOUT, STATES, WORLD};
-use crate::interrupt::{self, queue_of};
-use crate::kill::kill_thread_safely;
-use crate::protocol::Protocol;
-use crate::registry::AllThreadsLock;
-use crate::sigset::{self, sig_interrupt_thread, sig_stop_for_gc, MaskGuard};
-use crate::sync::Futex;
-use crate::thread_ref::ThreadRef;
+use super::stop::{signal_stop, ThreadLinks, FANOUT, STATES, WORLD};
+use crate::interrupt::{self, queue_of, RawCells};
+use crate::legacy::lisp::NIL;
+use crate::legacy::types::lispobj;
+use crate::thread::kill::kill_thread_safely;
+use crate::world::protocol::Protocol;
+use crate::thread::registry::AllThreadsLock;
+use crate::sys::sigset::{self, sig_interrupt_thread, MaskGuard};
+use crate::sys::sync::Futex;
+use crate::thread::thread_ref::ThreadRef;
 
 /// The standalone protocol.
 pub(crate) struct OwnProtocol;
@@ -61,6 +63,16 @@ impl Protocol for OwnProtocol {
         }
     }
 
+    /// The pool's conses go back to the pool (every cons of a standalone
+    /// queue is the pool's).
+    fn release_conses(&self, list: lispobj) {
+        interrupt::queue::for_each_oldest_first(list, NIL, &RawCells, |c| {
+            if super::cons_pool::owns(c) {
+                super::cons_pool::free(c);
+            }
+        });
+    }
+
     fn begin_stop(&self) {
         WORLD.begin_stop();
         FANOUT.reset();
@@ -75,8 +87,8 @@ impl Protocol for OwnProtocol {
 
     fn send_requests(&self) {
         let sent = FANOUT.send_until_helped(&ThreadLinks, signal_stop);
-        crate::stats::STOP_SIGNALS_BY_STOPPER.add(sent.into());
-        crate::trace::trace!(1, "gc_stop_the_world: sent {} stop signal(s), stopped threads send the rest", sent);
+        crate::diag::stats::STOP_SIGNALS_BY_STOPPER.add(sent.into());
+        crate::diag::trace::trace!(1, "gc_stop_the_world: sent {} stop signal(s), stopped threads send the rest", sent);
     }
 
     fn await_stopped(&self, _me: Option<ThreadRef>) {
@@ -91,25 +103,4 @@ impl Protocol for OwnProtocol {
     fn end_start(&self) {
         WORLD.end_start(&Futex);
     }
-}
-
-/// Sends `SIG_STOP_FOR_GC` to a collected thread, from the stopper or from
-/// a helping handler. A thread that died meanwhile no longer counts.
-/// Async-signal-safe.
-pub(crate) fn signal_stop(node: u64) {
-    let th = node_thread(node);
-    if !crate::stw::stop_signal_sent(th, kill_thread_safely(th.os_thread(), sig_stop_for_gc())) {
-        WORLD.request_failed(&Futex);
-    }
-}
-
-/// In a `SIG_STOP_FOR_GC` handler: helps send the stop signals still to
-/// go. Async-signal-safe.
-pub(crate) fn help_stop() -> u32 {
-    let sent = FANOUT.help(&ThreadLinks, signal_stop);
-    if sent != 0 {
-        // Most handlers find nothing left to send: no shared write then.
-        crate::stats::STOP_SIGNALS_BY_HELPERS.add(sent.into());
-    }
-    sent
 }

@@ -29,15 +29,17 @@
 use core::ffi::{c_int, c_void};
 use core::sync::atomic::Ordering;
 
-use super::{STATES, WORLD};
-use crate::hooks::hooks;
-use crate::interrupt;
-use crate::lisp::{set_symbol_value, sym, symbol_value, NIL, T};
-use crate::lose::{addr, lose, state_name};
-use crate::sigset::{self, sig_interrupt_thread, sig_stop_for_gc, MaskGuard};
-use crate::thread_ref::ThreadRef;
-use crate::sync::Futex;
-use crate::trace::trace;
+use super::stop::{help_stop, STATES, WORLD};
+use crate::legacy::hooks::hooks;
+use crate::interrupt::{self, queue, RawCells};
+use crate::legacy::types::lispobj;
+use crate::legacy::lisp::{cons_cell, sym, NIL, T};
+use crate::thread::symbols::{set_symbol_value, symbol_value};
+use crate::diag::lose::{addr, lose, state_name};
+use crate::sys::sigset::{self, sig_interrupt_thread, sig_stop_for_gc, MaskGuard};
+use crate::thread::thread_ref::ThreadRef;
+use crate::sys::sync::Futex;
+use crate::diag::trace::trace;
 
 fn install_one(sig: c_int, handler: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void), mask: libc::sigset_t) {
     // SAFETY: an all-zero sigaction is a valid starting point.
@@ -58,10 +60,10 @@ pub(crate) fn install() {
 }
 
 extern "C" fn stop_for_gc_handler(_sig: c_int, _info: *mut libc::siginfo_t, ctx: *mut c_void) {
-    let _errno = crate::errno::Saved::now();
-    let Some(th) = hooks().current_thread() else { return };
+    let _errno = crate::sys::errno::Saved::now();
+    let Some(th) = crate::thread::current() else { return };
     // First pass the stop on (even if this thread defers it).
-    let helped = super::protocol::help_stop();
+    let helped = help_stop();
     if helped != 0 {
         trace!(2, "thread {:#x} sent {} stop signal(s) for the stopper", addr(th.as_ptr()), helped);
     }
@@ -87,7 +89,7 @@ pub(crate) fn suspend_self(th: ThreadRef) {
     // No signal context here: the thread saves its own registers, for a
     // collector that scans them while it is suspended (`contexts.rs`).
     let mut uc = core::mem::MaybeUninit::<libc::ucontext_t>::uninit();
-    if !super::contexts::save_own(&mut uc) {
+    if !crate::thread::contexts::save_own(&mut uc) {
         lose!("suspend: getcontext failed in thread {:#x}", addr(th.as_ptr()));
     }
     suspend(th, uc.as_mut_ptr().cast());
@@ -97,7 +99,7 @@ pub(crate) fn suspend_self(th: ThreadRef) {
 /// already blocks every asynchronous signal. `ctx` (the interrupted
 /// context) stays recorded in `interrupt_contexts[]` while suspended.
 fn suspend(th: ThreadRef, ctx: *mut c_void) {
-    let _recorded = super::contexts::record(th, ctx);
+    let _recorded = crate::thread::contexts::record(th, ctx);
     trace!(2, "thread {:#x} suspending", addr(th.as_ptr()));
     if let Err(state) = WORLD.suspend(th.state_word(), STATES, &Futex) {
         lose!("SIG_STOP_FOR_GC: thread {:#x} asked to suspend in state {}", addr(th.as_ptr()), state_name(state));
@@ -106,8 +108,8 @@ fn suspend(th: ThreadRef, ctx: *mut c_void) {
 }
 
 extern "C" fn interrupt_thread_handler(_sig: c_int, _info: *mut libc::siginfo_t, _ctx: *mut c_void) {
-    let _errno = crate::errno::Saved::now();
-    let Some(th) = hooks().current_thread() else { return };
+    let _errno = crate::sys::errno::Saved::now();
+    let Some(th) = crate::thread::current() else { return };
     if th.in_pseudo_atomic() {
         set_symbol_value(sym::INTERRUPT_PENDING, T, Some(th));
         th.pseudo_atomic_interrupted().store(1, Ordering::Relaxed);
@@ -131,17 +133,33 @@ pub(crate) fn run_pending_interrupts(th: ThreadRef) {
         if list == NIL {
             break;
         }
-        let ran = interrupt::run_list(list);
+        let ran = run_list(list);
         th.private().interrupts_run.fetch_add(ran, Ordering::Relaxed);
         trace!(2, "thread {:#x} ran {} interrupt function(s)", addr(th.as_ptr()), ran);
     }
 }
 
+/// Runs every function of a detached list, oldest first, giving each cons
+/// back to the pool before its function runs. Returns how many ran.
+fn run_list(list: lispobj) -> u64 {
+    let h = hooks();
+    let mut ran = 0;
+    queue::for_each_oldest_first(list, NIL, &RawCells, |c| {
+        // SAFETY: `c` is a cons of the detached list, ours until freed.
+        let fun = unsafe { (*cons_cell(c)).car };
+        super::cons_pool::free(c);
+        h.funcall0(fun);
+        crate::diag::stats::INTERRUPTS_RUN.bump();
+        ran += 1;
+    });
+    ran
+}
+
 /// Delivers a deferred interrupt now: signals the calling thread, so the
 /// functions run in signal context like any other interrupt.
 pub(crate) fn raise_interrupt(th: ThreadRef) {
-    let r = crate::kill::kill_thread_safely(th.os_thread(), sig_interrupt_thread());
+    let r = crate::thread::kill::kill_thread_safely(th.os_thread(), sig_interrupt_thread());
     if r != 0 {
-        lose!("raise_interrupt: cannot signal thread {:#x}: {}", addr(th.as_ptr()), crate::lose::errno_name(r));
+        lose!("raise_interrupt: cannot signal thread {:#x}: {}", addr(th.as_ptr()), crate::diag::lose::errno_name(r));
     }
 }

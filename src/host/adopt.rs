@@ -1,0 +1,198 @@
+//! Host mode: a sleeper that waits for a Lisp mutex the stopper itself
+//! holds, counted as stopped — the measure `ADOPT` (`measures.rs`,
+//! `SBTHREAD_ADOPT=0`). Test: `sbcl/lisp/gc-in-lock.lisp` (a collection
+//! inside `WITH-MUTEX *ALL-THREADS-LOCK*` while a thread ends: without
+//! adoption the stop waits for ever).
+//!
+//! 0.9.4.1 can start a collection anywhere Lisp code allocates, also
+//! inside `MAKE-THREAD`'s `(with-mutex (*all-threads-lock*) (push ...))`
+//! (`src/code/target-thread.lisp:514`);
+//! a thread ending at that moment waits for that lock in its exit code
+//! with its stop deferred. Backing off (`stuck.rs`) cannot help: the
+//! lock is the stopper's. But such a sleeper cannot run again before the
+//! stopper releases the mutex, which it does only after the world is
+//! started again: a Lisp mutex wakes its waiters only in RELEASE-MUTEX,
+//! and the sleeper has the blockable signals blocked. So the stopper
+//! counts it as stopped, and gives the collector what a suspended thread
+//! would give it: a context whose stack pointer is the sleeper's (from
+//! `/proc/self/task/TID/syscall`), pushed on the thread's
+//! `interrupt_contexts[]`, so that its whole stack is scanned
+//! conservatively (0.9.4.1's foreign calls leave every live Lisp value on
+//! the stack). `gc_start_the_world` pops it.
+//!
+//! The holder is read from the mutex word: 0.9.4.1's `mutex` is a
+//! structure whose `value` slot is the futex word and holds the owning
+//! `thread` structure, whose `%sap` slot is a SAP of its `struct thread`.
+//! Every read goes through `process_vm_readv` (a bad guess gives an
+//! error, not a fault), and each step checks its lowtag and widetag; the
+//! sleeper is adopted only if the holder is exactly the stopper.
+//!
+//! The sleeper's stop signal is still its own: if its handler deferred it
+//! (`STOP_FOR_GC_PENDING`), the release clears that; if it is still
+//! queued behind the blocked mask, it stays owed (`Private::stop_sent`),
+//! no later stop sends another, and it either dies with the thread (the
+//! exit code never unblocks) or is honoured later as a suspension that the
+//! next stop counts and resumes.
+
+use core::sync::atomic::Ordering;
+
+use super::proc;
+use crate::diag::lose::addr;
+use crate::diag::stats;
+use crate::diag::trace::trace;
+use crate::legacy::lisp::{sym, NIL, OTHER_POINTER_LOWTAG, T};
+use crate::legacy::types::{lispobj, os_context_t, SBTHREAD_MAX_INTERRUPTS};
+use crate::thread::contexts;
+use crate::thread::symbols::{set_symbol_value, symbol_value};
+use crate::thread::thread_ref::ThreadRef;
+
+const INSTANCE_POINTER_LOWTAG: u64 = 0x1;
+const INSTANCE_HEADER_WIDETAG: u64 = 0x5A;
+const SAP_WIDETAG: u64 = 0x4E;
+/// Byte offset of slot 2 (`%sap` of a `thread`; slot 0 is the layout)
+/// from an instance's untagged address.
+const THREAD_SAP_SLOT: u64 = 8 * 3;
+
+/// Contexts for adopted threads; only a stopper holding
+/// `all_threads_lock` touches them, and only the collector (on the same
+/// thread) reads them while they are pushed.
+struct Pool([core::cell::UnsafeCell<core::mem::MaybeUninit<libc::ucontext_t>>; POOL]);
+// SAFETY: used only by the one stopper that holds `all_threads_lock`.
+unsafe impl Sync for Pool {}
+const POOL: usize = 8;
+static CONTEXTS: Pool = Pool([const { core::cell::UnsafeCell::new(core::mem::MaybeUninit::zeroed()) }; POOL]);
+/// Bit i set: `CONTEXTS[i]` in use (stopper only).
+static IN_USE: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+/// Whether `th` is counted as stopped by adoption in the current stop.
+pub(crate) fn adopted(th: ThreadRef) -> bool {
+    th.private().adopted.load(Ordering::Relaxed) != 0
+}
+
+/// Stopper (`me`), holding `all_threads_lock`: adopts `th` if it sleeps
+/// in a FUTEX_WAIT on a Lisp mutex that `me` holds. True if adopted.
+pub(crate) fn try_adopt(me: Option<ThreadRef>, th: ThreadRef) -> bool {
+    let Some(me) = me else { return false };
+    let Some(w) = proc::futex_wait_of(th.private().tid.load(Ordering::Relaxed)) else { return false };
+    if holder_struct(w.uaddr, w.expected) != Some(me.as_ptr() as u64) {
+        return false;
+    }
+    let (low, high) = (th.block_start() as u64, th.control_stack_end() as u64);
+    if w.sp < low || w.sp >= high {
+        return false;
+    }
+    let index = contexts::depth(th);
+    if index >= SBTHREAD_MAX_INTERRUPTS as usize {
+        return false;
+    }
+    let used = IN_USE.load(Ordering::Relaxed);
+    let Some(slot) = (0..POOL).find(|i| used & (1 << i) == 0) else { return false };
+    IN_USE.store(used | (1 << slot), Ordering::Relaxed);
+    let ctx = CONTEXTS.0[slot].get().cast::<libc::ucontext_t>();
+    // SAFETY: slot `slot` is ours (IN_USE) until release; zero is a valid
+    // ucontext_t; gregs has NGREG entries, REG_RSP and REG_RIP among them.
+    unsafe {
+        ctx.write_bytes(0, 1);
+        (*ctx).uc_mcontext.gregs[libc::REG_RSP as usize] = w.sp as i64;
+        (*ctx).uc_mcontext.gregs[libc::REG_RIP as usize] = w.pc as i64;
+    }
+    contexts::push(th, index, ctx.cast::<os_context_t>());
+    th.private().adopted.store(slot as u32 + 1, Ordering::Relaxed);
+    stats::STOP_ADOPTIONS.bump();
+    trace!(1, "gc_stop_the_world: thread {:#x} sleeps on a Lisp mutex this stopper holds; counted as stopped (sp {:#x})", addr(th.as_ptr()), w.sp);
+    true
+}
+
+/// Stopper, starting the world: undoes `try_adopt` for `th`. True if `th`
+/// was adopted (it needs no resume signal: it never suspended).
+pub(crate) fn release(th: ThreadRef) -> bool {
+    let p = th.private();
+    let slot = p.adopted.swap(0, Ordering::Relaxed);
+    if slot == 0 {
+        return false;
+    }
+    contexts::pop(th, contexts::depth(th).max(1) - 1);
+    if symbol_value(sym::STOP_FOR_GC_PENDING, Some(th)) == T {
+        // Deferred by the handler: the signal is spent; forget the stop.
+        set_symbol_value(sym::STOP_FOR_GC_PENDING, NIL, Some(th));
+        p.stop_sent.store(0, Ordering::Relaxed);
+    }
+    IN_USE.fetch_and(!(1 << (slot - 1)), Ordering::Relaxed);
+    true
+}
+
+/// The `struct thread` address of the holder of the 0.9.4.1 mutex whose
+/// value word is at `uaddr`, if the word still holds the value the waiter
+/// expects and every object on the way has the expected tags.
+fn holder_struct(uaddr: u64, expected: u32) -> Option<u64> {
+    let owner = read_word(uaddr)?;
+    if owner as u32 != expected || owner & 0xF != INSTANCE_POINTER_LOWTAG {
+        return None;
+    }
+    let base = owner - INSTANCE_POINTER_LOWTAG;
+    if read_word(base)? & 0xFF != INSTANCE_HEADER_WIDETAG {
+        return None;
+    }
+    let sap: lispobj = read_word(base + THREAD_SAP_SLOT)?;
+    if sap & 0xF != OTHER_POINTER_LOWTAG {
+        return None;
+    }
+    let sap_base = sap - OTHER_POINTER_LOWTAG;
+    if read_word(sap_base)? & 0xFF != SAP_WIDETAG {
+        return None;
+    }
+    read_word(sap_base + 8)
+}
+
+/// One word of this process's memory, or None if it is not readable.
+fn read_word(at: u64) -> Option<u64> {
+    if !at.is_multiple_of(8) {
+        return None;
+    }
+    let mut word = 0u64;
+    let local = libc::iovec { iov_base: (&mut word as *mut u64).cast(), iov_len: 8 };
+    let remote = libc::iovec { iov_base: at as usize as *mut libc::c_void, iov_len: 8 };
+    // SAFETY: `local` is our own 8-byte word; the kernel checks `remote`
+    // and fails with EFAULT instead of faulting.
+    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    (n == 8).then_some(word)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreadable_words_are_none() {
+        let x = 0x1234_5678_9abc_def0u64;
+        assert_eq!(read_word(&x as *const u64 as u64), Some(x));
+        assert_eq!(read_word(8), None);
+        assert_eq!(read_word(&x as *const u64 as u64 + 1), None);
+    }
+
+    /// Lisp objects are 16-byte aligned (the lowtag is the low 4 bits).
+    #[repr(C, align(16))]
+    struct Obj<const N: usize>([u64; N]);
+
+    #[test]
+    fn holder_needs_the_tags_of_a_thread_and_its_sap() {
+        // A fake 0.9.4.1 thread instance (header, layout, name, %sap) and
+        // its SAP (header, address).
+        let sap_obj = Obj([SAP_WIDETAG, 0xdead_b000]);
+        let sap = sap_obj.0.as_ptr() as u64 + OTHER_POINTER_LOWTAG;
+        let mut inst = Obj([INSTANCE_HEADER_WIDETAG | (3 << 8), 0, 0, sap]);
+        let owner = inst.0.as_ptr() as u64 + INSTANCE_POINTER_LOWTAG;
+        let word = Obj([owner]);
+        let uaddr = word.0.as_ptr() as u64;
+        assert_eq!(holder_struct(uaddr, owner as u32), Some(0xdead_b000));
+        assert_eq!(holder_struct(uaddr, owner as u32 ^ 1), None, "value changed: the waiter wakes");
+        inst.0[0] = SAP_WIDETAG;
+        // The words are read behind the compiler's back (process_vm_readv).
+        core::hint::black_box(&mut inst);
+        assert_eq!(holder_struct(uaddr, owner as u32), None, "not an instance");
+        inst.0[0] = INSTANCE_HEADER_WIDETAG;
+        inst.0[3] = sap - OTHER_POINTER_LOWTAG + INSTANCE_POINTER_LOWTAG;
+        core::hint::black_box(&mut inst);
+        assert_eq!(holder_struct(uaddr, owner as u32), None, "%sap is not a SAP");
+    }
+}

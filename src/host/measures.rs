@@ -1,0 +1,70 @@
+//! Host mode's measures against 0.9.4.1's own behaviour: workarounds the
+//! library takes because the real runtime's Lisp code and signal handler
+//! do things no thread library should have to expect. Each is one named
+//! measure, on by default, with a switch to turn it off for diagnosis
+//! (`SBTHREAD_<NAME>=0`, read once at initialisation), the behaviour it
+//! answers (file and lines of SBCL 0.9.4.1), where it is implemented, and
+//! the test that shows the failure it prevents.
+//!
+//! | measure | switch | answers | code | test |
+//! |---|---|---|---|---|
+//! | back-off | `SBTHREAD_BACKOFF=0` | a thread that defers its stop, then sleeps on a Lisp mutex whose holder this stop suspended | `stuck.rs` | `c-tests/exit_races.c` case d; `sbcl/lisp/exit-lock.lisp` |
+//! | adoption | `SBTHREAD_ADOPT=0` | the same sleeper, on a Lisp mutex the stopper itself holds | `adopt.rs` | `sbcl/lisp/gc-in-lock.lisp` |
+//! | resume retry | `SBTHREAD_RESUME_RETRY=0` | the handler takes any return of its resume wait, EINTR too, for the resume | `resume_wait.rs` | `c-tests/exit_races.c` (the resume waits it interrupts) |
+//!
+//! The behaviours, in 0.9.4.1's sources:
+//! - `src/code/target-thread.lisp:500-509`: a thread's exit code binds
+//!   `*gc-inhibit*` to T, blocks the blockable signals, then calls
+//!   `handle-thread-exit`, which takes `*all-threads-lock*` (line 354);
+//!   `src/runtime/interrupt.c:668-675`: a stop signal arriving while GC
+//!   is inhibited is only recorded (`STOP_FOR_GC_PENDING`), never
+//!   honoured on that path. Meanwhile `MAKE-THREAD` takes the same lock
+//!   with GC allowed (line 514), and a collection may start inside it
+//!   (its `PUSH` allocates).
+//! - `src/runtime/interrupt.c:695-700`: `sigwaitinfo({SIG_STOP_FOR_GC})`,
+//!   its result unchecked, then "wrong thread state on wakeup" if the
+//!   thread is not RUNNING.
+
+use core::sync::atomic::{AtomicBool, Ordering};
+
+/// One measure and its switch.
+pub(crate) struct Measure {
+    /// The environment variable that turns it off (`=0`).
+    pub(crate) switch: &'static str,
+    on: AtomicBool,
+}
+
+impl Measure {
+    const fn new(switch: &'static str) -> Self {
+        Self { switch, on: AtomicBool::new(true) }
+    }
+
+    /// Whether the measure is taken.
+    pub(crate) fn on(&self) -> bool {
+        self.on.load(Ordering::Relaxed)
+    }
+}
+
+/// A stop deferred by a sleeper: resume the suspended threads until the
+/// sleeper has stopped, then stop them again (`stuck.rs`).
+pub(crate) static BACK_OFF: Measure = Measure::new("SBTHREAD_BACKOFF");
+
+/// A sleeper on the stopper's own Lisp mutex counts as stopped
+/// (`adopt.rs`).
+pub(crate) static ADOPT: Measure = Measure::new("SBTHREAD_ADOPT");
+
+/// The resume wait is retried after EINTR (`resume_wait.rs`).
+pub(crate) static RESUME_RETRY: Measure = Measure::new("SBTHREAD_RESUME_RETRY");
+
+/// Every measure.
+pub(crate) static ALL: [&Measure; 3] = [&BACK_OFF, &ADOPT, &RESUME_RETRY];
+
+/// Reads the switches (`init.rs`, once, host mode).
+pub(crate) fn configure_from_env() {
+    for m in ALL {
+        if std::env::var(m.switch).is_ok_and(|v| v.trim() == "0") {
+            m.on.store(false, Ordering::Relaxed);
+            crate::diag::trace::trace!(1, "host mode: {}=0: measure off", m.switch);
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! Host mode: inside a legacy runtime, whose own signal handlers do the
+//! signal side of each protocol (spec §6).
+//!
+//! - `protocol`: host mode's half of the shared algorithms;
+//! - `stop`: the stop, in order: signal (with the help of stopped threads),
+//!   wait (yield, then sleep), and the measures below when it is stuck;
+//! - `resume_wait`: the runtime's handler waits for its resume in our
+//!   `sigwaitinfo`: the hook where a stopped thread helps the stop;
+//! - `measures`: the workarounds for 0.9.4.1's own behaviour, each with its
+//!   switch: `stuck` (back off from a stop a sleeper deferred), `adopt`
+//!   (count a sleeper on the stopper's own Lisp mutex as stopped), and the
+//!   resume wait's EINTR retry (`resume_wait`); `proc` reads what the
+//!   kernel shows of a sleeper.
+
+pub(crate) mod adopt;
+pub(crate) mod measures;
+mod proc;
+pub(crate) mod protocol;
+pub(crate) mod resume_wait;
+pub(crate) mod stop;
+pub(crate) mod stuck;

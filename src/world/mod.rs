@@ -1,0 +1,17 @@
+//! Stopping and starting the world.
+//!
+//! - `protocol`: the interface to the half that differs between the modes,
+//!   and the one instance `init.rs` installs;
+//! - `stw`: `gc_stop_the_world` / `gc_start_the_world`, the shared
+//!   algorithm;
+//! - `roots`: what a collector scans of a stopped world (standalone);
+//! - `handshake`, `fanout`: the standalone stop/start protocol cores and
+//!   the stack of threads still to signal, written over atomic traits so
+//!   that the loom models (`model_tests.rs`) check the code the library
+//!   runs.
+
+pub(crate) mod fanout;
+pub(crate) mod handshake;
+pub(crate) mod protocol;
+pub(crate) mod roots;
+pub(crate) mod stw;
