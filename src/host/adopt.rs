@@ -33,6 +33,21 @@
 //! no later stop sends another, and it either dies with the thread (the
 //! exit code never unblocks) or is honoured later as a suspension that the
 //! next stop counts and resumes.
+//!
+//! The same holds when the holder is not the stopper but a thread that
+//! cannot run before the world is started again: one this stop has
+//! suspended (or that is DEAD, or is itself adopted). 0.9.4.1 deadlocks
+//! that way with three threads: `MAKE-THREAD`'s allocation under
+//! `*all-threads-lock*` starts a collection and waits for
+//! `*already-in-gc*`, which the collecting thread holds, while a dying
+//! thread waits for `*all-threads-lock*` with its stop deferred; backing
+//! off resumes the holder, which only goes back to sleep on the
+//! stopper's mutex (found by `sbcl/lisp/stress-poll.lisp`; regression
+//! test `sbcl/lisp/gc-behind-lock.lisp`). So the stopper adopts sleepers
+//! only once every other thread is stopped ([`adopt_sleepers`]): then
+//! nothing that could release their mutexes runs until
+//! `gc_start_the_world`, which releases every adoption before it resumes
+//! any thread ([`release_context`], then [`forget`]).
 
 use core::sync::atomic::Ordering;
 
@@ -64,23 +79,137 @@ static CONTEXTS: Pool = Pool([const { core::cell::UnsafeCell::new(core::mem::May
 /// Bit i set: `CONTEXTS[i]` in use (stopper only).
 static IN_USE: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
 
+/// The `adopted` word of a thread whose context was released by the
+/// start in progress (it still needs no resume).
+const RELEASED: u32 = u32::MAX;
+
+/// Most sleepers [`adopt_sleepers`] considers in one stop.
+const MAX_SLEEPERS: usize = POOL;
+
 /// Whether `th` is counted as stopped by adoption in the current stop.
 pub(crate) fn adopted(th: ThreadRef) -> bool {
     th.private().adopted.load(Ordering::Relaxed) != 0
 }
 
+/// Stopper (`me`), holding `all_threads_lock`, every other thread stopped
+/// except sleepers seen asleep with their stop deferred: adopts each
+/// sleeper on a Lisp mutex that `me` holds, then, if the others all sleep
+/// on Lisp mutexes held by `me`, by stopped threads or by another such
+/// sleeper, adopts them all (none of them can run before
+/// `gc_start_the_world`). Returns how many sleepers are left.
+pub(crate) fn adopt_sleepers(me: Option<ThreadRef>) -> usize {
+    let sleepers = || crate::thread::registry::iter().filter(move |t| Some(*t) != me && !super::stop::stopped(*t));
+    let Some(me) = me else { return sleepers().count() };
+    for th in sleepers() {
+        try_adopt(Some(me), th);
+    }
+    let mut pending = [None; MAX_SLEEPERS];
+    let mut n = 0;
+    for th in sleepers() {
+        if n == MAX_SLEEPERS {
+            return sleepers().count();
+        }
+        pending[n] = Some(th);
+        n += 1;
+    }
+    let pending: [ThreadRef; MAX_SLEEPERS] = core::array::from_fn(|i| pending[i].unwrap_or(me));
+    if n == 0 || adopt_behind_stopped(me, &pending[..n]) { 0 } else { n }
+}
+
 /// Stopper (`me`), holding `all_threads_lock`: adopts `th` if it sleeps
-/// in a FUTEX_WAIT on a Lisp mutex that `me` holds. True if adopted.
+/// in a FUTEX_WAIT on a Lisp mutex that `me` holds (it cannot run before
+/// `me` starts the world, whatever other threads do). True if adopted.
 pub(crate) fn try_adopt(me: Option<ThreadRef>, th: ThreadRef) -> bool {
     let Some(me) = me else { return false };
-    let Some(w) = proc::futex_wait_of(th.private().tid.load(Ordering::Relaxed)) else { return false };
-    if holder_struct(w.uaddr, w.expected) != Some(me.as_ptr() as u64) {
+    match lisp_mutex_wait(th) {
+        Some((w, holder)) if holder == me.as_ptr() as u64 => adopt(th, &w),
+        _ => false,
+    }
+}
+
+/// Adopts every one of `pending` if each sleeps on a Lisp mutex held by
+/// `me`, by a thread that is stopped, or by another of them that
+/// qualifies; otherwise adopts none and returns false.
+fn adopt_behind_stopped(me: ThreadRef, pending: &[ThreadRef]) -> bool {
+    let mut waits: [Option<(proc::FutexWait, u64)>; MAX_SLEEPERS] = [const { None }; MAX_SLEEPERS];
+    let mut holders = [None; MAX_SLEEPERS];
+    let mut ids = [0u64; MAX_SLEEPERS];
+    for (i, th) in pending.iter().enumerate() {
+        waits[i] = lisp_mutex_wait(*th);
+        holders[i] = waits[i].as_ref().map(|(_, h)| *h);
+        ids[i] = th.as_ptr() as u64;
+    }
+    let n = pending.len();
+    if !all_behind_stopped(&holders[..n], &ids[..n], me.as_ptr() as u64, |h| holder_is_stopped(h, pending)) {
         return false;
     }
+    trace!(1, "gc_stop_the_world: {} sleeper(s) wait behind stopped threads; adopting them", n);
+    for (th, w) in pending.iter().zip(&waits) {
+        if !w.as_ref().is_some_and(|(w, _)| adopt(*th, w)) {
+            // Cannot happen with a context per sleeper and a depth checked
+            // by lisp_mutex_wait; undo, to stay consistent.
+            for t in pending {
+                if release_context(*t) {
+                    forget(*t);
+                }
+            }
+            return false;
+        }
+    }
+    true
+}
+
+/// Whether every sleeper `i` (thread `ids[i]`, waiting for a mutex held by
+/// `holders[i]`, None if it is not asleep on a Lisp mutex) waits behind
+/// `me`, behind a thread `stopped` says is stopped, or behind another
+/// sleeper that does, along a chain of any length; a cycle of sleepers
+/// alone does not qualify (nothing would show they stay asleep).
+fn all_behind_stopped(holders: &[Option<u64>], ids: &[u64], me: u64, stopped: impl Fn(u64) -> bool) -> bool {
+    let mut ok = [false; MAX_SLEEPERS];
+    loop {
+        let mut grew = false;
+        for (i, holder) in holders.iter().enumerate() {
+            let Some(h) = *holder else { continue };
+            if ok[i] {
+                continue;
+            }
+            let behind_sleeper = ids.iter().zip(ok).any(|(id, y)| y && *id == h);
+            let behind_other = !ids.contains(&h) && (h == me || stopped(h));
+            if behind_sleeper || behind_other {
+                ok[i] = true;
+                grew = true;
+            }
+        }
+        if !grew {
+            return ok[..holders.len()].iter().all(|y| *y);
+        }
+    }
+}
+
+/// Whether the registered thread whose `struct thread` is at `holder`
+/// (not one of `pending`) is SUSPENDED, DEAD or adopted: it runs no Lisp
+/// before the world is started again.
+fn holder_is_stopped(holder: u64, pending: &[ThreadRef]) -> bool {
+    crate::thread::registry::iter()
+        .any(|t| t.as_ptr() as u64 == holder && !pending.contains(&t) && super::stop::stopped(t))
+}
+
+/// The FUTEX_WAIT `th` sleeps in, on a Lisp mutex, with the mutex's
+/// holder (its `struct thread` address), if its stack pointer lies in its
+/// control stack and its context stack has room.
+fn lisp_mutex_wait(th: ThreadRef) -> Option<(proc::FutexWait, u64)> {
+    let w = proc::futex_wait_of(th.private().tid.load(Ordering::Relaxed))?;
+    let holder = holder_struct(w.uaddr, w.expected)?;
     let (low, high) = (th.block_start() as u64, th.control_stack_end() as u64);
-    if w.sp < low || w.sp >= high {
-        return false;
+    if w.sp < low || w.sp >= high || contexts::depth(th) >= SBTHREAD_MAX_INTERRUPTS as usize {
+        return None;
     }
+    Some((w, holder))
+}
+
+/// Counts `th` as stopped, its stack scanned from the stack pointer of the
+/// wait `w` (module comment). False when no context slot is free.
+fn adopt(th: ThreadRef, w: &proc::FutexWait) -> bool {
     let index = contexts::depth(th);
     if index >= SBTHREAD_MAX_INTERRUPTS as usize {
         return false;
@@ -99,16 +228,23 @@ pub(crate) fn try_adopt(me: Option<ThreadRef>, th: ThreadRef) -> bool {
     contexts::push(th, index, ctx.cast::<os_context_t>());
     th.private().adopted.store(slot as u32 + 1, Ordering::Relaxed);
     stats::STOP_ADOPTIONS.bump();
-    trace!(1, "gc_stop_the_world: thread {:#x} sleeps on a Lisp mutex this stopper holds; counted as stopped (sp {:#x})", addr(th.as_ptr()), w.sp);
+    trace!(
+        1,
+        "gc_stop_the_world: thread {:#x} sleeps on a Lisp mutex whose holder cannot run before the world starts; counted as stopped (sp {:#x})",
+        addr(th.as_ptr()),
+        w.sp
+    );
     true
 }
 
-/// Stopper, starting the world: undoes `try_adopt` for `th`. True if `th`
-/// was adopted (it needs no resume signal: it never suspended).
-pub(crate) fn release(th: ThreadRef) -> bool {
+/// Stopper, starting the world, before it resumes anyone: pops the
+/// stand-in context of `th` if it was adopted (an adopted sleeper may wait
+/// for a thread the start resumes, and must not run with it still
+/// pushed). True if `th` was adopted; it stays marked until [`forget`].
+pub(crate) fn release_context(th: ThreadRef) -> bool {
     let p = th.private();
-    let slot = p.adopted.swap(0, Ordering::Relaxed);
-    if slot == 0 {
+    let slot = p.adopted.load(Ordering::Relaxed);
+    if slot == 0 || slot == RELEASED {
         return false;
     }
     contexts::pop(th, contexts::depth(th).max(1) - 1);
@@ -118,7 +254,15 @@ pub(crate) fn release(th: ThreadRef) -> bool {
         p.stop_sent.store(0, Ordering::Relaxed);
     }
     IN_USE.fetch_and(!(1 << (slot - 1)), Ordering::Relaxed);
+    p.adopted.store(RELEASED, Ordering::Relaxed);
     true
+}
+
+/// Stopper, starting the world: true if `th` was adopted and released by
+/// [`release_context`] (it needs no resume: it never suspended); clears
+/// the mark.
+pub(crate) fn forget(th: ThreadRef) -> bool {
+    th.private().adopted.swap(0, Ordering::Relaxed) == RELEASED
 }
 
 /// The `struct thread` address of the holder of the 0.9.4.1 mutex whose
@@ -161,6 +305,25 @@ fn read_word(at: u64) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sleepers_qualify_behind_me_stopped_threads_and_chains_only() {
+        let (me, a, b, c, suspended, running) = (1, 10, 20, 30, 40, 50);
+        let stopped = |h: u64| h == suspended;
+        // Directly behind the stopper, or behind a suspended thread.
+        assert!(all_behind_stopped(&[Some(me), Some(suspended)], &[a, b], me, stopped));
+        // A chain: c waits for b, b for a, a for the stopper.
+        assert!(all_behind_stopped(&[Some(me), Some(a), Some(b)], &[a, b, c], me, stopped));
+        assert!(all_behind_stopped(&[Some(b), Some(suspended)], &[a, b], me, stopped));
+        // Behind a running thread, or not on a Lisp mutex at all.
+        assert!(!all_behind_stopped(&[Some(me), Some(running)], &[a, b], me, stopped));
+        assert!(!all_behind_stopped(&[Some(me), None], &[a, b], me, stopped));
+        // A cycle of sleepers proves nothing.
+        assert!(!all_behind_stopped(&[Some(b), Some(a)], &[a, b], me, stopped));
+        // A sleeper's own id is never "stopped", even if the callback says so.
+        assert!(!all_behind_stopped(&[Some(a)], &[a], me, |_| true));
+        assert!(all_behind_stopped(&[], &[], me, stopped));
+    }
 
     #[test]
     fn unreadable_words_are_none() {

@@ -82,8 +82,16 @@ impl Protocol for HostProtocol {
         stop::resume(th)
     }
 
+    /// Every adopted sleeper's stand-in context is popped before anyone is
+    /// resumed: a sleeper may wait for a thread the start resumes.
+    fn begin_start(&self, me: Option<ThreadRef>) {
+        for th in crate::thread::registry::iter().filter(|t| Some(*t) != me) {
+            adopt::release_context(th);
+        }
+    }
+
     fn release_unsuspended(&self, th: ThreadRef) -> bool {
-        adopt::release(th)
+        adopt::forget(th)
     }
 
     fn end_start(&self) {}

@@ -182,10 +182,10 @@ pub(crate) fn await_stopped(me: Option<ThreadRef>) {
                 stuck += 1;
             }
         }
-        // 3. The measures, for the threads still not stopped: adoption,
-        //    then back-off.
+        // 3. The measures, for the threads still not stopped (every other
+        //    thread is stopped now): adoption, then back-off.
         if stuck != 0 && measures::ADOPT.on() {
-            stuck = others(me).filter(|th| !stopped(*th) && !adopt::try_adopt(me, *th)).count();
+            stuck = adopt::adopt_sleepers(me);
         }
         if stuck == 0 {
             break;
@@ -233,13 +233,15 @@ fn stopped_or_stuck(th: ThreadRef, yields: &mut u32) -> bool {
 
 /// Waits until every thread whose stop signal is still on its way (the
 /// sleepers: every other thread is stopped, or was resumed by a back-off)
-/// is stopped or, with the measure on, adopted; says so on stderr once
-/// when one holds the stop up for long.
+/// is stopped or adopted; says so on stderr once when one holds the stop
+/// up for long.
 fn await_stop_signals(me: Option<ThreadRef>) {
     for th in others(me).filter(|t| stop_on_its_way(*t)) {
         let mut watch = stuck::Watch::new();
         loop {
             let seen = events();
+            // Adoption again: while backed off, the others run and may
+            // leave the sleeper waiting for the stopper itself.
             if stopped(th) || (measures::ADOPT.on() && adopt::try_adopt(me, th)) {
                 break;
             }

@@ -45,6 +45,9 @@ pub(crate) trait Protocol: Sync {
     /// counted as stopped by the mode).
     fn await_stopped(&self, me: Option<ThreadRef>);
 
+    /// Starting the world, before any thread is resumed.
+    fn begin_start(&self, _me: Option<ThreadRef>) {}
+
     /// Starting the world, for each thread but the stopper: true if `th`
     /// was counted as stopped without suspending (host mode's adoption),
     /// which this undoes; such a thread needs no resume.

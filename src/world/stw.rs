@@ -72,6 +72,7 @@ pub(crate) fn start_the_world() {
     registry::assert_stopper("gc_start_the_world");
     let me = crate::thread::current();
     let p = protocol();
+    p.begin_start(me);
     let mut resumed = 0u32;
     for th in registry::iter().filter(|t| Some(*t) != me) {
         let s = th.state();
