@@ -9,7 +9,7 @@
 #   make bench-bdwgc  only the bdwgc comparison, merged into BENCHMARKS.md
 #   make sbcl         the real SBCL 0.9.4.1 fixture (build/sbcl, sbcl/README.md)
 #   make sbcl-test    upstream's tests and ours on it (part of make test)
-#   make sbcl-soak    a stress file on it, ours against upstream's library
+#   make sbcl-soak    the stress files on it, ours against upstream's library
 #   make sbcl-bench   Lisp-level benchmarks on it, ours against upstream's -> BENCHMARKS.md
 #   make clean
 
@@ -328,12 +328,15 @@ $(SBCL_DIR)/static/output/sbcl.core: $(SBCL_DIR)/legacy/output/sbcl.core sbcl/pa
 sbcl-test: sbcl
 	python3 sbcl/run_tests.py $(SBCL_DIR) --jobs $(SBCL_JOBS)
 
-# make sbcl-soak SECONDS=10 RUNS=50: ours and upstream's library taking
-# turns; the results go into RELIABILITY.md.
+# make sbcl-soak SECONDS=10 RUNS=50 [STRESS=stress-poll.lisp]: each stress
+# file (sbcl/soak.py's list, or the one named), ours and upstream's library
+# taking turns; the results go into RELIABILITY.md. All six files at 50 runs
+# of 10 s take about two hours.
 SECONDS ?= 10
 RUNS    ?= 50
 sbcl-soak: sbcl
-	python3 sbcl/soak.py $(SBCL_DIR) --seconds $(SECONDS) --runs $(RUNS) --reliability RELIABILITY.md
+	python3 sbcl/soak.py $(SBCL_DIR) --seconds $(SECONDS) --runs $(RUNS) $(if $(STRESS),--stress $(STRESS)) \
+	  --reliability RELIABILITY.md
 
 # make sbcl-bench RUNS=5 SURVIVE_RUNS=2: Lisp-level benchmarks on the real
 # runtime, ours and upstream's library taking turns, RUNS fresh processes

@@ -43,6 +43,11 @@ OURS = [
     ("exit-lock.lisp", 120, False),        # a stop deferred by a thread asleep on a suspended thread's lock
     ("gc-in-lock.lisp", 120, False),       # ... asleep on a lock the collecting thread itself holds
 ]
+# One short round of each file of the stress family (sbcl/soak.py runs them
+# long): (file, seconds of stress).
+STRESS_SECONDS = 2
+STRESSES = ["stress-poll.lisp", "stress-exit.lisp", "stress-terminate.lisp", "stress-gc.lisp",
+            "stress-waitqueue.lisp"]
 
 
 def configs(fixture):
@@ -92,12 +97,15 @@ def main():
         if not ok:
             failed.append(label)
             continue
-        files = [(os.path.join(tree, "tests", f), limit, tty) for f, limit, tty in UPSTREAM]
+        files = [(os.path.join(tree, "tests", f), limit, tty, ()) for f, limit, tty in UPSTREAM]
         if name != "control":
-            files += [(os.path.join(HERE, "lisp", f), limit, tty) for f, limit, tty in OURS]
-        for path, limit, tty in files:
+            files += [(os.path.join(HERE, "lisp", f), limit, tty, ()) for f, limit, tty in OURS]
+            files += [(os.path.join(HERE, "lisp", f), 60 + STRESS_SECONDS, False, (str(STRESS_SECONDS),))
+                      for f in STRESSES]
+        for path, limit, tty, args in files:
             f = os.path.basename(path)
-            jobs.append((tree, extra, path, limit, tty, f"{name}: {f}", os.path.join(logs, f"{name}-{f}.log")))
+            jobs.append((tree, extra, path, limit, tty, f"{name}: {f}", os.path.join(logs, f"{name}-{f}.log"),
+                         args))
     start = time.monotonic()
     # Longest first, so that the slow files overlap.
     jobs.sort(key=lambda j: -j[3])

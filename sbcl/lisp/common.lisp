@@ -51,3 +51,86 @@ its threads, so a round may miss its window, but not most of them."
       (when (and counted (< (* 2 counted) rounds))
         (format t "~&~A: FAIL: ~A fewer than half the rounds: the test missed its window~%" name what)
         (sb-ext:quit :unix-status 1)))))
+
+;;;; The stress family (sbcl/lisp/stress-*.lisp): shared pieces. Each
+;;;; stress runs rounds until its deadline (SBCL_TEST_ARGS seconds), counts
+;;;; what it did in a property list of counters and ends with
+;;;; STRESS-FINISH: exit 104 when no thread had an error, 1 otherwise. A
+;;;; hang or a fatal error of the runtime is the runner's to see
+;;;; (sbcl/run_lisp.py prints every thread's backtrace and signal masks).
+
+(defvar *stress-errors* 0)
+
+(defun stress-error (where e)
+  "Counts and prints an error caught in WHERE. The line's words are what
+sbcl/soak.py looks for."
+  (incf *stress-errors*)
+  (format t "~&stress: error in ~A: ~A~%" where e)
+  (force-output))
+
+(defun print-backtrace (condition)
+  "The backtrace where CONDITION is signalled, before the stack unwinds.
+With STRESS_ABORT_ON_FAULT=1 in the environment, a memory fault aborts
+the process instead (a core file to read the faulting frame from)."
+  (when (and (typep condition 'sb-kernel::memory-fault-error)
+             (equal (sb-ext:posix-getenv "STRESS_ABORT_ON_FAULT") "1"))
+    (sb-alien:alien-funcall (sb-alien:extern-alien "abort" (function sb-alien:void))))
+  (format t "~&stress: backtrace of ~A in ~A:~%" condition sb-thread:*current-thread*)
+  (sb-debug:backtrace 40 *standard-output*)
+  (force-output))
+
+(defmacro with-stress-errors ((where) &body body)
+  "BODY; an error in it is counted, with its backtrace, and ends BODY."
+  `(handler-case (handler-bind ((error #'print-backtrace)) ,@body)
+     (error (e) (stress-error ,where e))))
+
+(defmacro stress-lambda ((where) &body body)
+  "A thread function: its own random state; an error anywhere in BODY, in
+an interrupt function it runs or in its unwinding, is counted (with its
+backtrace), not fatal."
+  `(lambda ()
+     (let ((*random-state* (make-random-state t)))
+       (with-stress-errors (,where) ,@body))))
+
+(defun stress-deadline (seconds)
+  (+ (get-internal-real-time) (round (* seconds internal-time-units-per-second))))
+
+(defun stress-time-left-p (deadline)
+  (< (get-internal-real-time) deadline))
+
+(defun cons-strings (n &optional (length 8))
+  "Makes N short fresh strings and checks them: a collection that lost or
+moved one under a thread shows as an error, not only as a crash."
+  (let ((strings (loop for i below n
+                       collect (make-string length :initial-element (code-char (+ 65 (mod i 26)))))))
+    (loop for s in strings
+          for i from 0
+          unless (and (= (length s) length)
+                      (char= (char s (1- length)) (code-char (+ 65 (mod i 26)))))
+            do (error "string ~D of ~D corrupted: ~S" i n s))
+    (length strings)))
+
+(defun try-interrupt (thread function counts)
+  "INTERRUPT-THREAD; counts :accepted or :refused (the thread has finished:
+INTERRUPT-THREAD-ERROR) in the property list COUNTS. True if accepted."
+  (handler-case (progn (sb-thread:interrupt-thread thread function)
+                       (incf (getf (car counts) :accepted 0))
+                       t)
+    (sb-thread:interrupt-thread-error ()
+      (incf (getf (car counts) :refused 0))
+      nil)))
+
+(defun wait-polling (thread &optional (seconds 0.001))
+  "Waits for THREAD to end by polling THREAD-ALIVE-P with SECONDS sleeps."
+  (loop while (sb-thread:thread-alive-p thread)
+        do (sleep seconds)))
+
+(defun stress-finish (name start counts)
+  "Prints the figures (one line the soak parses: `stress NAME: K V ...`)
+and libsbthread's rescues, then exits: 104 if no error was counted."
+  (let ((words (sbthread-stat-words 18 19 17)))
+    (format t "~&stress ~A: seconds ~,1F~{ ~(~A~) ~D~}~@[ backoffs ~D~]~@[ adoptions ~D~]~@[ dropped ~D~] errors ~D~%"
+            name (/ (- (get-internal-real-time) start) (float internal-time-units-per-second))
+            counts (first words) (second words) (third words) *stress-errors*))
+  (finish-output)
+  (sb-ext:quit :unix-status (if (zerop *stress-errors*) 104 1)))
