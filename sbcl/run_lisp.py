@@ -36,6 +36,7 @@ import time
 def thread_report(pid):
     """Every thread's backtrace and signal state, for a hung process."""
     out = []
+    futexes = set()
     try:
         tids = sorted(os.listdir(f"/proc/{pid}/task"), key=int)
     except OSError as e:
@@ -51,9 +52,24 @@ def thread_report(pid):
             continue
         out.append(f"task {tid}: State={fields.get('State')} SigBlk={fields.get('SigBlk')} "
                    f"SigPnd={fields.get('SigPnd')} ShdPnd={fields.get('ShdPnd')}")
+        # The system call it is blocked in: for a futex (202), the word's
+        # address, which for a Lisp mutex is 3 words into the mutex object.
+        try:
+            with open(f"/proc/{pid}/task/{tid}/syscall") as f:
+                words = f.read().split()
+            out.append(f"  syscall: {' '.join(words)}")
+            if words and words[0] == "202":
+                futexes.add(int(words[1], 16))
+        except (OSError, ValueError, IndexError):
+            pass
+    # Each futex word with the three words before it: for a Lisp mutex,
+    # the instance header, its layout, its name (a string) and the holder.
+    dumps = []
+    for addr in sorted(futexes):
+        dumps += ["-ex", f"x/4gx {addr - 24:#x}"]
     gdb = subprocess.run(
-        ["gdb", "-q", "-batch", "-p", str(pid), "-ex", "set pagination off",
-         "-ex", "info threads", "-ex", "thread apply all bt 30"],
+        ["gdb", "-q", "-batch", "-p", str(pid), "-ex", "set pagination off"] + dumps +
+        ["-ex", "info threads", "-ex", "thread apply all bt 30"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
     out.append(gdb.stdout)
     return "\n".join(out) + "\n"

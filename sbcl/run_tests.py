@@ -42,6 +42,8 @@ OURS = [
     ("exit-interrupts.lisp", 240, False),  # interrupts racing thread exit
     ("exit-lock.lisp", 120, False),        # a stop deferred by a thread asleep on a suspended thread's lock
     ("gc-in-lock.lisp", 120, False),       # ... asleep on a lock the collecting thread itself holds
+    ("gc-behind-lock.lisp", 120, False),   # ... on a lock whose holder waits for the collecting thread
+    ("backoff-waitqueue.lisp", 120, False),  # ... on a waitqueue a suspended thread notifies
 ]
 # One short round of each file of the stress family (sbcl/soak.py runs them
 # long): (file, seconds of stress).

@@ -39,13 +39,15 @@ the header's order), or NIL when the library in use is not ours."
 
 (defun run-counted-rounds (name rounds word what round)
   "Calls ROUND ROUNDS times and prints how much word WORD of libsbthread's
-struct sbthread_stats (WHAT) grew meanwhile. With libsbthread, exits 1
-when it grew in fewer than half the rounds: the test's sleeps only order
-its threads, so a round may miss its window, but not most of them."
-  (let ((before (sbthread-stat-words word)))
+struct sbthread_stats (WHAT; WORD may be a list of words, summed) grew
+meanwhile. With libsbthread, exits 1 when it grew in fewer than half the
+rounds: the test's sleeps only order its threads, so a round may miss its
+window, but not most of them."
+  (let* ((words (if (listp word) word (list word)))
+         (before (apply #'sbthread-stat-words words)))
     (dotimes (i rounds)
       (funcall round))
-    (let ((counted (and before (- (first (sbthread-stat-words word)) (first before)))))
+    (let ((counted (and before (- (reduce #'+ (apply #'sbthread-stat-words words)) (reduce #'+ before)))))
       (format t "~&~A: ~D rounds, each collection completed; ~A: ~A~%"
               name rounds what (or counted "(not libsbthread)"))
       (when (and counted (< (* 2 counted) rounds))
@@ -74,6 +76,10 @@ With STRESS_ABORT_ON_FAULT=1 in the environment, a memory fault aborts
 the process instead (a core file to read the faulting frame from)."
   (when (and (typep condition 'sb-kernel::memory-fault-error)
              (equal (sb-ext:posix-getenv "STRESS_ABORT_ON_FAULT") "1"))
+    ;; The runtime handles SIGABRT (as SIGIOT): the default action first.
+    (sb-alien:alien-funcall (sb-alien:extern-alien "signal" (function sb-alien:unsigned-long sb-alien:int
+                                                                      sb-alien:unsigned-long))
+                            6 0)
     (sb-alien:alien-funcall (sb-alien:extern-alien "abort" (function sb-alien:void))))
   (format t "~&stress: backtrace of ~A in ~A:~%" condition sb-thread:*current-thread*)
   (sb-debug:backtrace 40 *standard-output*)
