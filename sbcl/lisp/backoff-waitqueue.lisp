@@ -7,9 +7,9 @@
 ;;;; notifier and then waits for the sleeper, which waits for the
 ;;;; notifier: upstream's thread library hangs on the first round. A
 ;;;; waitqueue is not a mutex with a holder, so libsbthread cannot count
-;;;; the sleeper as stopped (src/host_adopt.rs); it backs off instead:
+;;;; the sleeper as stopped (src/host/adopt.rs); it backs off instead:
 ;;;; resumes the threads it has stopped until the sleeper has stopped, then
-;;;; stops them again (src/host_stuck.rs).
+;;;; stops them again (src/host/stuck.rs).
 ;;;;
 ;;;; Passing: no hang (the runner's time limit), every collection
 ;;;; completed, and with libsbthread stops that backed off (stop_backoffs,

@@ -14,7 +14,7 @@
 ;;;; and upstream's thread library hangs on the first round. libsbthread
 ;;;; adopts the sleeper once every other thread is stopped: it waits behind
 ;;;; a suspended thread, so it cannot run before the world starts again
-;;;; (src/host_adopt.rs).
+;;;; (src/host/adopt.rs).
 ;;;;
 ;;;; Passing: no hang (the runner's time limit), every collection
 ;;;; completed, and with libsbthread sleepers counted as stopped

@@ -91,5 +91,11 @@
         do (sleep 0.05))
   (setf *running* nil)
   (mapc #'wait-polling others)
-  (mapc #'wait-polling creators)
+  ;; The interrupter's broadcasts have ended: a creator whose worker ended
+  ;; without notifying gets them from here.
+  (loop while (some #'sb-thread:thread-alive-p creators)
+        do (loop for entry across *targets*
+                 when (and entry (cdr entry))
+                   do (sb-thread:condition-broadcast (join-queue (cdr entry))))
+           (sleep 0.001))
   (stress-finish "waitqueue" start (list* :joins (car joins) :unnotified (car unnotified) :gcs (car gcs) (car counts))))
