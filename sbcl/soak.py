@@ -197,7 +197,7 @@ FINDINGS = [
     "**Hang (issue 21), root cause: a three-thread deadlock in 0.9.4.1's Lisp code; fixed in the library.**"
     " A hung `stress-poll.lisp` run (library before the fix; `run_lisp.py` report): the stopper is a worker whose"
     " allocation started a collection (it holds `*already-in-gc*`, SUB-GC's `with-mutex`) and waits in"
-    " `host_stuck::back_off`; a dying thread (SigBlk and SigPnd both have SIG_STOP_FOR_GC) sleeps in FUTEX_WAIT"
+    " `host_stuck::back_off` (now `host/stop.rs`); a dying thread (SigBlk and SigPnd both have SIG_STOP_FOR_GC) sleeps in FUTEX_WAIT"
     " on `*all-threads-lock*` in HANDLE-THREAD-EXIT (`*gc-inhibit*` bound, blockables blocked); the main thread"
     " sleeps in FUTEX-WAIT inside MAKE-THREAD (its new thread spins, state R, in `(loop until setup-p)`): the PUSH"
     " under `(with-mutex (*all-threads-lock*) ...)` allocated, started a collection and waits for"
@@ -213,7 +213,7 @@ FINDINGS = [
     " `*all-threads-lock*` whose value is the main thread's instance, the main thread on the collector's mutex);"
     " after it, 10 rounds, 10 adoptions; upstream's library hangs in round 1. Upstream's own hangs in this"
     " stress were `sig_stop_for_gc_handler: wrong thread state on wakeup: 2` (the EINTR resume wait that"
-    " `abi/sigwait.rs` retries). Back-off keeps a test of its own: `backoff-waitqueue.lisp` (a sleeper in"
+    " `host/resume_wait.rs` retries). Back-off keeps a test of its own: `backoff-waitqueue.lisp` (a sleeper in"
     " CONDITION-WAIT inside WITHOUT-GCING that only a suspended thread notifies; upstream hangs).",
     "**Memory faults, not explained yet.** `stress-poll.lisp` ends with MEMORY-FAULT-ERROR in a worker in about"
     " one run of ours in seven (4 of 20 soak runs and 2 of 18 diagnostic runs before the fix above, and again"
