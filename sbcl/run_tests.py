@@ -110,15 +110,18 @@ def sha256(path):
 
 def check_cores(fixture, chosen):
     """The core files upstream, preload and needed run are the ones the
-    upstream runtime built and saved, byte for byte. Returns the number of
-    checks and the failures."""
+    upstream runtime built and saved, byte for byte, and so is the
+    executable upstream and preload run (needed's is a patched copy, whose
+    symbols fixture.sh checked). Returns the number of checks and the
+    failures."""
     sums = recorded_checksums(fixture)
     app = os.path.join(fixture, "app/app.core")
     failed, checks = [], 0
     for name, (tree, exe, core, extra, expect, runs_app, _) in chosen.items():
         if expect not in ("upstream", "grafted"):
             continue
-        for path in [core] + ([app] if runs_app else []):
+        recorded_exe = [exe] if exe in sums else []
+        for path in recorded_exe + [core] + ([app] if runs_app else []):
             want = sums.get(path)
             got = sha256(path)
             checks += 1
