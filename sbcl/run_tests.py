@@ -28,7 +28,7 @@ our library's, which needs the graft: without it the executable's own
 thread.c runs and the configuration fails with a message saying so); on
 failure the configuration's other files are not run (they would prove
 nothing). Then upstream's files, ours (not on upstream: they check our
-library's counters, and upstream's library hangs on two of them), and
+library's counters, and upstream's thread code hangs on two of them), and
 the application core saved by the upstream runtime (upstream, preload and
 needed only: a relinked runtime's symbols are elsewhere, so it cannot run
 a core saved by another runtime). The application runs with
