@@ -27,13 +27,15 @@
 ;;; The library's answer to "is this process grafted?", when it has one.
 (defparameter *graft-query* "sbthread_is_grafted")
 
-;;; (start end path) of every mapping of a file named libsbthread*.
+;;; (start end path) of every mapping of a file whose name (not folder:
+;;; a clone may be called libsbthread) starts with libsbthread.
 (defun libsbthread-mappings ()
   (with-open-file (maps "/proc/self/maps")
     (loop for line = (read-line maps nil)
           while line
           for path-start = (position #\/ line)
-          when (and path-start (search "libsbthread" line :start2 path-start))
+          for name-start = (and path-start (1+ (position #\/ line :from-end t)))
+          when (and name-start (eql name-start (search "libsbthread" line :start2 name-start)))
             collect (let ((dash (position #\- line)))
                       (list (parse-integer line :end dash :radix 16)
                             (parse-integer line :start (1+ dash) :end (position #\Space line) :radix 16)
