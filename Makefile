@@ -7,10 +7,10 @@
 #   make header       refresh the checked-in include/sbthread.h
 #   make bench        benchmarks -> BENCHMARKS.md (needs libgc-dev for the bdwgc comparison)
 #   make bench-bdwgc  only the bdwgc comparison, merged into BENCHMARKS.md
-#   make sbcl         the real SBCL 0.9.4.1 fixture (build/sbcl, sbcl/README.md)
-#   make sbcl-test    upstream's tests and ours on it (part of make test)
-#   make sbcl-soak    the stress files on it, ours against upstream's library
-#   make sbcl-bench   Lisp-level benchmarks on it, ours against upstream's -> BENCHMARKS.md
+#   make sbcl         the real SBCL 0.9.4.1 fixture (build/sbcl; README: "The real SBCL 0.9.4.1 runtime")
+#   make sbcl-test    upstream's tests, ours and an application core on it (part of make test)
+#   make sbcl-soak    the stress files on it, upstream-built alone against grafted -> RELIABILITY.md
+#   make sbcl-bench   Lisp-level benchmarks on it, upstream-built alone against grafted -> BENCHMARKS.md
 #   make clean
 
 CARGO     ?= cargo
@@ -292,73 +292,80 @@ bench-bdwgc: check-bdwgc lib
 	@$(MAKE) --no-print-directory $(BDWGC_BINS)
 	python3 bench/run.py --only-bdwgc $(BUILD)/bench
 
-# ---- the real SBCL 0.9.4.1 runtime as a test fixture (sbcl/README.md).
-# SBCL_SOURCES: the folder with sbcl-0.9.4.1.tar.xz and its compatibility
-# patches/. Builds are kept in build/sbcl: a rerun rebuilds only what changed
-# (the static runtime when libsbthread.a changed; nothing else).
-SBCL_SOURCES ?= $(firstword $(wildcard ../shared/sbcl-0.9.4.1 /work/shared/sbcl-0.9.4.1))
+# ---- the real SBCL 0.9.4.1 runtime as a test fixture (README: "The real
+# SBCL 0.9.4.1 runtime"; sbcl/fixture.sh). Everything it needs is in sbcl/:
+# upstream's source tarball (sbcl/upstream/), our compatibility patches
+# (sbcl/patches/compat/) and the relinking patches (sbcl/patches/relink/).
+# Builds are kept in build/sbcl: a rerun rebuilds only what changed (the
+# static runtime when libsbthread.a changed; nothing else: the others load
+# the library at run time).
 SBCL_DIR     := $(BUILD)/sbcl
 SBCL_PREFIX  := $(abspath $(SBCL_DIR)/prefix)
-SBCL_FIXTURE := sbcl/fixture.sh sbcl/patches/10-ldso-stubs-thread.patch
+SBCL_TARBALL := sbcl/upstream/sbcl-0.9.4.1.tar.xz
+SBCL_COMPAT  := $(sort $(wildcard sbcl/patches/compat/*.patch))
+SBCL_RELINK  := $(sort $(wildcard sbcl/patches/relink/*.patch))
 SBCL_JOBS    ?= 5
+SBCL_PARTS   := $(SBCL_DIR)/upstream/output/sbcl.core $(SBCL_DIR)/app/app.core $(SBCL_DIR)/needed/sbcl \
+                $(SBCL_DIR)/relinked/output/sbcl.core $(SBCL_DIR)/static/output/sbcl.core
 
 sbcl: lib
 	@$(MAKE) -j2 --no-print-directory sbcl-fixture
 
-sbcl-fixture: $(SBCL_DIR)/legacy/output/sbcl.core $(SBCL_DIR)/relinked/output/sbcl.core $(SBCL_DIR)/static/output/sbcl.core
+sbcl-fixture: $(SBCL_PARTS) $(SBCL_PREFIX)/lib/libsbthread.a
 
-$(SBCL_DIR)/legacy/output/sbcl.core: $(SBCL_FIXTURE) sbcl/patches/legacy-thread-library.patch
-	@test -f "$(SBCL_SOURCES)/sbcl-0.9.4.1.tar.xz" || { \
-	  echo "make sbcl: no sbcl-0.9.4.1.tar.xz in SBCL_SOURCES='$(SBCL_SOURCES)'; set SBCL_SOURCES to the folder that has it and patches/"; exit 1; }
+# Upstream's build, as upstream builds it.
+$(SBCL_DIR)/upstream/output/sbcl.core: $(SBCL_TARBALL) $(SBCL_COMPAT) sbcl/fixture.sh
 	@command -v sbcl >/dev/null || { echo "make sbcl: needs a host Lisp: apt-get install -y sbcl"; exit 1; }
-	sbcl/fixture.sh legacy $(SBCL_DIR)/legacy $(abspath $(SBCL_SOURCES))
+	sbcl/fixture.sh upstream $(SBCL_DIR)/upstream
 
-# Our library as a user installs it; the relinked runtimes load or embed it.
+# An application core saved by the upstream runtime.
+$(SBCL_DIR)/app/app.core: $(SBCL_DIR)/upstream/output/sbcl.core sbcl/lisp/app.lisp
+	sbcl/fixture.sh app $(SBCL_DIR)/app $(SBCL_DIR)/upstream
+
+# Our library as a user installs it; the other runtimes load or embed it.
 $(SBCL_PREFIX)/lib/libsbthread.a: $(A_FILE) $(SO_FILE) include/sbthread.h
 	@$(MAKE) --no-print-directory -s install PREFIX=$(SBCL_PREFIX)
 
+# The upstream executable with libsbthread.so.0 as DT_NEEDED.
+$(SBCL_DIR)/needed/sbcl: $(SBCL_DIR)/upstream/output/sbcl.core
+	@command -v patchelf >/dev/null || { echo "make sbcl: needs patchelf: apt-get install -y patchelf"; exit 1; }
+	sbcl/fixture.sh needed $(SBCL_DIR)/needed $(abspath $(SBCL_DIR)/upstream) $(SBCL_PREFIX)
+
 # The shared runtime needs our library only to link: it loads the current
 # copy at run time, so it is not rebuilt when the library changes.
-$(SBCL_DIR)/relinked/output/sbcl.core: $(SBCL_DIR)/legacy/output/sbcl.core sbcl/patches/relink-libsbthread.patch | $(SBCL_PREFIX)/lib/libsbthread.a
-	sbcl/fixture.sh relinked $(SBCL_DIR)/relinked $(abspath $(SBCL_DIR)/legacy) $(SBCL_PREFIX)
+$(SBCL_DIR)/relinked/output/sbcl.core: $(SBCL_DIR)/upstream/output/sbcl.core $(SBCL_RELINK) | $(SBCL_PREFIX)/lib/libsbthread.a
+	sbcl/fixture.sh relinked $(SBCL_DIR)/relinked $(abspath $(SBCL_DIR)/upstream) $(SBCL_PREFIX)
 
-$(SBCL_DIR)/static/output/sbcl.core: $(SBCL_DIR)/legacy/output/sbcl.core sbcl/patches/relink-libsbthread.patch $(SBCL_PREFIX)/lib/libsbthread.a
-	sbcl/fixture.sh static $(SBCL_DIR)/static $(abspath $(SBCL_DIR)/legacy) $(SBCL_PREFIX)
+$(SBCL_DIR)/static/output/sbcl.core: $(SBCL_DIR)/upstream/output/sbcl.core $(SBCL_RELINK) $(SBCL_PREFIX)/lib/libsbthread.a
+	sbcl/fixture.sh static $(SBCL_DIR)/static $(abspath $(SBCL_DIR)/upstream) $(SBCL_PREFIX)
 
 sbcl-test: sbcl
 	python3 sbcl/run_tests.py $(SBCL_DIR) --jobs $(SBCL_JOBS)
 
 # make sbcl-soak SECONDS=10 RUNS=50 [STRESS=stress-poll.lisp]: each stress
-# file (sbcl/soak.py's list, or the one named), ours and upstream's library
-# taking turns; the results go into RELIABILITY.md. All six files at 50 runs
-# of 10 s take about two hours.
+# file (sbcl/soak.py's list, or the one named), the upstream-built runtime
+# alone and grafted (our library preloaded) taking turns; the results go
+# into RELIABILITY.md. All six files at 50 runs of 10 s take about two hours.
 SECONDS ?= 10
 RUNS    ?= 50
 sbcl-soak: sbcl
 	python3 sbcl/soak.py $(SBCL_DIR) --seconds $(SECONDS) --runs $(RUNS) $(if $(STRESS),--stress $(STRESS)) \
 	  --reliability RELIABILITY.md
 
-# make sbcl-bench RUNS=5 SURVIVE_RUNS=2: Lisp-level benchmarks on the real
-# runtime, ours and upstream's library taking turns, RUNS fresh processes
-# each (5 unless RUNS is given: the 50 above is sbcl-soak's), and the
-# survival test (200,000 rounds or SURVIVE_SECONDS) SURVIVE_RUNS times each;
-# the results go into BENCHMARKS.md (sbcl/bench.py; 6 to 10 minutes). The
-# interposer that times the calls into the thread library:
-# sbcl/timing/sbtiming.c.
+# make sbcl-bench RUNS=5 SURVIVE_RUNS=2: Lisp-level benchmarks on the
+# upstream-built runtime alone and grafted (our library preloaded), taking
+# turns, RUNS fresh processes each (5 unless RUNS is given: the 50 above is
+# sbcl-soak's), and the survival test (200,000 rounds or SURVIVE_SECONDS)
+# SURVIVE_RUNS times each; the results go into BENCHMARKS.md (sbcl/bench.py;
+# 5 to 8 minutes).
 SBCL_BENCH_RUNS = $(if $(filter file,$(origin RUNS)),5,$(RUNS))
 SURVIVE_RUNS   ?= 2
 SURVIVE_SECONDS ?= 120
-SBTIMING       := $(BUILD)/sbcl-bench/libsbtiming.so
-
-$(SBTIMING): sbcl/timing/sbtiming.c
-	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 $(CWARN) -O2 -shared -fPIC $< -ldl -lpthread -o $@
 
 sbcl-bench: sbcl
-	@$(MAKE) --no-print-directory $(SBTIMING)
 	python3 sbcl/bench.py $(SBCL_DIR) --runs $(SBCL_BENCH_RUNS) --survive-runs $(SURVIVE_RUNS) \
 	  --survive-seconds $(SURVIVE_SECONDS) \
-	  --lib $(LIB)/$(SONAME) --timing $(SBTIMING) --benchmarks BENCHMARKS.md \
+	  --lib $(LIB)/$(SONAME) --benchmarks BENCHMARKS.md \
 	  --command "make sbcl-bench RUNS=$(SBCL_BENCH_RUNS) SURVIVE_RUNS=$(SURVIVE_RUNS)"
 
 # ---- install: PREFIX=/usr/local DESTDIR=... (uninstall removes exactly these)

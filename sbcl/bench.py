@@ -1,41 +1,41 @@
 #!/usr/bin/env python3
-"""make sbcl-bench: Lisp-level benchmarks on the real SBCL 0.9.4.1 runtime,
-with our libsbthread.so.0 and with upstream's thread library, taking turns.
+"""make sbcl-bench: Lisp-level benchmarks on SBCL 0.9.4.1 as upstream builds it,
+alone ("upstream": thread.o in the executable) and grafted ("ours": the
+same executable and core with our libsbthread.so.0 LD_PRELOADed, which
+takes over the executable's thread functions), taking turns: the choice a
+user of that runtime makes.
 
     bench.py FIXTURE_DIR [--runs N] [--survive-runs N] [--survive-seconds S]
-             [--lib OUR_LIBSBTHREAD_SO] [--timing LIBSBTIMING_SO]
-             [--benchmarks BENCHMARKS.md] [--quick] [--command TEXT]
+             [--lib OUR_LIBSBTHREAD_SO] [--benchmarks BENCHMARKS.md] [--quick]
+             [--command TEXT]
     bench.py --from-json [--benchmarks BENCHMARKS.md] [--quiet]
 
-Every benchmark file (sbcl/lisp/bench-*.lisp) runs N times per library, each
-time in a fresh process of the legacy runtime (upstream's thread.c as
-libsbthread.so.0 next to it; ours, copied at the start into
-FIXTURE_DIR/../sbcl-bench/lib so that a rebuild during the run cannot mix
-builds, put first with LD_LIBRARY_PATH), ours and upstream's alternating,
-file by file. Each file prints `sbcl-bench NAME VALUE
-UNIT ...` lines (the median over its own samples); the figure of a library is
+First, sbcl/lisp/which-library.lisp checks that the preloaded library does
+take over (the run stops there if not). Every benchmark file
+(sbcl/lisp/bench-*.lisp) then runs N times per deployment, each time in a
+fresh process of the upstream-built runtime with its own core, alone or
+with our library (copied at the start into FIXTURE_DIR/../sbcl-bench/lib so
+that a rebuild during the run cannot mix builds) preloaded, the two
+alternating, file by file. Each file prints `sbcl-bench NAME VALUE UNIT
+...` lines (the median over its own samples); the figure of a deployment is
 the median over its processes, with the range (min-max) over them.
 
-"Where the time goes": bench-create.lisp and bench-gc.lisp run once more per
-run and library with sbcl/timing/sbtiming.c (built into
-build/sbcl-bench/libsbtiming.so by the Makefile) LD_PRELOADed, which times
-every call into the thread library (and a child thread's time in it, minus
-its Lisp function); those processes are not used for the main figures.
-
 The survival test (bench-survive.lisp: create/join rounds without an
-explicit GC, capped) runs --survive-runs times per library (default 2: up
-to a minute each); a process that dies is a result, not a failure. In the
-same runs the survival loop runs once more, shorter, under the interposer.
-A process killed from outside (SIGTERM, SIGKILL) is run again once.
+explicit GC, capped) runs --survive-runs times per deployment (default 2:
+up to a minute each); a process that dies is a result, not a failure. A
+process killed from outside (SIGTERM, SIGKILL) is run again once.
 
-Raw results go to sbcl/bench-results.json, plots to sbcl/bench.svg and
-sbcl/bench-where.svg; with --benchmarks, the section between the
-"sbcl-bench" markers of that file is replaced (appended when absent).
---from-json rewrites the plots and the section from the saved results.
-Logs: FIXTURE_DIR/../sbcl-bench/logs (those of passing runs are removed).
+No per-call timing: an interposer (LD_PRELOAD) sees no call into the
+thread code of either deployment. Upstream's thread.o is called inside
+the executable, and the graft sends those calls straight to our library.
+
+Raw results go to sbcl/bench-results.json, the plot to sbcl/bench.svg;
+with --benchmarks, the section between the "sbcl-bench" markers of that
+file is replaced (appended when absent). --from-json rewrites the plot and
+the section from the saved results. Logs: FIXTURE_DIR/../sbcl-bench/logs
+(those of passing runs are removed).
 """
 import argparse
-import datetime
 import importlib.util
 import json
 import math
@@ -52,12 +52,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # no __pycache__ in sbcl/
-from soak import normalize  # noqa: E402  (one wording per kind of failure)
+from soak import check_grafted, normalize  # noqa: E402  (one wording per kind of failure)
 
 BEGIN, END = "<!-- sbcl-bench: begin -->", "<!-- sbcl-bench: end -->"
 RESULTS = os.path.join(HERE, "bench-results.json")
 SVG = os.path.join(HERE, "bench.svg")
-SVG_WHERE = os.path.join(HERE, "bench-where.svg")
 
 
 def bench_run_module():
@@ -71,19 +70,13 @@ def bench_run_module():
 
 BR = bench_run_module()
 
-# (kind, file, settings, settings with --quick, preload the timing interposer)
+# (kind, file, settings, settings with --quick)
 KINDS = [
-    ("create", "bench-create.lisp", "batches=30 batch=100", "batches=4 batch=50", False),
-    ("gc", "bench-gc.lisp", "gcs=100 consing-gcs=60", "gcs=10 consing-gcs=6", False),
-    ("interrupt", "bench-interrupt.lisp", "bursts=100 burst=50 pings=2000", "bursts=10 burst=20 pings=100", False),
-    ("dead", "bench-dead.lisp", "threads=2000", "threads=300", False),
-    ("timing-create", "bench-create.lisp", "batches=20 batch=100", "batches=4 batch=50", True),
-    ("timing-gc", "bench-gc.lisp", "gcs=40 consing-gcs=20", "gcs=6 consing-gcs=4", True),
+    ("create", "bench-create.lisp", "batches=30 batch=100", "batches=4 batch=50"),
+    ("gc", "bench-gc.lisp", "gcs=100 consing-gcs=60", "gcs=10 consing-gcs=6"),
+    ("interrupt", "bench-interrupt.lisp", "bursts=100 burst=50 pings=2000", "bursts=10 burst=20 pings=100"),
+    ("dead", "bench-dead.lisp", "threads=2000", "threads=300"),
 ]
-
-# The survival loop under the timing interposer (shorter: it is about the
-# cost per round with thousands of dead threads around, not survival).
-TIMING_SURVIVE = {False: "rounds=30000 seconds=120", True: "rounds=5000 seconds=60"}
 
 # (name, label, what a sample is); in table order
 TIMED = [
@@ -129,20 +122,6 @@ def parse_output(text):
     return results, progress
 
 
-def parse_timing(path):
-    """The sbtiming lines of one process (the "exit" line left out)."""
-    out = []
-    if not os.path.exists(path):
-        return out
-    for line in open(path):
-        parts = line.split()
-        if len(parts) < 2 or parts[0] != "sbtiming" or parts[1] == "exit":
-            continue
-        keys = parse_keys(" ".join(p for p in parts[2:] if "=" in p))
-        out.append({"name": parts[1], "keys": keys})
-    return out
-
-
 def failure_reason(text, status_line):
     for pat in [r"fatal error[^\n]*\n[^\n]*", r"mprotect[^\n]*", r"unhandled [^\n]*", r"Segmentation fault",
                 r"Heap exhausted[^\n]*", r"attempt to THROW[^\n]*"]:
@@ -152,23 +131,18 @@ def failure_reason(text, status_line):
     return normalize(status_line)
 
 
-def one_process(fixture, logdir, kind, lisp, settings, lib, lib_name, run, preload, timeout):
-    """Runs one benchmark file in a fresh process (sbcl/run_lisp.py)."""
-    tree = os.path.join(fixture, "legacy")
+def one_process(fixture, logdir, kind, lisp, settings, lib, lib_name, run, timeout):
+    """Runs one benchmark file in a fresh process (sbcl/run_lisp.py) of the
+    upstream-built runtime, with LIB preloaded when given."""
+    tree = os.path.join(fixture, "upstream")
     log = os.path.join(logdir, "%s-%s-%d.log" % (kind, lib_name, run))
-    timing = os.path.join(logdir, "%s-%s-%d.timing" % (kind, lib_name, run))
-    if os.path.exists(timing):
-        os.remove(timing)
     cmd = [sys.executable, os.path.join(HERE, "run_lisp.py"), "--tree", tree, "--timeout", str(timeout),
            "--log", log, "--label", "%s (%s, run %d)" % (lisp, lib_name, run + 1)]
     if lib:
-        cmd += ["--so", lib]
-    if preload:
-        cmd += ["--preload", preload]
+        cmd += ["--preload", lib]
     cmd += [os.path.join(HERE, "lisp", lisp), "--"] + settings.split()
-    env = dict(os.environ, SBTIMING_OUT=timing)
     start = time.monotonic()
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     elapsed = time.monotonic() - start
     first = p.stdout.splitlines()[0] if p.stdout else ""
     text = open(log, errors="replace").read() if os.path.exists(log) else ""
@@ -177,33 +151,28 @@ def one_process(fixture, logdir, kind, lisp, settings, lib, lib_name, run, prelo
     outcome = "pass" if p.returncode == 0 else ("hang" if hang else "died")
     reason = "" if outcome == "pass" else failure_reason(text, first)
     rec = {"kind": kind, "lib": lib_name, "run": run, "outcome": outcome, "reason": reason,
-           "seconds": round(elapsed, 1), "settings": settings, "results": results, "progress": progress,
-           "timing": parse_timing(timing)}
+           "seconds": round(elapsed, 1), "settings": settings, "results": results, "progress": progress}
     if outcome == "pass":
-        for f in (log, timing):
-            if os.path.exists(f):
-                os.remove(f)
+        os.remove(log) if os.path.exists(log) else None
     else:
         with open(log, "a") as f:
             f.write("\n--- run_lisp.py ---\n" + p.stdout)
     return rec
 
 
-def run_all(a, fixture, ours, timing_so, logdir):
+def run_all(a, fixture, ours, logdir):
     procs = []
     plan = []
     for i in range(a.runs):
-        for k, (kind, lisp, settings, quick, preload) in enumerate(KINDS):
-            plan.append((i, k, kind, lisp, quick if a.quick else settings, preload, 300))
+        for k, (kind, lisp, settings, quick) in enumerate(KINDS):
+            plan.append((i, k, kind, lisp, quick if a.quick else settings, 300))
         if i < a.survive_runs:
             rounds = 20000 if a.quick else 200000
             plan.append((i, len(KINDS), "survive", "bench-survive.lisp",
-                         "rounds=%d seconds=%d" % (rounds, a.survive_seconds), False, a.survive_seconds + 120))
-            plan.append((i, len(KINDS) + 1, "timing-survive", "bench-survive.lisp", TIMING_SURVIVE[a.quick],
-                         True, 300))
+                         "rounds=%d seconds=%d" % (rounds, a.survive_seconds), a.survive_seconds + 120))
     total = 2 * len(plan)
     n = 0
-    for i, k, kind, lisp, settings, preload, timeout in plan:
+    for i, k, kind, lisp, settings, timeout in plan:
         # ours and upstream's take turns: which goes first alternates with
         # the run and with the file
         libs = [("ours", ours), ("upstream", None)]
@@ -211,16 +180,14 @@ def run_all(a, fixture, ours, timing_so, logdir):
             libs.reverse()
         for lib_name, lib in libs:
             n += 1
-            rec = one_process(fixture, logdir, kind, lisp, settings, lib, lib_name, i,
-                              timing_so if preload else None, timeout)
+            rec = one_process(fixture, logdir, kind, lisp, settings, lib, lib_name, i, timeout)
             if rec["outcome"] == "died" and re.match(r"killed by signal (9|15)$", rec["reason"]):
                 # SIGTERM / SIGKILL come from outside (the runtime dies by
                 # lose, SIGSEGV or SIGABRT; a hang is reported as such):
                 # run it again, once, and say so
                 print("sbcl-bench: %s (%s, run %d) was %s: once more" % (kind, lib_name, i + 1, rec["reason"]),
                       flush=True)
-                again = one_process(fixture, logdir, kind, lisp, settings, lib, lib_name, i,
-                                    timing_so if preload else None, timeout)
+                again = one_process(fixture, logdir, kind, lisp, settings, lib, lib_name, i, timeout)
                 again["retried_after"] = rec["reason"]
                 rec = again
             procs.append(rec)
@@ -243,22 +210,17 @@ def spread(values):
 
 
 def summarize(procs):
-    out = {"timed": {}, "memory": {}, "survive": {}, "where": {}, "gc_where": {}, "failures": [],
+    out = {"timed": {}, "memory": {}, "survive": {}, "failures": [],
            "retried": [{k: rec[k] for k in ("kind", "lib", "run", "outcome", "retried_after")}
                        for rec in procs if rec.get("retried_after")]}
     for rec in procs:
         if rec["outcome"] != "pass" and rec["kind"] != "survive":
             out["failures"].append({k: rec[k] for k in ("kind", "lib", "run", "outcome", "reason")})
-        # the interposer says which library it found (ours exports sbthread_*)
-        seen = {t["keys"].get("lib") for t in rec["timing"]}
-        if seen and seen != {rec["lib"]}:
-            out["failures"].append({"kind": rec["kind"], "lib": rec["lib"], "run": rec["run"], "outcome": "wrong library",
-                                    "reason": "the timing interposer found %s" % "/".join(sorted(map(str, seen)))})
     for name, _, _ in TIMED + MEMORY:
         row = {}
         for lib in ("upstream", "ours"):
             vals = [r["results"][name]["value"] for r in procs
-                    if r["lib"] == lib and not r["kind"].startswith("timing") and name in r["results"]]
+                    if r["lib"] == lib and name in r["results"]]
             if vals:
                 row[lib] = spread(vals)
         if "upstream" in row and "ours" in row and row["upstream"]["median"] > 0:
@@ -277,77 +239,6 @@ def summarize(procs):
                              "seconds": float(res["keys"]["seconds"]) if res else r["seconds"],
                              "reason": r["reason"]})
         out["survive"][lib] = runs
-    # where the time goes: per thread, medians over the timing processes
-    comp = ["create_thread", "pthread_create", "child_before_lisp", "child_after_lisp", "child_lisp",
-            "reap_dead_thread", "gc_stop_the_world", "gc_start_the_world"]
-    for bench in ("create-join-cv", "create-join-poll"):
-        out["where"][bench] = {}
-        for lib in ("upstream", "ours"):
-            rows = []
-            for r in procs:
-                if r["kind"] != "timing-create" or r["lib"] != lib:
-                    continue
-                for t in r["timing"]:
-                    if t["name"] != bench:
-                        continue
-                    k = t["keys"]
-                    threads = int(k["threads"])
-                    d = {"total": int(k["elapsed_us"]) / threads, "lib_seen": k.get("lib"),
-                         "funcall0_patched": int(k.get("funcall0_patched", 0)),
-                         "reaped": int(k["reap_dead_thread.calls"]) / threads}
-                    for c in comp:
-                        d[c] = int(k[c + ".ns"]) / 1000 / threads
-                    d["in_library"] = (d["create_thread"] + d["child_before_lisp"] + d["child_after_lisp"]
-                                       + d["reap_dead_thread"] + d["gc_stop_the_world"] + d["gc_start_the_world"])
-                    rows.append(d)
-            if rows:
-                out["where"][bench][lib] = {key: statistics.median(r[key] for r in rows)
-                                            for key in rows[0] if key != "lib_seen"}
-                out["where"][bench][lib]["lib_seen"] = sorted({r["lib_seen"] for r in rows})
-                out["where"][bench][lib]["processes"] = len(rows)
-    out["churn_where"] = {}
-    for lib in ("upstream", "ours"):
-        rows = []
-        for r in procs:
-            if r["kind"] != "timing-survive" or r["lib"] != lib:
-                continue
-            for t in r["timing"]:
-                k = t["keys"]
-                rounds = int(k["rounds"])
-                per_call = lambda c: int(k[c + ".ns"]) / 1000 / max(1, int(k[c + ".calls"]))
-                rows.append({"total": int(k["elapsed_us"]) / rounds,
-                             "create_thread": per_call("create_thread"),
-                             "reap_dead_thread": per_call("reap_dead_thread"),
-                             "reaps_per_round": int(k["reap_dead_thread.calls"]) / rounds,
-                             "child_lisp": per_call("child_lisp"),
-                             "child_library": (int(k["child_before_lisp.ns"]) + int(k["child_after_lisp.ns"]))
-                             / 1000 / rounds,
-                             "gcs": int(k["gc_stop_the_world.calls"]),
-                             "stw_per_round": (int(k["gc_stop_the_world.ns"]) + int(k["gc_start_the_world.ns"]))
-                             / 1000 / rounds,
-                             "in_library": (int(k["create_thread.ns"]) + int(k["reap_dead_thread.ns"])
-                                            + int(k["child_before_lisp.ns"]) + int(k["child_after_lisp.ns"])
-                                            + int(k["gc_stop_the_world.ns"]) + int(k["gc_start_the_world.ns"]))
-                             / 1000 / rounds, "rounds": rounds})
-        if rows:
-            out["churn_where"][lib] = {key: statistics.median(x[key] for x in rows) for key in rows[0]}
-            out["churn_where"][lib]["processes"] = len(rows)
-    for lib in ("upstream", "ours"):
-        per = {}
-        for r in procs:
-            if r["kind"] != "timing-gc" or r["lib"] != lib:
-                continue
-            for t in r["timing"]:
-                k = t["keys"]
-                gcs = int(k["gcs"])
-                stops = int(k["gc_stop_the_world.calls"])
-                per.setdefault(t["name"], []).append({
-                    "gc_ms": int(k["gc_us"]) / gcs / 1000,
-                    "stops_per_gc": stops / gcs,
-                    "stop_ms": int(k["gc_stop_the_world.ns"]) / max(stops, 1) / 1e6,
-                    "start_ms": int(k["gc_start_the_world.ns"]) / max(stops, 1) / 1e6})
-        out["gc_where"][lib] = {name: {key: statistics.median(x[key] for x in rows) for key in rows[0]}
-                                for name, rows in per.items()}
     return out
 
 
@@ -408,65 +299,11 @@ def svg_ratio_chart(path, title, rows, refs, width=760):
         f.write("\n".join(out) + "\n")
 
 
-def svg_stacked_chart(path, title, rows, segments, unit, width=720):
-    """Horizontal stacked bars: rows = [(label, {segment: value}, text at
-    the bar's end)]; segments = [(key, legend, color)]."""
-    left, right, top, bar, gap = 190, 20, 40, 20, 10
-    legend_h = 18 * ((len(segments) + 2) // 3)
-    h = top + len(rows) * (bar + gap) + 40 + legend_h
-    vmax = max(sum(v.get(k, 0) for k, _, _ in segments) for _, v, _ in rows) * 1.12
-
-    def x(v):
-        return left + v / vmax * (width - left - right)
-
-    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">'
-           % (width, h), '<rect width="100%" height="100%" fill="white"/>',
-           '<text x="10" y="20" font-size="14">%s</text>' % title]
-    step = 10 ** math.floor(math.log10(vmax / 2))
-    for mult in (1, 2, 5):
-        if vmax / (mult * step) <= 8:
-            step *= mult
-            break
-    v = 0
-    axis_y = top + len(rows) * (bar + gap)
-    while v <= vmax:
-        out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/>' % (x(v), top - 5, x(v), axis_y))
-        out.append('<text x="%.1f" y="%d" text-anchor="middle">%g</text>' % (x(v), axis_y + 15, v))
-        v += step
-    for i, (label, vals, end) in enumerate(rows):
-        y0 = top + i * (bar + gap)
-        out.append('<text x="%d" y="%d" text-anchor="end">%s</text>' % (left - 8, y0 + bar - 5, label))
-        acc = 0
-        for key, _, color in segments:
-            v = vals.get(key, 0)
-            if v > 0:
-                out.append('<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="%s"/>' % (
-                    x(acc), y0, x(acc + v) - x(acc), bar, color))
-            acc += v
-        out.append('<text x="%.1f" y="%d" font-size="10">%s</text>' % (x(acc) + 4, y0 + bar - 5, end))
-    for j, (_, legend, color) in enumerate(segments):
-        lx, ly = 10 + (j % 3) * ((width - 20) // 3), axis_y + 35 + 18 * (j // 3)
-        out.append('<rect x="%d" y="%d" width="12" height="12" fill="%s"/>' % (lx, ly - 10, color))
-        out.append('<text x="%d" y="%d">%s</text>' % (lx + 16, ly, legend))
-    out.append("</svg>")
-    with open(path, "w") as f:
-        f.write("\n".join(out) + "\n")
-
-
 # Once bench/run.py has these (moved there), its copies are the ones used.
 svg_ratio_chart = getattr(BR, "svg_ratio_chart", svg_ratio_chart)
-svg_stacked_chart = getattr(BR, "svg_stacked_chart", svg_stacked_chart)
 
 TARGETS = {"gc-idle-queue-64": 0.8, "gc-idle-sleep-64": 0.8, "gc-consing-8": 0.7,
            "dead-thread-rss": 0.25, "dead-thread-maps": 0.5}
-
-WHERE_SEGMENTS = [("create_thread", "create_thread (parent)", "#1f77b4"),
-                  ("child_before_lisp", "child, library before its Lisp function", "#aec7e8"),
-                  ("child_after_lisp", "child, library after it", "#9edae5"),
-                  ("reap_dead_thread", "reap_dead_thread", "#ff7f0e"),
-                  ("stw", "gc_stop/start_the_world", "#ffbb78"),
-                  ("rest", "outside the library", "#c7c7c7")]
-
 
 def write_svgs(summary):
     rows = []
@@ -480,22 +317,6 @@ def write_svgs(summary):
     if rows:
         svg_ratio_chart(SVG, "Real SBCL 0.9.4.1 runtime, Lisp level: ours ÷ upstream's thread.c", rows,
                         [(1.0, ""), (1.05, "1.05×")])
-    wrows = []
-    for bench, short in (("create-join-cv", "waitqueue join"), ("create-join-poll", "polling join")):
-        for lib in ("upstream", "ours"):
-            w = summary["where"].get(bench, {}).get(lib)
-            if not w:
-                continue
-            vals = {k: w[k] for k in ("create_thread", "child_before_lisp", "child_after_lisp", "reap_dead_thread")}
-            vals["stw"] = w["gc_stop_the_world"] + w["gc_start_the_world"]
-            vals["rest"] = max(0.0, w["total"] - sum(vals.values()))
-            # the child's part overlaps the creator's: the parts may add up
-            # to more than the total
-            wrows.append(("%s, %s" % (short, lib), vals, "total %.0f" % w["total"]))
-    if wrows:
-        svg_stacked_chart(SVG_WHERE, "Create + join: where a thread's time goes (µs, medians; child and"
-                          " creator overlap)",
-                          wrows, WHERE_SEGMENTS, "µs / thread")
 
 
 # ---- BENCHMARKS.md section
@@ -524,10 +345,11 @@ def md_section(saved):
 
     out = [BEGIN, "## Real SBCL 0.9.4.1 runtime: Lisp-level benchmarks", "",
            "Generated by `%s` (sbcl/bench.py) on %s. Do not edit by hand." % (m["command"], m["date"]), "",
-           "Machine: %d CPUs, %s; Linux %s; %s; load average %s at the start, %s at the end. The legacy runtime"
-           " of the fixture (`make sbcl`: 0.9.4.1 with upstream's `thread.c` built as its `libsbthread.so.0`)"
-           " runs each benchmark file (`sbcl/lisp/bench-*.lisp`) in %d fresh processes with upstream's library"
-           " and %d with ours (`%s`, first on `LD_LIBRARY_PATH`), ours and upstream's taking turns file by file."
+           "Machine: %d CPUs, %s; Linux %s; %s; load average %s at the start, %s at the end. SBCL 0.9.4.1 as"
+           " upstream builds it (`make sbcl`: `thread.o` in the executable, its own core) runs each benchmark"
+           " file (`sbcl/lisp/bench-*.lisp`) in %d fresh processes alone (\"upstream\") and %d grafted"
+           " (\"ours\": the same executable and core with `%s` LD_PRELOADed, which takes over the"
+           " executable's thread functions), the two taking turns file by file."
            " Each process prints the median of its own samples; a figure below is the median over the"
            " processes, and the range is their min–max. Times are wall-clock (`gettimeofday`)."
            % (m["cpus"], m["cpu"], m["kernel"], m["glibc"], m["load_start"], m["load_end"], m["runs"], m["runs"],
@@ -623,110 +445,6 @@ def md_section(saved):
                 r["most_maps"] if r["most_maps"] is not None else "—", r["seconds"]))
     out += ["", "Most map entries seen: sampled every 10,000 rounds (the peak between samples is not seen);"
             " `vm.max_map_count` here: %s." % m.get("max_map_count", "?"), ""]
-    # where the time goes
-    out += ["### Where the time goes (create + join)", "",
-            "Measured in separate processes (%s per library) with `sbcl/timing/sbtiming.c` LD_PRELOADed:"
-            " it wraps the library's entry points the runtime and its Lisp code call (`create_thread`,"
-            " `reap_dead_thread`, `gc_stop_the_world`, `gc_start_the_world`, `interrupt_thread`) and"
-            " `pthread_create`, whose start routine it wraps to time the child thread in the library (its"
-            " trampoline before and after its Lisp function; the library's `funcall0` GOT entry is pointed at"
-            " a wrapper that timestamps the Lisp function, with both libraries). Each figure is inclusive"
-            " wall time (`CLOCK_MONOTONIC`) per thread: system calls, the runtime hooks the library calls"
-            " (`os_validate`, `arch_os_thread_init`, …) and lock waits included; reaping and stop-the-world are"
-            " amortised over the threads of a batch. *Total* is the Lisp-measured time per thread in the same"
-            " processes (with the interposer's own cost, a few clock reads per thread). The child's time"
-            " runs on another thread than the creator's: its part before the Lisp function is on the critical"
-            " path of both joins; the part after is on that of the polling join only (the waitqueue join"
-            " returns when the Lisp function notifies)." % m["runs"], "",
-            "![where the time goes](sbcl/bench-where.svg)", "",
-            "| join | library | total | `create_thread` (of which `pthread_create`) | child in library, before / after its Lisp function | child's Lisp function | `reap_dead_thread` | stop + start the world | in the library | share |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for bench, short in (("create-join-cv", "waitqueue"), ("create-join-poll", "polling")):
-        for lib in ("upstream", "ours"):
-            w = s["where"].get(bench, {}).get(lib)
-            if not w:
-                continue
-            out.append("| %s | %s | %s | %s (%s) | %s / %s | %s | %s | %s | %s | %.0f%% |" % (
-                short, lib, fmt(w["total"]), fmt(w["create_thread"]), fmt(w["pthread_create"]),
-                fmt(w["child_before_lisp"]), fmt(w["child_after_lisp"]), fmt(w["child_lisp"]),
-                fmt(w["reap_dead_thread"]), fmt(w["gc_stop_the_world"] + w["gc_start_the_world"]),
-                fmt(w["in_library"]), 100 * w["in_library"] / w["total"] if w["total"] else 0))
-    out += ["", "µs per thread, medians over the processes. *In the library* adds the parent's and the"
-            " child's parts, which partly overlap in time, so the share is an upper bound of what a library"
-            " twice as fast would save; what is outside it (Lisp `make-thread`, its finalizer and"
-            " lists, the runtime's collector, the kernel's scheduling of two threads on 2 CPUs) no thread"
-            " library can win.", ""]
-    wo = s["where"].get("create-join-cv", {})
-    if wo.get("ours") and wo.get("upstream"):
-        out += ["**Why create + join is above 1.05×.** After its Lisp function, a dying thread of ours"
-                " spends %s µs in the library (upstream's: %s µs): in these batches of dead threads, more wait"
-                " for the GC that reaps them than the block cache holds, so each gives back its memory"
-                " (`src/thread/dormant.rs`: one `process_madvise`, a TLB shootdown on both CPUs) — the price"
-                " of the dead-thread memory targets above, paid while the creator makes the next thread on the"
-                " other CPU. `SBTHREAD_GIVE_BACK=0` turns giving back off (dead threads then keep their memory"
-                " until reaped, as upstream's do); measured by hand with this file on this machine, create +"
-                " join then ran at 117–126 µs per thread against upstream's 123–147 (both joins, three runs each)." % (
-                    fmt(wo["ours"]["child_after_lisp"]), fmt(wo["upstream"]["child_after_lisp"])), ""]
-    cw = s.get("churn_where", {})
-    if cw.get("upstream") and cw.get("ours"):
-        out += ["The same interposer around the survival loop (create, poll until dead, no explicit GC; %s, in"
-                " the runs of the survival test): thousands of dead threads wait for each GC, whose finalizers"
-                " then reap them all at once, in whichever thread's allocation triggered the GC (often a new"
-                " thread's, so that the reaping shows in the child's Lisp function)." % TIMING_SURVIVE[m["quick"]],
-                "", "| library | per round, total | `create_thread` per call | `reap_dead_thread` per call |"
-                " child's Lisp function, per thread | child in library, per thread | stop + start the world, per"
-                " round (GCs) | in the library, per round |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
-        for lib in ("upstream", "ours"):
-            c = cw[lib]
-            out.append("| %s | %s | %s | %s | %s | %s | %s (%d) | %s |" % (
-                lib, fmt(c["total"]), fmt(c["create_thread"]), fmt(c["reap_dead_thread"]), fmt(c["child_lisp"]),
-                fmt(c["child_library"]), fmt(c["stw_per_round"]), c["gcs"], fmt(c["in_library"])))
-        out += ["", "µs, medians over the processes.", ""]
-    gw = s.get("gc_where", {})
-    if gw.get("upstream") and gw.get("ours"):
-        out += ["The same interposer around the GC benchmarks (`bench-gc.lisp` with %s; ms per `(gc)` of the"
-                " main thread in those processes, µs per call of `gc_stop_the_world` / `gc_start_the_world`):"
-                " what of a collection the thread library can speed up at all. These are wall times: with"
-                " threads busy consing, `gc_start_the_world` includes the collecting thread waiting for a CPU"
-                " once the threads it resumed run (N busy threads on 2 CPUs)." % m["settings"]["timing-gc"], "",
-                "| benchmark | upstream: GC ms / stop µs / start µs | ours: GC ms / stop µs / start µs | stop + start, share of the GC (upstream / ours) |",
-                "|---|---:|---:|---:|"]
-        for name, label, _ in TIMED:
-            u, o = gw["upstream"].get(name), gw["ours"].get(name)
-            if not u or not o:
-                continue
-            if max(u["stops_per_gc"], o["stops_per_gc"]) > 1.05:
-                share = "— (%.1f / %.1f stops per `(gc)`: other threads' collections interleave)" % (
-                    u["stops_per_gc"], o["stops_per_gc"])
-            else:
-                share = "%.0f%% / %.0f%%" % (100 * (u["stop_ms"] + u["start_ms"]) * u["stops_per_gc"] / u["gc_ms"],
-                                            100 * (o["stop_ms"] + o["start_ms"]) * o["stops_per_gc"] / o["gc_ms"])
-            out.append("| %s | %s / %s / %s | %s / %s / %s | %s |" % (
-                label, fmt(u["gc_ms"]), fmt(1000 * u["stop_ms"]), fmt(1000 * u["start_ms"]), fmt(o["gc_ms"]),
-                fmt(1000 * o["stop_ms"]), fmt(1000 * o["start_ms"]), share))
-        out.append("")
-        # Why the GC targets are out of reach: the share of a collection that
-        # is stop + start bounds what any thread library can win.
-        why = []
-        for name, label, target in (("gc-idle-queue-64", "GC with 64 threads waiting", 0.8),
-                                    ("gc-idle-sleep-64", "GC with 64 threads sleeping", 0.8)):
-            u = gw["upstream"].get(name)
-            if not u or u["stops_per_gc"] > 1.05 or u["gc_ms"] <= 0:
-                continue
-            stw = (u["stop_ms"] + u["start_ms"]) * u["stops_per_gc"]
-            need = (1 - target) * u["gc_ms"]
-            why.append("%s: upstream's stop + start is %s ms of a %s ms collection (%.0f%%); %.1f× needs"
-                       " %s ms less, %.0f%% of the stop + start, even with the collection itself unchanged"
-                       % (label, fmt(stw), fmt(u["gc_ms"]), 100 * stw / u["gc_ms"], target, fmt(need),
-                          100 * need / stw if stw > 0 else float("inf")))
-        if why:
-            out += ["**Why the GC targets are missed.** " + "; ".join(why) + ". On 2 CPUs a stop is bounded"
-                    " by the kernel's work per thread (a signal, a wake-up from `futex` or `nanosleep`, a"
-                    " signal frame, the runtime handler's own mask changes, a sleep in `sigwaitinfo`, and"
-                    " the same again to resume), which the runtime's handler dictates and no library can"
-                    " take away: stopped threads helping send the signals and a stopper that sleeps save"
-                    " the stopper's CPU, not that work. With consing threads most of a sample is the"
-                    " collecting thread queueing for a CPU behind them.", ""]
     if s["failures"]:
         out += ["### Runs that failed", "", "| file | library | run | outcome | reason |", "|---|---|---:|---|---|"]
         for f in s["failures"]:
@@ -768,7 +486,6 @@ def main():
     ap.add_argument("--survive-runs", type=int, default=2)
     ap.add_argument("--survive-seconds", type=int, default=120)
     ap.add_argument("--lib", default=os.path.join(ROOT, "build/lib/libsbthread.so.0"))
-    ap.add_argument("--timing", default=os.path.join(ROOT, "build/sbcl-bench/libsbtiming.so"))
     ap.add_argument("--benchmarks")
     ap.add_argument("--quick", action="store_true", help="small counts (for developing the harness)")
     ap.add_argument("--command", help="the command to show in the report")
@@ -784,9 +501,9 @@ def main():
             ap.error("FIXTURE_DIR is needed (build/sbcl)")
         fixture = os.path.abspath(a.fixture)
         ours = os.path.abspath(a.lib)
-        for f in (ours, os.path.abspath(a.timing), os.path.join(fixture, "legacy/output/sbcl.core")):
+        for f in (ours, os.path.join(fixture, "upstream/output/sbcl.core")):
             if not os.path.exists(f):
-                sys.exit("sbcl-bench: %s is missing (make sbcl; make build/sbcl-bench/libsbtiming.so)" % f)
+                sys.exit("sbcl-bench: %s is missing (make sbcl)" % f)
         logdir = os.path.join(os.path.dirname(fixture), "sbcl-bench", "logs")
         os.makedirs(logdir, exist_ok=True)
         # Our library as it is now, copied: a rebuild of build/lib during the
@@ -796,13 +513,14 @@ def main():
         snapshot = os.path.join(snapdir, "libsbthread.so.0")
         shutil.copyfile(ours, snapshot + ".tmp")
         os.replace(snapshot + ".tmp", snapshot)
+        check_grafted(fixture, snapshot, os.path.join(logdir, "which-library.log"))
         load_start = loadavg()
         hash_start = file_hash(snapshot)
         t0 = time.monotonic()
-        procs = run_all(a, fixture, snapshot, os.path.abspath(a.timing), logdir)
+        procs = run_all(a, fixture, snapshot, logdir)
         meta = BR.machine()
         command = a.command or "python3 sbcl/bench.py %s" % " ".join(shlex.quote(x) for x in sys.argv[1:])
-        settings = {kind: (quick if a.quick else s) for kind, _, s, quick, _ in KINDS}
+        settings = {kind: (quick if a.quick else s) for kind, _, s, quick in KINDS}
         settings["survive"] = "rounds=%d seconds=%d, %d runs per library" % (
             20000 if a.quick else 200000, a.survive_seconds, min(a.survive_runs, a.runs))
         meta.update({"command": command, "runs": a.runs, "ours": os.path.relpath(ours, ROOT),

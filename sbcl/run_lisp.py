@@ -1,30 +1,38 @@
 #!/usr/bin/env python3
-"""Runs one Lisp file on a real SBCL 0.9.4.1 runtime of the fixture.
+"""Runs one Lisp file, or a core with its own toplevel, on a real SBCL 0.9.4.1
+runtime of the fixture.
 
-    run_lisp.py --tree DIR [--so LIB | --preload LIB] [--timeout S]
-                [--expect CODE] [--tty] [--log FILE] [--label TEXT]
-                [--workdir DIR] FILE.lisp [-- ARGS...]
+    run_lisp.py --tree DIR [--runtime EXE] [--core CORE] [--preload LIB]
+                [--env NAME=VALUE] [--timeout S] [--expect CODE]
+                [--lines REGEX MIN MAX] [--tty] [--log FILE] [--label TEXT]
+                [--workdir DIR] [--toplevel] [FILE.lisp] [-- ARGS...]
 
-The file is LOADed from DIR/tests, or a fresh copy of it (upstream's test
-files load helpers by relative name and write scratch files there) by DIR/src/runtime/sbcl with DIR/output/sbcl.core, under
+FILE is LOADed, from DIR/tests or a fresh copy of it (upstream's test
+files load helpers by relative name and write scratch files there), by
+DIR/src/runtime/sbcl (or EXE) with DIR/output/sbcl.core (or CORE), under
 `setarch x86_64 -R` (the runtime needs address-space randomisation off).
 
---so LIB        puts LIB's folder first on LD_LIBRARY_PATH (drops that copy
-                of libsbthread.so.0 into a runtime that loads it by SONAME)
---preload LIB   LD_PRELOADs LIB (interposes on the executable's calls)
+--toplevel      CORE has a toplevel of its own (an application saved with
+                save-lisp-and-die): it is run with no FILE and no init files
+--preload LIB   LD_PRELOADs LIB
+--env N=V       sets N for the runtime only (not script, sh, setarch)
 --tty           gives the process a controlling terminal (`script`), which
                 threads.impure.lisp needs: without one it exits 0, not 104
 --timeout S     a hang fails after S seconds; before the process is killed,
                 every thread's backtrace (gdb in batch mode) and its signal
                 masks (/proc/PID/task/*/status) are printed
 --expect CODE   the exit status that means success (104, upstream's "ten
-                four"; 0 for files of ours that say so)
+                four", unless given)
+--lines R N M   success also needs between N and M lines of the output
+                matching the regular expression R (M -1: no upper bound);
+                may be given more than once
 
-Prints one line `PASS|FAIL label (seconds, status)`; on failure also the tail
-of the output. Exit status 0 on PASS, 1 on FAIL.
+Prints one line `PASS|FAIL label (seconds, status)`; on failure also what
+did not hold and the tail of the output. Exit status 0 on PASS, 1 on FAIL.
 """
 import argparse
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -77,54 +85,63 @@ def thread_report(pid):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tree", required=True)
-    ap.add_argument("--so")
+    ap.add_argument("--runtime")
+    ap.add_argument("--core")
     ap.add_argument("--preload")
+    ap.add_argument("--env", action="append", default=[])
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--expect", type=int, default=104)
+    ap.add_argument("--lines", nargs=3, action="append", default=[], metavar=("REGEX", "MIN", "MAX"))
     ap.add_argument("--tty", action="store_true")
+    ap.add_argument("--toplevel", action="store_true")
     ap.add_argument("--log")
     ap.add_argument("--label")
     ap.add_argument("--workdir", help="run in a fresh copy of the tree's tests/ made here "
                     "(upstream's files write scratch files there under fixed names)")
-    ap.add_argument("file")
+    ap.add_argument("file", nargs="?")
     ap.add_argument("args", nargs="*")
     a = ap.parse_args()
+    if not a.toplevel and not a.file:
+        ap.error("FILE is needed unless --toplevel")
 
     tree = os.path.abspath(a.tree)
     tests = os.path.join(tree, "tests")
-    lisp_file = os.path.abspath(a.file)
-    label = a.label or f"{os.path.basename(lisp_file)} on {tree}"
+    exe = os.path.abspath(a.runtime or os.path.join(tree, "src/runtime/sbcl"))
+    core = os.path.abspath(a.core or os.path.join(tree, "output/sbcl.core"))
+    lisp_file = os.path.abspath(a.file) if a.file else None
+    label = a.label or f"{os.path.basename(lisp_file or core)} on {tree}"
     if a.workdir:
         shutil.rmtree(a.workdir, ignore_errors=True)
         shutil.copytree(tests, a.workdir)
-        if os.path.dirname(lisp_file) == tests:
+        if lisp_file and os.path.dirname(lisp_file) == tests:
             lisp_file = os.path.join(os.path.abspath(a.workdir), os.path.basename(lisp_file))
         tests = os.path.abspath(a.workdir)
     # C.UTF-8: under LANG=C, exhaust.impure.lisp segfaults with upstream's
     # thread code too (a fixture fact, not a thread-library one).
     env = dict(os.environ, LANG="C.UTF-8", SBCL_TEST_ARGS=" ".join(a.args))
     env.pop("LC_ALL", None)
-    # Only the runtime sees the library override (not script, sh, setarch).
-    override = ""
-    if a.so:
-        override += f"LD_LIBRARY_PATH={shlex.quote(os.path.dirname(os.path.abspath(a.so)))} "
+    # Only the runtime sees these (not script, sh, setarch).
+    override = "".join(f"{shlex.quote(kv)} " for kv in a.env)
     if a.preload:
         override += f"LD_PRELOAD={shlex.quote(os.path.abspath(a.preload))} "
 
     tmp = tempfile.mkdtemp(prefix="sbcl-run-")
     pidfile = os.path.join(tmp, "pid")
-    # The runtime reads the LOAD form from a file: with a pipe, `exec` would
-    # run in a subshell and $$ would not be the runtime's pid.
-    loadfile = os.path.join(tmp, "load.lisp")
-    with open(loadfile, "w") as f:
-        f.write("(load " + json_str(lisp_file) + ")\n")
-    runtime = [os.path.join(tree, "src/runtime/sbcl"), "--core", os.path.join(tree, "output/sbcl.core"),
-               "--noinform", "--sysinit", "/dev/null", "--userinit", "/dev/null",
-               "--noprint", "--disable-debugger"]
+    if a.toplevel:
+        runtime = [exe, "--core", core, "--noinform"] + a.args
+        stdin = "/dev/null"
+    else:
+        # The runtime reads the LOAD form from a file: with a pipe, `exec`
+        # would run in a subshell and $$ would not be the runtime's pid.
+        stdin = os.path.join(tmp, "load.lisp")
+        with open(stdin, "w") as f:
+            f.write("(load " + json_str(lisp_file) + ")\n")
+        runtime = [exe, "--core", core, "--noinform", "--sysinit", "/dev/null", "--userinit", "/dev/null",
+                   "--noprint", "--disable-debugger"]
     # setarch execs the runtime, so the shell's pid is the runtime's pid.
     inner = (f"echo $$ > {shlex.quote(pidfile)}; "
              f"{override}exec setarch x86_64 -R {' '.join(shlex.quote(x) for x in runtime)} "
-             f"< {shlex.quote(loadfile)}")
+             f"< {shlex.quote(stdin)}")
     if a.tty:
         cmd = ["script", "-qefc", f"sh -c {shlex.quote(inner)}", "/dev/null"]
     else:
@@ -149,15 +166,25 @@ def main():
         os.killpg(p.pid, signal.SIGKILL)
         p.wait()
     status = p.returncode
-    ok = not hung and status == a.expect
+    log.flush()
+    log.seek(0) if not a.log else None
+    text = open(a.log, errors="replace").read() if a.log else log.read()
+    problems = []
+    if hung:
+        problems.append(f"no exit within {a.timeout:.0f} s")
+    elif status != a.expect:
+        problems.append(f"exit status {status}, not {a.expect}")
+    for regex, low, high in a.lines:
+        n = sum(1 for line in text.splitlines() if re.search(regex, line))
+        if n < int(low) or (int(high) >= 0 and n > int(high)):
+            want = f"at least {low}" if int(high) < 0 else f"{low} to {high}"
+            problems.append(f"{n} lines match /{regex}/, {want} wanted")
+    ok = not problems
     what = "hang" if hung else f"exit {status}"
     print(f"{'PASS' if ok else 'FAIL'} {label} ({elapsed:.0f} s, {what})", flush=True)
     if not ok:
-        log.flush()
-        log.seek(0) if not a.log else None
-        text = open(a.log).read() if a.log else log.read()
         tail = "\n".join(text.splitlines()[-40:])
-        print(f"--- last lines of output ---\n{tail}\n{report}", flush=True)
+        print("--- " + "; ".join(problems) + f"\n--- last lines of output ---\n{tail}\n{report}", flush=True)
     shutil.rmtree(tmp, ignore_errors=True)
     if ok and a.workdir:
         shutil.rmtree(a.workdir, ignore_errors=True)

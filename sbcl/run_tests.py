@@ -1,27 +1,46 @@
 #!/usr/bin/env python3
-"""The real-runtime tests of `make test`: upstream's own test files and ours,
-on every way of running SBCL 0.9.4.1 on libsbthread, with upstream's thread
-library as the control.
+"""The real-runtime tests of `make test`: upstream's own test files, ours and
+an application core, on SBCL 0.9.4.1 as upstream builds it (the control),
+on the same executable and core files with our library loaded into it,
+and on runtimes relinked against our library.
 
     run_tests.py FIXTURE_DIR [--jobs N] [--only CONFIG]
 
-FIXTURE_DIR is what `make sbcl` built (build/sbcl): legacy/, relinked/,
-static/ and prefix/ (our library, installed). Configurations:
+FIXTURE_DIR is what `make sbcl` built (build/sbcl; sbcl/fixture.sh):
+upstream/, app/, needed/, relinked/, static/ and prefix/ (our library,
+installed). Configurations:
 
-  control    legacy runtime + upstream's thread.c library (a failure here is
-             a fixture problem, not ours)
-  so         legacy runtime + our libsbthread.so.0 via LD_LIBRARY_PATH
-  preload    legacy runtime + our libsbthread.so.0 via LD_PRELOAD
-  relinked   runtime linked against our libsbthread.so.0 (docs/relinking.md)
-  static     runtime linked against our libsbthread.a
+  upstream   the upstream-built runtime and its core, nothing of ours: the
+             control (a failure here is a fixture problem, not ours)
+  preload    the same executable and core files, libsbthread.so.0 by
+             LD_PRELOAD
+  needed     a copy of the executable with libsbthread.so.0 added as
+             DT_NEEDED (patchelf), the same core files
+  relinked   thread.c removed, linked against libsbthread.so.0, its own
+             core (docs/relinking.md)
+  static     the same, linked against libsbthread.a
 
-Each configuration first runs sbcl/lisp/which-library.lisp, which fails
-unless the thread library it expects is the one in use. Runs N files at a
-time (the test files mostly sleep); every file has its own time limit and a
-hang prints every thread's backtrace (run_lisp.py).
+Before anything runs, the core files of upstream, preload and needed are
+checked against the checksums recorded when they were built: the three run
+the same bytes. Each configuration then runs sbcl/lisp/which-library.lisp,
+which fails unless the expected code does the work (in preload and needed,
+our library's, which needs the graft: without it the executable's own
+thread.c runs and the configuration fails with a message saying so); on
+failure the configuration's other files are not run (they would prove
+nothing). Then upstream's files, ours (not on upstream: they check our
+library's counters, and upstream's thread code hangs on two of them), and
+the application core saved by the upstream runtime (upstream, preload and
+needed only: a relinked runtime's symbols are elsewhere, so it cannot run
+a core saved by another runtime). The application runs with
+SBTHREAD_TRACE=1: with our library in charge it must print trace lines for
+its threads and stops, on upstream none.
+
+Runs N files at a time (the test files mostly sleep); every file has its
+own time limit and a hang prints every thread's backtrace (run_lisp.py).
 """
 import argparse
 import concurrent.futures
+import hashlib
 import os
 import subprocess
 import sys
@@ -29,8 +48,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# (file, time limit in s, needs a terminal, extra args); upstream's files are
-# under the tree's tests/, ours under sbcl/lisp/.
+# (file, time limit in s, needs a terminal); upstream's files are under the
+# tree's tests/, ours under sbcl/lisp/.
 UPSTREAM = [
     ("threads.impure.lisp", 300, True),   # threads, GC, interrupts, sessions
     ("gc.impure.lisp", 120, False),       # GC from Lisp, finalizers
@@ -51,29 +70,98 @@ STRESS_SECONDS = 2
 STRESSES = ["stress-poll.lisp", "stress-exit.lisp", "stress-terminate.lisp", "stress-gc.lisp",
             "stress-waitqueue.lisp"]
 
+# The application core (sbcl/lisp/app.lisp): its status and its line.
+APP_STATUS = 42
+APP_LINE = r"^app: 8 threads made, 4 collections, 8 interrupts run, 8 threads ended, results checked"
+APP_WORKERS = 8
+# SBTHREAD_TRACE=1 lines of our library (src/lifecycle.rs, src/stw.rs).
+TRACE_RUNNING = r"^sbthread\[\d+\] thread 0x[0-9a-f]+ running"
+TRACE_STOPPED = r"^sbthread\[\d+\] gc_stop_the_world: \d+ thread\(s\) stopped"
+
 
 def configs(fixture):
+    """name -> (tree, runtime, core, run_lisp.py options, which-library
+    expectation, runs the application core, runs our files)."""
     so = os.path.join(fixture, "prefix/lib/libsbthread.so.0")
-    legacy = os.path.join(fixture, "legacy")
+    up = os.path.join(fixture, "upstream")
+    up_exe, up_core = os.path.join(up, "src/runtime/sbcl"), os.path.join(up, "output/sbcl.core")
+    tree = lambda name: (os.path.join(fixture, name), os.path.join(fixture, name, "src/runtime/sbcl"),
+                         os.path.join(fixture, name, "output/sbcl.core"))
     return {
-        "control": (legacy, [], "upstream"),
-        "so": (legacy, ["--so", so], "shared"),
-        "preload": (legacy, ["--preload", so], "shared"),
-        "relinked": (os.path.join(fixture, "relinked"), [], "shared"),
-        "static": (os.path.join(fixture, "static"), [], "static"),
+        "upstream": (up, up_exe, up_core, [], "upstream", True, False),
+        "preload": (up, up_exe, up_core, ["--preload", so], "grafted", True, True),
+        "needed": (up, os.path.join(fixture, "needed/sbcl"), up_core, [], "grafted", True, True),
+        "relinked": tree("relinked") + ([], "shared", False, True),
+        "static": tree("static") + ([], "static", False, True),
     }
 
 
-def run(tree, extra, lisp_file, limit, tty, label, log, args=()):
+def recorded_checksums(fixture):
+    """{absolute path: sha256} from the .sha256 files fixture.sh wrote."""
+    sums = {}
+    for name in ("upstream.sha256", "app.sha256"):
+        with open(os.path.join(fixture, name)) as f:
+            for line in f:
+                digest, path = line.split(None, 1)
+                sums[os.path.join(fixture, path.strip())] = digest
+    return sums
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_cores(fixture, chosen):
+    """The core files upstream, preload and needed run are the ones the
+    upstream runtime built and saved, byte for byte, and so is the
+    executable upstream and preload run (needed's is a patched copy, whose
+    symbols fixture.sh checked). Returns the number of checks and the
+    failures."""
+    sums = recorded_checksums(fixture)
+    app = os.path.join(fixture, "app/app.core")
+    failed, checks = [], 0
+    for name, (tree, exe, core, extra, expect, runs_app, _) in chosen.items():
+        if expect not in ("upstream", "grafted"):
+            continue
+        recorded_exe = [exe] if exe in sums else []
+        for path in recorded_exe + [core] + ([app] if runs_app else []):
+            want = sums.get(path)
+            got = sha256(path)
+            checks += 1
+            ok = want == got
+            print(f"{'PASS' if ok else 'FAIL'} {name}: {os.path.relpath(path, fixture)} is the upstream-built "
+                  f"file (sha256 {got[:16]}{'' if ok else ', recorded ' + str(want)[:16]})", flush=True)
+            if not ok:
+                failed.append(f"{name}: {os.path.relpath(path, fixture)} checksum")
+    return checks, failed
+
+
+def run(tree, exe, core, extra, lisp_file, limit, tty, label, log, args=(), more=()):
     # Each run in its own copy of tests/: files run in parallel, and
     # upstream's write scratch files under fixed names (threads.impure.lisp
     # compiles threads-foreign.so there).
     work = log[:-len(".log")] + ".work"
-    cmd = [sys.executable, os.path.join(HERE, "run_lisp.py"), "--tree", tree, "--timeout", str(limit),
-           "--label", label, "--log", log, "--workdir", work] + extra + (["--tty"] if tty else []) + \
-        [lisp_file] + list(args)
+    cmd = [sys.executable, os.path.join(HERE, "run_lisp.py"), "--tree", tree, "--runtime", exe, "--core", core,
+           "--timeout", str(limit), "--label", label, "--log", log, "--workdir", work] + extra + list(more) + \
+        (["--tty"] if tty else []) + ([lisp_file] if lisp_file else []) + list(args)
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return p.returncode == 0, p.stdout
+
+
+def app_job(fixture, name, tree, exe, extra, expect, logs):
+    """The application core: its status, its line, and whose trace lines."""
+    if expect == "upstream":
+        trace = ["--lines", TRACE_RUNNING, "0", "0", "--lines", TRACE_STOPPED, "0", "0"]
+    else:
+        trace = ["--lines", TRACE_RUNNING, str(APP_WORKERS), "-1", "--lines", TRACE_STOPPED, "1", "-1"]
+    more = ["--toplevel", "--expect", str(APP_STATUS), "--env", "SBTHREAD_TRACE=1",
+            "--lines", APP_LINE, "1", "1"] + trace
+    return (tree, exe, os.path.join(fixture, "app/app.core"), extra, None, 120, False,
+            f"{name}: application core (app.core)", os.path.join(logs, f"{name}-app.log"), (), more)
 
 
 def main():
@@ -86,41 +174,53 @@ def main():
     logs = os.path.join(fixture, "logs")
     os.makedirs(logs, exist_ok=True)
     chosen = {k: v for k, v in configs(fixture).items() if not a.only or k in a.only}
+    start = time.monotonic()
 
-    # Which library is in use, per configuration: a wrong answer fails the
-    # configuration (and skips its files: they would prove nothing).
-    failed, jobs, checks = [], [], 0
-    for name, (tree, extra, expect) in chosen.items():
-        label = f"{name}: thread library is {expect}"
+    checks, failed = check_cores(fixture, chosen)
+
+    # Whose code does the work, per configuration: a wrong answer fails the
+    # configuration and skips its files.
+    jobs = []
+    which = []
+    for name, (tree, exe, core, extra, expect, runs_app, runs_ours) in chosen.items():
+        label = f"{name}: which-library.lisp (expects {expect})"
+        which.append((name, (tree, exe, core, extra, os.path.join(HERE, "lisp/which-library.lisp"), 60, False,
+                             label, os.path.join(logs, f"{name}-which.log"), [expect])))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=a.jobs) as pool:
+        answers = list(pool.map(lambda w: run(*w[1]), which))
+    for (name, job), (ok, out) in zip(which, answers):
         checks += 1
-        ok, out = run(tree, extra, os.path.join(HERE, "lisp/which-library.lisp"), 60, False, label,
-                      os.path.join(logs, f"{name}-which.log"), [expect])
         print(out, end="", flush=True)
         if not ok:
-            failed.append(label)
+            failed.append(job[7])
             continue
+        tree, exe, core, extra, expect, runs_app, runs_ours = chosen[name]
         files = [(os.path.join(tree, "tests", f), limit, tty, ()) for f, limit, tty in UPSTREAM]
-        if name != "control":
+        if runs_ours:
             files += [(os.path.join(HERE, "lisp", f), limit, tty, ()) for f, limit, tty in OURS]
             files += [(os.path.join(HERE, "lisp", f), 60 + STRESS_SECONDS, False, (str(STRESS_SECONDS),))
                       for f in STRESSES]
         for path, limit, tty, args in files:
             f = os.path.basename(path)
-            jobs.append((tree, extra, path, limit, tty, f"{name}: {f}", os.path.join(logs, f"{name}-{f}.log"),
-                         args))
-    start = time.monotonic()
+            jobs.append((tree, exe, core, extra, path, limit, tty, f"{name}: {f}",
+                         os.path.join(logs, f"{name}-{f}.log"), args))
+        if runs_app:
+            jobs.append(app_job(fixture, name, tree, exe, extra, expect, logs))
     # Longest first, so that the slow files overlap.
-    jobs.sort(key=lambda j: -j[3])
+    jobs.sort(key=lambda j: -j[5])
     with concurrent.futures.ThreadPoolExecutor(max_workers=a.jobs) as pool:
         for job, (ok, out) in zip(jobs, pool.map(lambda j: run(*j), jobs)):
             print(out, end="", flush=True)
             if not ok:
-                failed.append(job[5])
+                failed.append(job[7])
     total = checks + len(jobs)
     print(f"real SBCL 0.9.4.1: {total - len(failed)} of {total} passed in {time.monotonic() - start:.0f} s "
           f"(logs in {logs})")
     if failed:
         print("failed: " + "; ".join(failed))
+        skipped = [n for n, (ok, _) in zip([w[0] for w in which], answers) if not ok]
+        if skipped:
+            print("not run (which-library.lisp failed): the other files of " + ", ".join(skipped))
     return 1 if failed else 0
 
 

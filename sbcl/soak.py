@@ -1,19 +1,24 @@
 #!/usr/bin/env python3
-"""make sbcl-soak: stress files on the real SBCL 0.9.4.1 runtime, with our
-libsbthread.so.0 and with upstream's thread library, taking turns.
+"""make sbcl-soak: stress files on SBCL 0.9.4.1 as upstream builds it,
+alone ("upstream": thread.o in the executable) and grafted ("ours": the same
+executable and core with our libsbthread.so.0 LD_PRELOADed, which takes
+over the executable's thread functions), taking turns: the choice a user
+of that runtime makes.
 
     soak.py FIXTURE_DIR --seconds S --runs N [--stress FILE ...]
             [--reliability RELIABILITY.md]
 
 The files are STRESSES below (sbcl/lisp/soak.lisp and the stress family
-sbcl/lisp/stress-*.lisp), or those named with --stress. Each run is a
-fresh process of S seconds with a time limit of S + 60 s. Outcomes: pass
-(exit 104), error (exit 1: an error in some thread, the file's own check),
-fatal (any other end: the runtime's lose, a segfault, a memory fault) or
-hang (the time limit: every thread's backtrace goes to the run's log).
-Logs of runs that did not pass are kept in FIXTURE_DIR/soak/. With
---reliability, the results replace the section between the "sbcl-soak"
-markers of that file.
+sbcl/lisp/stress-*.lisp), or those named with --stress. First,
+sbcl/lisp/which-library.lisp checks that the preloaded library does take
+over (the soak stops there if not: its "ours" runs would be upstream's).
+Each run is a fresh process of S seconds with a time limit of S + 60 s.
+Outcomes: pass (exit 104), error (exit 1: an error in some thread, the
+file's own check), fatal (any other end: the runtime's lose, a segfault, a
+memory fault) or hang (the time limit: every thread's backtrace goes to
+the run's log). Logs of runs that did not pass are kept in
+FIXTURE_DIR/soak/FILE/. With --reliability, the results replace the
+section between the "sbcl-soak" markers of that file.
 """
 import argparse
 import datetime
@@ -47,10 +52,23 @@ STRESSES = [
      " a collector every 1-5 ms", ["joins", "gcs", "accepted", "refused"]),
 ]
 
+def check_grafted(fixture, lib, log):
+    """Exits unless LIB, preloaded into the upstream-built runtime, is the
+    thread code that runs there (sbcl/lisp/which-library.lisp)."""
+    cmd = [sys.executable, os.path.join(HERE, "run_lisp.py"), "--tree", os.path.join(fixture, "upstream"),
+           "--preload", lib, "--timeout", "60", "--log", log, "--label", "our library runs when preloaded",
+           os.path.join(HERE, "lisp/which-library.lisp"), "grafted"]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if p.returncode != 0:
+        lines = [l for l in open(log, errors="replace").read().splitlines() if l.startswith("which-library:")]
+        sys.exit("\n".join([p.stdout.splitlines()[0] if p.stdout else "which-library.lisp failed"] + lines +
+                           ["the grafted runs would run upstream's thread code: nothing to compare"]))
+    print(p.stdout.splitlines()[0], flush=True)
+
 
 def one_run(fixture, lib, seconds, log, lisp_file="soak.lisp"):
-    tree = os.path.join(fixture, "legacy")
-    extra = ["--so", lib] if lib else []
+    tree = os.path.join(fixture, "upstream")
+    extra = ["--preload", lib] if lib else []
     cmd = [sys.executable, os.path.join(HERE, "run_lisp.py"), "--tree", tree, "--timeout", str(seconds + 60),
            "--log", log] + extra + [os.path.join(HERE, "lisp", lisp_file), str(seconds)]
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -136,7 +154,7 @@ def soak_markdown(rows, seconds, date):
            "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         out.append("| %s | %d | %d | %d | %d | %d | %d / %d / %d / %d | %s |" % (
-            "ours" if r["lib"] == "ours" else "upstream `thread.c`", r["runs"], r["pass"], r["hang"], r["fatal"],
+            "ours (grafted)" if r["lib"] == "ours" else "upstream `thread.c` (alone)", r["runs"], r["pass"], r["hang"], r["fatal"],
             r["error"], r["median_workers"], r["median_gcs"], r["median_interrupts"], r["median_refused"],
             "; ".join(r["reasons"]) or "—"))
     out += ["",
@@ -269,8 +287,9 @@ def markdown(saved):
     out = [BEGIN,
            "## Real SBCL 0.9.4.1 runtime: soak",
            "",
-           "`make sbcl-soak SECONDS=s RUNS=n` (`sbcl/soak.py`): each stress file on the legacy runtime, with our"
-           " `libsbthread.so.0` (LD_LIBRARY_PATH) and with upstream's thread library, taking turns, each run a"
+           "`make sbcl-soak SECONDS=s RUNS=n` (`sbcl/soak.py`): each stress file on SBCL 0.9.4.1 as upstream"
+           " builds it (`thread.o` in the executable, its own core), alone (\"upstream\") and grafted (\"ours\":"
+           " the same executable and core with our `libsbthread.so.0` LD_PRELOADed), taking turns, each run a"
            " fresh process; `STRESS=file` runs one file and keeps the others' last results. A hang prints every"
            " thread's backtrace and signal masks into the run's log (`build/sbcl/soak/<file>/`).",
            ""]
@@ -298,6 +317,9 @@ def main():
     unknown = [f for f in files if f not in [s[0] for s in STRESSES]]
     if unknown:
         ap.error("not in STRESSES: " + ", ".join(unknown))
+    if not a.from_json:
+        os.makedirs(os.path.join(fixture, "soak"), exist_ok=True)
+        check_grafted(fixture, ours, os.path.join(fixture, "soak", "which-library.log"))
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
     saved, failed = {}, False
     for f, _, _ in STRESSES:

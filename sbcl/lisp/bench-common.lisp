@@ -123,20 +123,6 @@ on a loaded 2-core machine can take the CPU the thread needs to finish)."
   (mapc #'wait-until-dead threads)
   (values))
 
-;;; The timing interposer (sbcl/timing/sbtiming.c), when LD_PRELOADed.
-
-(defun timing-reset ()
-  (let ((f (foreign-function "sbtiming_reset")))
-    (when f
-      (sb-alien:alien-funcall (sb-alien:sap-alien (sb-sys:int-sap f) (function sb-alien:void))))))
-
-(defun timing-report (label)
-  (let ((f (foreign-function "sbtiming_report")))
-    (when f
-      (sb-alien:alien-funcall
-       (sb-alien:sap-alien (sb-sys:int-sap f) (function sb-alien:void sb-alien:c-string))
-       label))))
-
 (defun bench-done ()
   (format t "~&sbcl-bench-done~%")
   (finish-output)

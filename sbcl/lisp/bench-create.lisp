@@ -10,8 +10,6 @@
 ;;;;                     between polls (a pure spin on a loaded 2-core
 ;;;;                     machine takes the CPU the thread needs to finish)
 ;;;; Settings (SBCL_TEST_ARGS): batches=N (default 30), batch=N (default 100).
-;;;; With the timing interposer preloaded, it also reports the time spent in
-;;;; the thread library over the measured batches (sbcl/timing/sbtiming.c).
 
 (in-package "CL-USER")
 
@@ -39,11 +37,9 @@
   ;; warm-up: compile paths, fill whatever caches there are
   (batch fn)
   (batch fn)
-  (timing-reset)
   (let* ((t0 (now-us))
          (samples (loop repeat *batches* collect (batch fn)))
          (elapsed (- (now-us) t0)))
-    (timing-report (format nil "~A threads=~D elapsed_us=~D" name (* *batches* *batch*) elapsed))
     (emit-samples name samples "us/thread" :threads (* *batches* *batch*) :elapsed_us elapsed)))
 
 (sb-ext:gc :full t)

@@ -20,28 +20,21 @@
 (defvar *consing-gcs* (bench-arg :consing-gcs 60))
 (defvar *idle-big* (bench-arg :idle-big 64))
 
-(defun time-gcs (name count &optional (pause 0))
-  "COUNT samples of one (gc), ms each. With the timing interposer
-preloaded, also reports the time the thread library spent over them."
+(defun time-gcs (count &optional (pause 0))
+  "COUNT samples of one (gc), ms each."
   (sb-ext:gc)
   (sb-ext:gc)
-  (timing-reset)
-  (let* ((total 0)
-         (samples (loop repeat count
-                        collect (let ((t0 (now-us)))
-                                  (sb-ext:gc)
-                                  (let ((dt (- (now-us) t0)))
-                                    (incf total dt)
-                                    (when (plusp pause) (sleep pause))
-                                    (/ dt 1000))))))
-    ;; (in the consing case the consers' own collections count too)
-    (timing-report (format nil "~A gcs=~D gc_us=~D" name count total))
-    samples))
+  (loop repeat count
+        collect (let ((t0 (now-us)))
+                  (sb-ext:gc)
+                  (let ((dt (- (now-us) t0)))
+                    (when (plusp pause) (sleep pause))
+                    (/ dt 1000)))))
 
 (defun idle-case (n kind)
   (let* ((name (if (zerop n) "gc-idle-0" (format nil "gc-idle-~(~A~)-~D" kind n)))
          (threads (if (zerop n) nil (start-idlers n kind)))
-         (samples (time-gcs name *gcs*)))
+         (samples (time-gcs *gcs*)))
     (when threads (release-idlers threads))
     (emit-samples name samples "ms/gc" :threads n)
     (sb-ext:gc :full t)))
@@ -66,7 +59,7 @@ preloaded, also reports the time the thread library spent over them."
   (setf (sb-ext:bytes-consed-between-gcs) *consing-threshold*)
   (let* ((threads (loop repeat n collect (sb-thread:make-thread #'conser)))
          (ignore (sleep 0.05))
-         (samples (time-gcs (format nil "gc-consing-~D" n) *consing-gcs* 0.002)))
+         (samples (time-gcs *consing-gcs* 0.002)))
     (declare (ignore ignore))
     (setf *consing* nil)
     (mapc #'wait-until-dead threads)

@@ -9,8 +9,7 @@
 ;;;;   survive-progress ROUNDS       every 1000 rounds (the last one says how
 ;;;;                                 far a process that died got)
 ;;;;   survive-rounds ROUNDS         at the end, with the most map entries seen
-;;;; Settings: rounds=N, seconds=N. With the timing interposer preloaded,
-;;;; also reports the time spent in the thread library over the run.
+;;;; Settings: rounds=N, seconds=N.
 
 (in-package "CL-USER")
 
@@ -19,7 +18,6 @@
 (defvar *rounds* (bench-arg :rounds 200000))
 (defvar *seconds* (bench-arg :seconds 120))
 
-(timing-reset)
 (let* ((start (now-us))
        (deadline (+ start (* *seconds* 1000000)))
        (most-maps 0)
@@ -34,7 +32,6 @@
                (setf most-maps (max most-maps (map-count))))
              (when (> (now-us) deadline)
                (return))))
-  (timing-report (format nil "survive rounds=~D elapsed_us=~D" done (- (now-us) start)))
   (emit "survive-rounds" done "rounds" :cap *rounds* :most_maps most-maps
         :seconds (format nil "~,1F" (/ (- (now-us) start) 1d6))))
 (bench-done)
