@@ -21,7 +21,10 @@
 //!   differs between host mode and standalone mode (`host_fanout`: the
 //!   host-mode stop with helping threads; `host_stuck`: its way out when
 //!   a thread defers its stop and then sleeps; `host_adopt`: such a
-//!   sleeper waiting for a lock the stopper holds);
+//!   sleeper waiting for a lock the stopper holds); `host_graft`: taking
+//!   over an unchanged 0.9.4.1 executable's thread code at load time
+//!   (`host_graft_dl`: what the dynamic linker knows; `host_graft_patch`:
+//!   the jumps and page protections);
 //! - protocol cores shared with the loom model: `queue` (interrupt
 //!   queue), `handshake` (standalone stop/start), over `sync`;
 //! - support: `thread_ref` (checked access to a thread's words), `lisp`
@@ -44,6 +47,9 @@ mod handshake;
 mod hooks;
 mod host_adopt;
 mod host_fanout;
+mod host_graft;
+mod host_graft_dl;
+mod host_graft_patch;
 mod host_protocol;
 mod host_stuck;
 mod interrupt;

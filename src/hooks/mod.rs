@@ -106,6 +106,34 @@ fn read_table() -> ffi::sbthread_host_table {
     }
 }
 
+/// Each hook's name and the address the library would use (0: not
+/// defined), without resolving the mode or initialising anything: the
+/// graft (`host_graft.rs`) checks them at load time.
+pub(crate) fn hook_addresses() -> [(&'static str, usize); NAMES.len()] {
+    let t = read_table();
+    let addrs = [
+        t.alloc_cons.map_or(0, |f| f as usize),
+        t.arch_os_thread_cleanup.map_or(0, |f| f as usize),
+        t.arch_os_thread_init.map_or(0, |f| f as usize),
+        t.arch_pseudo_atomic_atomic.map_or(0, |f| f as usize),
+        t.bind_variable.map_or(0, |f| f as usize),
+        t.call_into_lisp_first_time.map_or(0, |f| f as usize),
+        t.funcall0.map_or(0, |f| f as usize),
+        t.gc_alloc_update_page_tables.map_or(0, |f| f as usize),
+        t.gc_set_region_empty.map_or(0, |f| f as usize),
+        t.lose.map_or(0, |f| f as usize),
+        t.os_invalidate.map_or(0, |f| f as usize),
+        t.os_validate.map_or(0, |f| f as usize),
+        t.protect_control_stack_guard_page.map_or(0, |f| f as usize),
+        t.sigaddset_blockable.map_or(0, |f| f as usize),
+        t.sigaddset_deferrable.map_or(0, |f| f as usize),
+        t.global_interrupt_data as usize,
+        t.linux_no_threads_p as usize,
+        t.specials as usize,
+    ];
+    core::array::from_fn(|i| (NAMES[i], addrs[i]))
+}
+
 static HOOKS: OnceLock<Hooks> = OnceLock::new();
 static SETUP: OnceLock<()> = OnceLock::new();
 
