@@ -167,6 +167,29 @@ $(T)/special/partial_hooks-a: c-tests/special/partial_hooks.c include/sbthread.h
 	@mkdir -p $(T)/special
 	$(CC) $(TEST_CFLAGS) -rdynamic $< $(A_LINK) -o $@
 
+# The graft (c-tests/graft/): executables built as upstream builds SBCL
+# 0.9.4.1 (non-PIE, -rdynamic, thread.o's functions and globals their own:
+# stand-ins that abort if they run), with the library as DT_NEEDED
+# (graft-*) or not linked at all (late: LD_PRELOAD and dlopen).
+GRAFT_DEPS   := c-tests/graft/graft.h c-tests/graft/common.c c-tests/graft/standins.c $(HOST) include/sbthread.h
+GRAFT_CFLAGS := $(TEST_CFLAGS) -Ic-tests/graft -fno-pie -no-pie -rdynamic -DHOST_MAIN=host_main
+GRAFT_SRC    := c-tests/graft/common.c c-tests/graft/standins.c c-tests/host/host.c
+GRAFT_BINS   := $(T)/graft/graft-needed $(T)/graft/graft-missing $(T)/graft/graft-small $(T)/graft/late
+
+$(T)/graft/graft-%: c-tests/graft/graft.c $(GRAFT_DEPS) $(HARNESS) $(SO_FILE)
+	@mkdir -p $(T)/graft
+	@echo "  CC $@"
+	@$(CC) $(GRAFT_CFLAGS) $(if $(filter missing,$*),-DGRAFT_OMIT_INTERRUPT_THREAD) $(if $(filter small,$*),-DGRAFT_SMALL_START) \
+	  $< $(GRAFT_SRC) c-tests/harness/harness.c -Wl,--no-as-needed $(SO_LINK) -ldl -o $@
+	@nm -D --defined-only $@ | grep -q ' T create_thread$$' || { echo "$@: create_thread is not exported"; exit 1; }
+
+$(T)/graft/late: c-tests/graft/late.c $(GRAFT_DEPS)
+	@mkdir -p $(T)/graft
+	@echo "  CC $@"
+	@$(CC) $(GRAFT_CFLAGS) -DGRAFT_LIB='"$(abspath $(LIB))/$(SONAME)"' -DGRAFT_FI_LIB='"$(abspath $(FI_LIB))/$(SONAME)"' \
+	  -DGRAFT_TESTS='"$(abspath $(T))"' $< $(GRAFT_SRC) -ldl -o $@
+	@! readelf -d $@ | grep -q 'NEEDED.*libsbthread' || { echo "$@: must not be linked with the library"; exit 1; }
+
 # C functions for the Python FFI test (c-tests/python/test_ffi.py).
 $(PYHELPER): c-tests/python/pyhelper.c
 	@mkdir -p $(T)
@@ -185,7 +208,7 @@ c-tests: lib fi-lib
 	@c-tests/python/run.sh $(abspath $(SO_FILE)) $(abspath $(PYHELPER))
 	@c-tests/install/test_install.sh
 
-test-bins: $(TEST_BINS) $(FAULT_BINS) $(SPECIAL_BINS)
+test-bins: $(TEST_BINS) $(FAULT_BINS) $(SPECIAL_BINS) $(GRAFT_BINS)
 
 # ---- demo
 $(BUILD)/demo: demo/demo.c include/sbthread.h $(SO_FILE)
@@ -228,7 +251,7 @@ collector-test: lib
 	$(COLLECTOR_BIN)/collector-a $(COLLECTOR_SECONDS)
 
 # ---- sanitizers and valgrind (not part of make test: minutes)
-sanitize: lib
+sanitize: lib fi-lib
 	@$(MAKE) --no-print-directory test-bins $(BUILD)/demo
 	c-tests/sanitize.sh
 	@$(MAKE) --no-print-directory $(COLLECTOR_BIN)/collector-asan

@@ -9,10 +9,10 @@ logs=$dir/logs
 mkdir -p "$logs"
 pass=0 fail=0 skip=0 failed=""
 limit=${SBTHREAD_TEST_OUTER_TIMEOUT:-180}
-for bin in "$dir"/*-so "$dir"/*-a "$dir"/special/*; do
+for bin in "$dir"/*-so "$dir"/*-a "$dir"/special/* "$dir"/graft/*; do
     [ -x "$bin" ] || continue
     name=$(basename "$bin")
-    case "$bin" in */special/*) name="special-$name" ;; esac
+    case "$bin" in */special/*) name="special-$name" ;; */graft/late) name="graft-late" ;; esac
     start=$(date +%s%N)
     case "$name" in
         special-lazy_init) timeout "$limit" "$bin" "${SBTHREAD_LIB:?}" > "$logs/$name.log" 2>&1 ;;

@@ -43,6 +43,27 @@ for src in "$top"/c-tests/*.c; do
         check "asan+ubsan $t ($mode)" $? "$out/logs/asan-$t-$mode.log"
     done
 done
+# The graft (c-tests/graft/): the test-host executables with stand-in
+# thread.o functions, instrumented. late preloads the library ahead of
+# ASan's runtime in its children, which ASan must be told to accept.
+g=$top/c-tests/graft
+gflags="-fno-pie -no-pie -rdynamic -DHOST_MAIN=host_main -I$g"
+gsrc="$g/common.c $g/standins.c $top/c-tests/host/host.c"
+for v in needed missing small; do
+    case $v in missing) d=-DGRAFT_OMIT_INTERRUPT_THREAD ;; small) d=-DGRAFT_SMALL_START ;; *) d= ;; esac
+    # shellcheck disable=SC2086
+    cc $cflags $gflags $d "$g/graft.c" $gsrc "$top/c-tests/harness/harness.c" -Wl,--no-as-needed $link -ldl \
+        -o "$out/graft-$v" || { fail=$((fail+1)); continue; }
+    timeout 300 "$out/graft-$v" > "$out/logs/asan-graft-$v.log" 2>&1
+    check "asan+ubsan graft-$v" $? "$out/logs/asan-graft-$v.log"
+done
+# shellcheck disable=SC2086
+cc $cflags $gflags -DGRAFT_LIB="\"$lib/libsbthread.so.0\"" -DGRAFT_FI_LIB="\"$top/build/lib-fi/libsbthread.so.0\"" \
+    -DGRAFT_TESTS="\"$top/build/tests\"" "$g/late.c" $gsrc -ldl -o "$out/graft-late" && {
+    ASAN_OPTIONS=$ASAN_OPTIONS:verify_asan_link_order=0 timeout 300 "$out/graft-late" > "$out/logs/asan-graft-late.log" 2>&1
+    check "asan+ubsan graft-late" $? "$out/logs/asan-graft-late.log"
+} || fail=$((fail+1))
+
 # shellcheck disable=SC2086
 cc $cflags "$top/demo/demo.c" $link -o "$out/demo"
 "$out/demo" > "$out/logs/asan-demo.log" 2>&1

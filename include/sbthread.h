@@ -449,6 +449,19 @@ struct thread *sbthread_attach(void);
 int sbthread_is_host_mode(void);
 
 /*
+ 1 if the library took over the executable's own thread functions when
+ it was loaded (the graft: an unchanged SBCL 0.9.4.1 executable with the
+ library in `LD_PRELOAD` or as a `DT_NEEDED`), 0 otherwise. Does not
+ initialise the library.
+
+ # Safety
+ No preconditions.
+
+ Async-signal-safe: yes.
+ */
+int sbthread_is_grafted(void);
+
+/*
  Sleeps until `th` is DEAD (its function returned), without polling.
  Then `reap_dead_thread(th)` may be called. NULL ends in `lose`.
 
@@ -604,7 +617,8 @@ unsigned int sbthread_set_trace_level(unsigned int level);
  `point` fail its next `times` uses. Returns 0, or -1 for an unknown
  point. Points: 0 mapping (`os_validate`), 1 `pthread_create`, 2 guard
  page `mprotect`, 3 signal queue full (EAGAIN), 4 signal target gone
- (ESRCH).
+ (ESRCH), 5 the graft's `mprotect` of code (EACCES; it runs at load
+ time, so it is armed with `SBTHREAD_TEST_INJECT=5:times[:after]`).
 
  # Safety
  No preconditions.

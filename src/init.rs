@@ -1,5 +1,12 @@
-//! Initialisation: once, at the top, on the first call of any entry point
-//! (the C exports, the Rust `rt` API). Nothing below initialises lazily.
+//! The two ways in, at the top; nothing below initialises lazily.
+//!
+//! **At load time**, the dynamic linker runs [`at_load`] (a constructor).
+//! It does one thing: in a process whose executable has 0.9.4.1's own
+//! `thread.o` linked in, it grafts this library onto it (`host/graft/`).
+//! In every other process it does nothing at all.
+//!
+//! **On the first call of any entry point** (the C exports, the Rust `rt`
+//! API), [`ensure`] initialises, once:
 //!
 //! 1. What does the process define? Every hook of spec §6 (a legacy
 //!    runtime): **host mode**; none: **standalone mode**; some but not all:
@@ -12,7 +19,7 @@
 //! 4. The mode starts (standalone: the static space and the signal
 //!    handlers) and its half of the protocols is installed.
 //!
-//! Nothing happens when the library is merely loaded.
+//! Nothing else happens when the library is merely loaded.
 
 use std::sync::Once;
 
@@ -21,6 +28,19 @@ use crate::legacy::hooks::{self, Hooks, Mode};
 use crate::world::protocol;
 
 static INIT: Once = Once::new();
+
+/// Run by the dynamic linker when the library is loaded, before `main`
+/// (or during the `dlopen` that loads it). glibc passes `argc, argv,
+/// envp`, which this does not need.
+#[used]
+#[unsafe(link_section = ".init_array")]
+static AT_LOAD: extern "C" fn() = at_load;
+
+/// The load-time constructor: the graft, for an executable that has
+/// 0.9.4.1's own thread code (`host/graft/`); nothing otherwise.
+extern "C" fn at_load() {
+    crate::host::graft::at_load();
+}
 
 /// Initialises the library if no entry point has yet.
 pub(crate) fn ensure() {

@@ -13,8 +13,8 @@
 //! |---|---|---|
 //! | C layer | `abi/` | the exports: thread.c's functions, the `sbthread_*` API, the interposed `sigwaitinfo` |
 //! | Rust API | `rt.rs` | a safe API over the same core |
-//! | initialisation | `init.rs` | once, on the first call: choose the mode, fill the hook table, read the environment, start the mode |
-//! | modes | `host/`, `standalone/` | each mode's half of the protocols (`Protocol`), its signal side, its own measures |
+//! | initialisation | `init.rs` | at load time: the graft onto an executable with 0.9.4.1's own thread code, and nothing else; once, on the first call: choose the mode, fill the hook table, read the environment, start the mode |
+//! | modes | `host/`, `standalone/` | each mode's half of the protocols (`Protocol`), its signal side, its own measures; `host/graft/` |
 //! | protocols | `lifecycle/`, `interrupt/`, `world/` | a thread's life, `interrupt_thread` and its queue, stopping and starting the world |
 //! | one thread | `thread/` | a thread's memory and words, the registry and its lock |
 //! | support | `diag/`, `sys/` | `lose`, traces, counters, fault injection; futexes, signal masks, `errno` |

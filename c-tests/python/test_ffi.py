@@ -79,6 +79,9 @@ def main():
     lib.reap_dead_thread.argtypes = [C.POINTER(Thread)]
     lib.sbthread_stats.argtypes = [C.POINTER(Stats)]
     check(C.sizeof(Thread) == 192, "struct thread is 192 bytes")
+    # The interpreter defines no thread.o of its own: loading the library
+    # grafted nothing (and printed nothing: run.sh shows any output).
+    check(lib.sbthread_is_grafted() == 0, "python is not grafted")
 
     me = lib.sbthread_attach()
     check(bool(me) and C.addressof(me.contents) == C.addressof(lib.sbthread_current().contents),

@@ -55,6 +55,20 @@ pub unsafe extern "C" fn sbthread_is_host_mode() -> c_int {
     c_int::from(init::mode() == Mode::Host)
 }
 
+/// 1 if the library took over the executable's own thread functions when
+/// it was loaded (the graft: an unchanged SBCL 0.9.4.1 executable with the
+/// library in `LD_PRELOAD` or as a `DT_NEEDED`), 0 otherwise. Does not
+/// initialise the library.
+///
+/// # Safety
+/// No preconditions.
+///
+/// Async-signal-safe: yes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbthread_is_grafted() -> c_int {
+    c_int::from(crate::host::graft::is_grafted())
+}
+
 /// Sleeps until `th` is DEAD (its function returned), without polling.
 /// Then `reap_dead_thread(th)` may be called. NULL ends in `lose`.
 ///
@@ -270,7 +284,8 @@ pub unsafe extern "C" fn sbthread_set_trace_level(level: c_uint) -> c_uint {
 /// `point` fail its next `times` uses. Returns 0, or -1 for an unknown
 /// point. Points: 0 mapping (`os_validate`), 1 `pthread_create`, 2 guard
 /// page `mprotect`, 3 signal queue full (EAGAIN), 4 signal target gone
-/// (ESRCH).
+/// (ESRCH), 5 the graft's `mprotect` of code (EACCES; it runs at load
+/// time, so it is armed with `SBTHREAD_TEST_INJECT=5:times[:after]`).
 ///
 /// # Safety
 /// No preconditions.

@@ -1,16 +1,24 @@
 //! Test-only fault injection points, compiled in only with the
 //! `fault-injection` feature (never in `make`'s release build). Each point
 //! fails the next `n` times it is reached after `sbthread_test_inject` arms
-//! it; without the feature every check is a constant `false`.
+//! it; without the feature every check is a constant `false`. Points
+//! reached before a program can call anything (the graft runs at load
+//! time) are armed from the environment: `SBTHREAD_TEST_INJECT=point:times`
+//! or `point:times:after` (the first `after` uses pass).
 
 #[cfg(feature = "fault-injection")]
 mod imp {
     use core::sync::atomic::{AtomicU32, Ordering};
 
     /// Points that can be armed.
-    pub(crate) static POINTS: [AtomicU32; 5] = [const { AtomicU32::new(0) }; 5];
+    pub(crate) static POINTS: [AtomicU32; 6] = [const { AtomicU32::new(0) }; 6];
+    /// Uses of each point that pass before its failures start.
+    pub(crate) static AFTER: [AtomicU32; 6] = [const { AtomicU32::new(0) }; 6];
 
     pub(crate) fn hit(point: usize) -> bool {
+        if AFTER[point].fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok() {
+            return false;
+        }
         POINTS[point]
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
             .is_ok()
@@ -29,6 +37,9 @@ pub(crate) mod point {
     pub(crate) const SIGNAL_QUEUE_FULL: u32 = 3;
     /// `pthread_kill` reports ESRCH (the target is gone).
     pub(crate) const SIGNAL_TARGET_GONE: u32 = 4;
+    /// The graft's `mprotect` that makes a page of code writable (fails
+    /// with EACCES, as under SELinux's `execmod` denial).
+    pub(crate) const GRAFT_MPROTECT: u32 = 5;
 }
 
 #[cfg(feature = "fault-injection")]
@@ -47,10 +58,31 @@ pub(crate) fn arm(point: u32, times: u32) -> bool {
     match imp::POINTS.get(point as usize) {
         Some(p) => {
             p.store(times, core::sync::atomic::Ordering::Release);
+            imp::AFTER[point as usize].store(0, core::sync::atomic::Ordering::Release);
             true
         }
         None => false,
     }
+}
+
+/// Arms a point from `SBTHREAD_TEST_INJECT` (`point:times[:after]`);
+/// without the feature, or without the variable, does nothing.
+pub(crate) fn arm_from_env() {
+    #[cfg(feature = "fault-injection")]
+    if let Ok(v) = std::env::var("SBTHREAD_TEST_INJECT") {
+        let mut it = v.split(':').map(|f| f.trim().parse::<u32>().ok());
+        if let (Some(Some(point)), Some(Some(times))) = (it.next(), it.next()) {
+            let after = it.next().flatten().unwrap_or(0);
+            if arm(point, times) {
+                imp::AFTER[point as usize].store(after, core::sync::atomic::Ordering::Release);
+            }
+        }
+    }
+}
+
+/// Whether the graft's `mprotect` of a page of code should fail now.
+pub(crate) fn graft_mprotect_should_fail() -> bool {
+    hit(point::GRAFT_MPROTECT)
 }
 
 /// Whether the standalone `os_validate` should fail now.

@@ -96,9 +96,10 @@ pub(crate) fn adopted(th: ThreadRef) -> bool {
 /// sleeper on a Lisp mutex that `me` holds, then, if the others all sleep
 /// on Lisp mutexes held by `me`, by stopped threads or by another such
 /// sleeper, adopts them all (none of them can run before
-/// `gc_start_the_world`). Returns how many sleepers are left.
-pub(crate) fn adopt_sleepers(me: Option<ThreadRef>) -> usize {
-    let sleepers = || crate::thread::registry::iter().filter(move |t| Some(*t) != me && !super::stop::stopped(*t));
+/// `gc_start_the_world`). `stopped` says whether a thread counts as
+/// stopped for the stop in progress. Returns how many sleepers are left.
+pub(crate) fn adopt_sleepers(me: Option<ThreadRef>, stopped: fn(ThreadRef) -> bool) -> usize {
+    let sleepers = || crate::thread::registry::iter().filter(move |t| Some(*t) != me && !stopped(*t));
     let Some(me) = me else { return sleepers().count() };
     for th in sleepers() {
         try_adopt(Some(me), th);
@@ -113,7 +114,7 @@ pub(crate) fn adopt_sleepers(me: Option<ThreadRef>) -> usize {
         n += 1;
     }
     let pending: [ThreadRef; MAX_SLEEPERS] = core::array::from_fn(|i| pending[i].unwrap_or(me));
-    if n == 0 || adopt_behind_stopped(me, &pending[..n]) { 0 } else { n }
+    if n == 0 || adopt_behind_stopped(me, &pending[..n], stopped) { 0 } else { n }
 }
 
 /// Stopper (`me`), holding `all_threads_lock`: adopts `th` if it sleeps
@@ -130,7 +131,7 @@ pub(crate) fn try_adopt(me: Option<ThreadRef>, th: ThreadRef) -> bool {
 /// Adopts every one of `pending` if each sleeps on a Lisp mutex held by
 /// `me`, by a thread that is stopped, or by another of them that
 /// qualifies; otherwise adopts none and returns false.
-fn adopt_behind_stopped(me: ThreadRef, pending: &[ThreadRef]) -> bool {
+fn adopt_behind_stopped(me: ThreadRef, pending: &[ThreadRef], stopped: fn(ThreadRef) -> bool) -> bool {
     let mut waits: [Option<(proc::FutexWait, u64)>; MAX_SLEEPERS] = [const { None }; MAX_SLEEPERS];
     let mut holders = [None; MAX_SLEEPERS];
     let mut ids = [0u64; MAX_SLEEPERS];
@@ -140,7 +141,7 @@ fn adopt_behind_stopped(me: ThreadRef, pending: &[ThreadRef]) -> bool {
         ids[i] = th.as_ptr() as u64;
     }
     let n = pending.len();
-    if !all_behind_stopped(&holders[..n], &ids[..n], me.as_ptr() as u64, |h| holder_is_stopped(h, pending)) {
+    if !all_behind_stopped(&holders[..n], &ids[..n], me.as_ptr() as u64, |h| holder_is_stopped(h, pending, stopped)) {
         return false;
     }
     trace!(1, "gc_stop_the_world: {} sleeper(s) wait behind stopped threads; adopting them", n);
@@ -189,9 +190,8 @@ fn all_behind_stopped(holders: &[Option<u64>], ids: &[u64], me: u64, stopped: im
 /// Whether the registered thread whose `struct thread` is at `holder`
 /// (not one of `pending`) is SUSPENDED, DEAD or adopted: it runs no Lisp
 /// before the world is started again.
-fn holder_is_stopped(holder: u64, pending: &[ThreadRef]) -> bool {
-    crate::thread::registry::iter()
-        .any(|t| t.as_ptr() as u64 == holder && !pending.contains(&t) && super::stop::stopped(t))
+fn holder_is_stopped(holder: u64, pending: &[ThreadRef], stopped: fn(ThreadRef) -> bool) -> bool {
+    crate::thread::registry::iter().any(|t| t.as_ptr() as u64 == holder && !pending.contains(&t) && stopped(t))
 }
 
 /// The FUTEX_WAIT `th` sleeps in, on a Lisp mutex, with the mutex's

@@ -1,6 +1,8 @@
 //! Host mode: inside a legacy runtime, whose own signal handlers do the
 //! signal side of each protocol (spec §6).
 //!
+//! - `graft`: taking over an unchanged 0.9.4.1 executable's thread code at
+//!   load time (an `LD_PRELOAD`, or a `DT_NEEDED` added with patchelf);
 //! - `protocol`: host mode's half of the shared algorithms;
 //! - `stop`: the stop, in order: signal (with the help of stopped threads),
 //!   wait (yield, then sleep), and the measures below when it is stuck;
@@ -13,6 +15,7 @@
 //!   kernel shows of a sleeper.
 
 pub(crate) mod adopt;
+pub(crate) mod graft;
 pub(crate) mod measures;
 mod proc;
 pub(crate) mod protocol;

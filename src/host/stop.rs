@@ -185,7 +185,7 @@ pub(crate) fn await_stopped(me: Option<ThreadRef>) {
         // 3. The measures, for the threads still not stopped (every other
         //    thread is stopped now): adoption, then back-off.
         if stuck != 0 && measures::ADOPT.on() {
-            stuck = adopt::adopt_sleepers(me);
+            stuck = adopt::adopt_sleepers(me, stopped);
         }
         if stuck == 0 {
             break;

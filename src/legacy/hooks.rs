@@ -178,6 +178,34 @@ pub(crate) fn process_hooks() -> ProcessHooks {
     }
 }
 
+/// Each hook's name and where the process defines it (0: nowhere),
+/// without choosing a mode or initialising anything: the graft checks them
+/// at load time (`host/graft/`).
+pub(crate) fn hook_addresses() -> [(&'static str, usize); NAMES.len()] {
+    let t = process_hooks();
+    let addrs = [
+        t.alloc_cons.map_or(0, |f| f as usize),
+        t.arch_os_thread_cleanup.map_or(0, |f| f as usize),
+        t.arch_os_thread_init.map_or(0, |f| f as usize),
+        t.arch_pseudo_atomic_atomic.map_or(0, |f| f as usize),
+        t.bind_variable.map_or(0, |f| f as usize),
+        t.call_into_lisp_first_time.map_or(0, |f| f as usize),
+        t.funcall0.map_or(0, |f| f as usize),
+        t.gc_alloc_update_page_tables.map_or(0, |f| f as usize),
+        t.gc_set_region_empty.map_or(0, |f| f as usize),
+        t.lose.map_or(0, |f| f as usize),
+        t.os_invalidate.map_or(0, |f| f as usize),
+        t.os_validate.map_or(0, |f| f as usize),
+        t.protect_control_stack_guard_page.map_or(0, |f| f as usize),
+        t.sigaddset_blockable.map_or(0, |f| f as usize),
+        t.sigaddset_deferrable.map_or(0, |f| f as usize),
+        t.global_interrupt_data as usize,
+        t.linux_no_threads_p as usize,
+        t.specials as usize,
+    ];
+    core::array::from_fn(|i| (NAMES[i], addrs[i]))
+}
+
 /// The library's own `lose` (prints and aborts).
 pub(crate) fn default_lose() -> LoseFn {
     ffi::sbthread_shim_default_lose
