@@ -45,6 +45,9 @@ STRESSES = [
     ("stress-waitqueue.lisp", "joins by waitqueue (the worker's exit path conses, then notifies inside"
      " WITHOUT-INTERRUPTS), interrupts and terminations to workers and to creators asleep in CONDITION-WAIT,"
      " a collector every 1-5 ms", ["joins", "gcs", "accepted", "refused"]),
+    ("young-code.lisp", "4 workers calling, by name, a function the main thread loads afresh from a fasl"
+     " before every `(gc)`; it makes strings through ALLOCATE-VECTOR (a routine without a frame): the"
+     " memory fault below, made frequent", ["rounds"]),
 ]
 
 
