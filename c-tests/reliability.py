@@ -175,8 +175,9 @@ def main():
         " with a lock that locks nothing), whose FIND-SYMBOL* reorders a package's table list"
         " without a lock and makes it circular: both loop forever with GC inhibited; no thread"
         " library can help. With adoption, two soaks of 50 runs: 99 pass, 0 hangs, 0 fatal errors,"
-        " 1 memory fault caught in a Lisp thread (its cause not found; upstream's library shows such"
-        " faults many times as often), 2 sleepers adopted that would have hung. Each failed run's"
+        " 1 memory fault caught in a Lisp thread (found later: 0.9.4.1's collector does not scan the"
+        " word at a stopped thread's stack pointer, and the library now shows it that word,"
+        " `src/host/stack_top.rs`; see the soak section), 2 sleepers adopted that would have hung. Each failed run's"
         " log has every thread's backtrace and signal masks.",
         "- **Death tests**: every `lose` path a caller can reach (reap a live thread, reap twice,"
         " NULL, interrupt self, start without stop, stop twice, create while stopped, take"

@@ -5,9 +5,10 @@
  * SIG_INTERRUPT_THREAD handlers with the legacy protocol:
  *
  *  - SIG_STOP_FOR_GC: defer when pseudo-atomic or GC inhibited (set
- *    STOP_FOR_GC_PENDING); otherwise block all but SIG_STOP_FOR_GC, check
- *    RUNNING, set SUSPENDED, sigwaitinfo() for the next SIG_STOP_FOR_GC,
- *    check RUNNING again.
+ *    STOP_FOR_GC_PENDING); otherwise block all but SIG_STOP_FOR_GC, record
+ *    the context in interrupt_contexts[] (FREE_INTERRUPT_CONTEXT_INDEX, as
+ *    the collector reads it), check RUNNING, set SUSPENDED, sigwaitinfo()
+ *    for the next SIG_STOP_FOR_GC, check RUNNING again.
  *  - SIG_INTERRUPT_THREAD: check RUNNING, pop ONE function off
  *    interrupt_fun under interrupt_fun_lock and run it.
  *
@@ -60,6 +61,10 @@ struct binding { lispobj value, symbol; };
 #define CURRENT_UNWIND_PROTECT_BLOCK 0x400003CFUL
 #define FREE_INTERRUPT_CONTEXT_INDEX 0x4000054FUL
 #define GC_PENDING 0x4000060FUL
+/* The host's own special (no 0.9.4.1 symbol lives there): bound, while a
+ * thread is suspended, to the stack pointer its stop handler found in the
+ * context it records (host_check_stack_tops). */
+#define HOST_STOPPED_SP 0x40000F0FUL
 
 /* ---- data hooks ---- */
 struct interrupt_data *global_interrupt_data;
@@ -331,12 +336,22 @@ void sigaddset_blockable(sigset_t *s)
  * SIGCANCEL and SIGSETXID deliverable whatever the mask says; the model
  * keeps SIGPWR (not one of its blockable signals) deliverable too, so that a test can interrupt the wait.
  * The library's interposed sigwaitinfo (src/host/resume_wait.rs) retries it. */
-static void suspend_for_gc(struct thread *th)
+static void suspend_for_gc(struct thread *th, ucontext_t *ctx)
 {
     sigset_t ss, old;
+    long index, sp;
     sigfillset(&ss); /* 0.9.4.1 blocks everything, SIG_STOP_FOR_GC too */
     sigdelset(&ss, SIGPWR);
     pthread_sigmask(SIG_BLOCK, &ss, &old);
+    /* fake_foreign_function_call: the context the collector scans the
+     * thread from (interrupt.c:225-266). */
+    index = (long)symbol_value(FREE_INTERRUPT_CONTEXT_INDEX, th) >> 3;
+    if (index >= SBTHREAD_MAX_INTERRUPTS)
+        lose("sig_stop_for_gc_handler: maximum interrupt nesting depth exceeded");
+    sp = ctx->uc_mcontext.gregs[REG_RSP];
+    bind_variable(HOST_STOPPED_SP, (lispobj)sp, th);
+    th->interrupt_contexts[index] = ctx;
+    bind_variable(FREE_INTERRUPT_CONTEXT_INDEX, FIXNUM(index + 1), th);
     if (th->state != SBTHREAD_STATE_RUNNING)
         lose("sig_stop_for_gc_handler: wrong thread state: %ld", (long)th->state >> 3);
     th->state = SBTHREAD_STATE_SUSPENDED;
@@ -345,11 +360,45 @@ static void suspend_for_gc(struct thread *th)
     sigwaitinfo(&ss, 0);
     if (th->state != SBTHREAD_STATE_RUNNING)
         lose("sig_stop_for_gc_handler: wrong thread state on wakeup: %ld", (long)th->state >> 3);
+    /* The handler returns through this context: whatever was shown to the
+     * collector, the stack pointer must be the thread's own again. */
+    if (ctx->uc_mcontext.gregs[REG_RSP] != sp)
+        lose("sig_stop_for_gc_handler: the stack pointer of thread %p's context is %#lx after its resume, not %#lx",
+             (void *)th, (long)ctx->uc_mcontext.gregs[REG_RSP], sp);
+    unbind_variable(th); /* undo_fake_foreign_function_call */
+    unbind_variable(th);
     __atomic_fetch_add(&suspensions, 1, __ATOMIC_SEQ_CST);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 void (*host_stop_handler_hook)(struct thread *th);
+
+/* ---- the collector's view of a stopped thread's stack ---- */
+
+long host_stack_tops_checked, host_stack_tops_missed;
+
+void host_check_stack_tops(void)
+{
+    struct thread *me = current();
+    for (struct thread *th = all_threads; th; th = th->next) {
+        long free_index, sp = (long)symbol_value(HOST_STOPPED_SP, th);
+        uintptr_t esp = UINTPTR_MAX;
+        if (th == me || th->state != SBTHREAD_STATE_SUSPENDED || !sp)
+            continue;
+        /* gencgc.c:3580-3607: the lowest stack pointer among the
+         * thread's contexts inside its control stack, then the words
+         * from control_stack_end down to it, that word excluded. */
+        free_index = (long)symbol_value(FREE_INTERRUPT_CONTEXT_INDEX, th) >> 3;
+        for (long i = free_index - 1; i >= 0; i--) {
+            uintptr_t e = (uintptr_t)th->interrupt_contexts[i]->uc_mcontext.gregs[REG_RSP];
+            if (e >= (uintptr_t)th->control_stack_start && e < (uintptr_t)th->control_stack_end && e < esp)
+                esp = e;
+        }
+        host_stack_tops_checked++;
+        if (!((uintptr_t)sp > esp))
+            host_stack_tops_missed++;
+    }
+}
 
 static void sig_stop_for_gc_handler(int sig, siginfo_t *info, void *ctx)
 {
@@ -367,7 +416,7 @@ static void sig_stop_for_gc_handler(int sig, siginfo_t *info, void *ctx)
         errno = saved;
         return;
     }
-    suspend_for_gc(th);
+    suspend_for_gc(th, ctx);
     errno = saved;
 }
 
@@ -383,7 +432,12 @@ static void handle_pending(struct thread *th)
         symbol_value(SBTHREAD_SYM_STOP_FOR_GC_PENDING, th) != NIL) {
         set_symbol_value(GC_PENDING, NIL, th);
         set_symbol_value(SBTHREAD_SYM_STOP_FOR_GC_PENDING, NIL, th);
-        suspend_for_gc(th);
+        /* The runtime's context here is the trap's at the section's end;
+         * the model takes its own registers. */
+        ucontext_t uc;
+        if (getcontext(&uc) != 0)
+            lose("handle_pending: getcontext failed");
+        suspend_for_gc(th, &uc);
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
@@ -466,7 +520,7 @@ static void map_static_space(void)
         { FREE_INTERRUPT_CONTEXT_INDEX, FIXNUM(0) }, { SBTHREAD_SYM_GC_INHIBIT, NIL },
         { SBTHREAD_SYM_STOP_FOR_GC_PENDING, NIL }, { GC_PENDING, NIL },
         { SBTHREAD_SYM_FREE_TLS_INDEX, UNBOUND }, { 0x400006CFUL, 0 }, { 0x4000070FUL, 0 },
-        { 0x4000074FUL, 0 }, { 0x4000078FUL, 0 },
+        { 0x4000074FUL, 0 }, { 0x4000078FUL, 0 }, { HOST_STOPPED_SP, 0 },
     };
     void *p = mmap((void *)STATIC_SPACE, 0x1000, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);

@@ -41,4 +41,15 @@ extern long host_interrupts_run __attribute__((weak));
 extern long host_region_updates __attribute__((weak));
 extern long host_region_closes __attribute__((weak));
 
+/* With the world stopped, by the stopper: for each SUSPENDED thread, whether
+ * 0.9.4.1's collector would scan the word at the stack pointer its stop
+ * handler found (the word where a routine without a frame of its own
+ * keeps its return address). It scans a stopped thread's control stack
+ * from the end down to, not including, the lowest stack pointer among the
+ * thread's interrupt contexts (gencgc.c:3605; the host's handler records
+ * its context there, as 0.9.4.1's does). Counts both. */
+void host_check_stack_tops(void) __attribute__((weak));
+extern long host_stack_tops_checked __attribute__((weak));
+extern long host_stack_tops_missed __attribute__((weak));
+
 #endif

@@ -11,6 +11,7 @@
 //! | back-off | `SBTHREAD_BACKOFF=0` | a thread that defers its stop, then sleeps on a Lisp mutex whose holder this stop suspended | `stuck.rs` | `c-tests/exit_races.c` case d; `sbcl/lisp/exit-lock.lisp` |
 //! | adoption | `SBTHREAD_ADOPT=0` | the same sleeper, on a Lisp mutex the stopper itself holds | `adopt.rs` | `sbcl/lisp/gc-in-lock.lisp` |
 //! | resume retry | `SBTHREAD_RESUME_RETRY=0` | the handler takes any return of its resume wait, EINTR too, for the resume | `resume_wait.rs` | `c-tests/exit_races.c` (the resume waits it interrupts) |
+//! | stack-top scan | `SBTHREAD_SCAN_TOP=0` | gencgc skips the word at a stopped thread's stack pointer: a return address into young code, when the thread stopped in a frameless allocation routine | `stack_top.rs` | `c-tests/stack_top.c`; `sbcl/lisp/young-code.lisp` |
 //!
 //! The behaviours, in 0.9.4.1's sources:
 //! - `src/code/target-thread.lisp:500-509`: a thread's exit code binds
@@ -24,6 +25,9 @@
 //! - `src/runtime/interrupt.c:695-700`: `sigwaitinfo({SIG_STOP_FOR_GC})`,
 //!   its result unchecked, then "wrong thread state on wakeup" if the
 //!   thread is not RUNNING.
+//! - `src/runtime/gencgc.c:3605`: a stopped thread's stack is scanned from
+//!   its end down to, but not including, the word at the lowest stack
+//!   pointer of its interrupt contexts.
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -56,8 +60,13 @@ pub(crate) static ADOPT: Measure = Measure::new("SBTHREAD_ADOPT");
 /// The resume wait is retried after EINTR (`resume_wait.rs`).
 pub(crate) static RESUME_RETRY: Measure = Measure::new("SBTHREAD_RESUME_RETRY");
 
+/// While the world is stopped, each stopped thread's innermost context
+/// shows a stack pointer one word lower, so that gencgc scans the word at
+/// the real one (`stack_top.rs`).
+pub(crate) static SCAN_TOP: Measure = Measure::new("SBTHREAD_SCAN_TOP");
+
 /// Every measure.
-pub(crate) static ALL: [&Measure; 3] = [&BACK_OFF, &ADOPT, &RESUME_RETRY];
+pub(crate) static ALL: [&Measure; 4] = [&BACK_OFF, &ADOPT, &RESUME_RETRY, &SCAN_TOP];
 
 /// Reads the switches (`init.rs`, once, host mode).
 pub(crate) fn configure_from_env() {

@@ -11,8 +11,9 @@
 //! - `measures`: the workarounds for 0.9.4.1's own behaviour, each with its
 //!   switch: `stuck` (back off from a stop a sleeper deferred), `adopt`
 //!   (count a sleeper on the stopper's own Lisp mutex as stopped), and the
-//!   resume wait's EINTR retry (`resume_wait`); `proc` reads what the
-//!   kernel shows of a sleeper.
+//!   resume wait's EINTR retry (`resume_wait`), the word at a stopped
+//!   thread's stack pointer shown to the collector (`stack_top`); `proc`
+//!   reads what the kernel shows of a sleeper.
 
 pub(crate) mod adopt;
 pub(crate) mod graft;
@@ -20,5 +21,6 @@ pub(crate) mod measures;
 mod proc;
 pub(crate) mod protocol;
 pub(crate) mod resume_wait;
+mod stack_top;
 pub(crate) mod stop;
 pub(crate) mod stuck;

@@ -23,6 +23,9 @@
 //!    5 s with nothing left to try: nothing the library does resolves it
 //!    (RELIABILITY.md).
 //! 5. **Helpers out**: the stop ends only when no helper is still popping.
+//! 6. **Stack tops**: each SUSPENDED thread's innermost context shows a
+//!    stack pointer one word lower until its resume, so that 0.9.4.1's
+//!    collector scans the word at the real one (`stack_top.rs`).
 //!
 //! Resuming is one signal per thread from the stopper, after marking the
 //! thread RUNNING, as 0.9.4.1 does: a fanned-out resume that waited for the
@@ -45,7 +48,7 @@
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use core::time::Duration;
 
-use super::{adopt, measures, stuck};
+use super::{adopt, measures, stack_top, stuck};
 use crate::diag::lose::{addr, errno_name, lose};
 use crate::diag::trace::trace;
 use crate::diag::stats;
@@ -201,6 +204,9 @@ pub(crate) fn await_stopped(me: Option<ThreadRef>) {
     }
     // 5. No helper may still be popping when the stop ends.
     await_helpers();
+    // 6. The word at each stopped thread's stack pointer, for the
+    //    collector (`stack_top.rs`).
+    stack_top::lower_all(me);
 }
 
 /// The threads of the stop: every registered thread but the stopper.
@@ -310,6 +316,7 @@ fn events() -> u32 {
 /// (8 threads consing on 2 CPUs: 2× upstream's GC time), and the original
 /// returns as soon as its signals are out.
 pub(crate) fn resume(th: ThreadRef) -> libc::c_int {
+    stack_top::restore(th);
     th.private().stop_sent.store(0, Ordering::Relaxed);
     th.set_state(SBTHREAD_STATE_RUNNING);
     kill_thread_safely(th.os_thread(), sig_stop_for_gc())

@@ -98,6 +98,14 @@ pub(crate) struct Private {
     /// this thread, counted as stopped while it sleeps on a Lisp mutex the
     /// stopper holds (`host_adopt.rs`); 0 otherwise.
     pub(crate) adopted: AtomicU32,
+    /// Host mode, while the world is stopped: the address of the stack
+    /// pointer slot in the thread's innermost context, which the stopper
+    /// lowered by one word for the collector (`host/stack_top.rs`); 0
+    /// otherwise.
+    pub(crate) lowered_sp_slot: AtomicUsize,
+    /// The value that slot had before (meaningful while `lowered_sp_slot`
+    /// is not 0).
+    pub(crate) lowered_sp: AtomicU64,
 }
 
 /// Where everything is in a block.
@@ -226,6 +234,8 @@ pub(crate) fn init_private(p: &Private) {
     p.interrupts_run.store(0, Ordering::Relaxed);
     p.own_stack_low.store(0, Ordering::Relaxed);
     p.own_stack_high.store(0, Ordering::Relaxed);
+    p.lowered_sp_slot.store(0, Ordering::Relaxed);
+    p.lowered_sp.store(0, Ordering::Relaxed);
     p.magic.store(PRIVATE_MAGIC, Ordering::Release);
 }
 
