@@ -183,6 +183,12 @@ struct thread {
 };
 
 /*
+ The function `sbthread_do_blocking` runs inside a blocking region, with
+ its argument; its result is returned.
+ */
+typedef uintptr_t (*sbthread_blocking_fn)(void *arg);
+
+/*
  What a stopper may scan of one live thread while the world is stopped,
  passed to the visitor of `sbthread_scan_roots` (standalone mode). Scan
  `[stack_low, stack_high)`, the `context_size` bytes at `context` and
@@ -328,6 +334,16 @@ struct sbthread_stats {
    stacks are scanned from where they sleep.
    */
   uint64_t stop_adoptions;
+  /*
+   Threads that stops counted as stopped without a signal because they
+   sat in a blocking region (standalone; one per thread and stop).
+   */
+  uint64_t stop_counted_in_regions;
+  /*
+   Leaves of a blocking region that waited for the world to be started
+   (a stop had counted the thread).
+   */
+  uint64_t region_leaves_waited;
 };
 
 /*
@@ -539,6 +555,59 @@ void sbthread_without_interrupts_enter(void);
  Async-signal-safe: yes.
  */
 void sbthread_without_interrupts_leave(void);
+
+/*
+ Enters a blocking region: the calling thread is about to block (in a
+ system call, say) and will not touch memory a collector manages until
+ `sbthread_blocking_leave`. While it is inside, a stop of the world
+ counts it as stopped without signalling it (standalone mode), and
+ `sbthread_scan_roots` reports the registers it had here and its stack
+ above this call. Regions nest (only the outermost pair counts).
+ Interrupts sent meanwhile run when it leaves. No system call.
+
+ Misuse goes to `lose`: an unregistered thread; entering inside a
+ pseudo-atomic section or WITHOUT-GCING, or with the world stopped by
+ this thread. Inside the region the thread must not begin or end a
+ deferral section, stop the world, create or reap threads. In host mode
+ it only checks the pairing (the host's stop signals the thread as any
+ other). `sbthread_do_blocking` is the safer form: the compiler cannot
+ move a heap pointer out of the caller's saved frame there.
+
+ # Safety
+ Pair it with `sbthread_blocking_leave` in the same thread; between the
+ two, use no memory a collector manages (no heap pointer is read,
+ written or created).
+
+ Async-signal-safe: yes.
+ */
+void sbthread_blocking_enter(void);
+
+/*
+ Leaves a blocking region. If a stop counted the thread as stopped, it
+ sleeps until the world is started (no spinning); then interrupts that
+ arrived inside run. Leaving without entering goes to `lose`.
+
+ # Safety
+ Must match an earlier `sbthread_blocking_enter` of this thread.
+
+ Async-signal-safe: yes.
+ */
+void sbthread_blocking_leave(void);
+
+/*
+ Runs `function(arg)` inside a blocking region and returns its result:
+ the calling thread's registers and its stack above this call are its
+ roots meanwhile (see `sbthread_blocking_enter`). `function` must not use
+ memory a collector manages; it may block as long as it likes. A NULL
+ `function` goes to `lose`.
+
+ # Safety
+ `function` must be safe to call with `arg`, and keep the rules of a
+ region.
+
+ Async-signal-safe: if `function` is.
+ */
+uintptr_t sbthread_do_blocking(sbthread_blocking_fn function, void *arg);
 
 /*
  Calls `visit(roots, arg)` once for each live thread while the world is

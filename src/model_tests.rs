@@ -31,12 +31,16 @@ use loom::thread;
 
 use crate::world::fanout::{Fanout, Links};
 use crate::world::handshake::{States, World};
+use crate::world::region;
 use crate::interrupt::queue::{self, Cells, Push, Queue};
 use crate::sys::sync::{delegate_word, Park, Word32, Word64};
 
 delegate_word!(Word32 for AtomicU32, u32, [
     fn fetch_add(&self, v: u32, o: Ordering) -> u32 { AtomicU32::fetch_add(self, v, o) }
     fn fetch_sub(&self, v: u32, o: Ordering) -> u32 { AtomicU32::fetch_sub(self, v, o) }
+    fn compare_exchange(&self, c: u32, n: u32, s: Ordering, f: Ordering) -> Result<u32, u32> {
+        AtomicU32::compare_exchange(self, c, n, s, f)
+    }
 ]);
 delegate_word!(Word64 for AtomicU64, u64, [
     fn compare_exchange_weak(&self, c: u64, n: u64, s: Ordering, f: Ordering) -> Result<u64, u64> {
@@ -46,35 +50,54 @@ delegate_word!(Word64 for AtomicU64, u64, [
 
 /// Futex and spin waits for the model: a waiter checks its word under the
 /// mutex and sleeps on the condition variable; every wake-up and every
-/// spinlock release notifies it after its store, so nothing is lost.
+/// spinlock release notifies it after its store, so nothing is lost. The
+/// mutex also keeps who sleeps on which word with which expected value, so
+/// that a model can tell a lost wake-up (a sleeper whose word has changed
+/// and that nobody woke) by an assertion rather than a deadlock.
 struct ModelPark {
-    lock: Mutex<()>,
+    /// (word address, expected value) of each futex sleeper.
+    sleepers: Mutex<Vec<(usize, u32)>>,
     cond: Condvar,
 }
 
 impl ModelPark {
     fn new() -> Self {
-        ModelPark { lock: Mutex::new(()), cond: Condvar::new() }
+        ModelPark { sleepers: Mutex::new(Vec::new()), cond: Condvar::new() }
     }
 
     fn notify(&self) {
-        let _guard = self.lock.lock().unwrap();
+        let _guard = self.sleepers.lock().unwrap();
         self.cond.notify_all();
+    }
+
+    /// Whether a thread sleeps on `w` although `w` changed since it went
+    /// to sleep, and nobody woke it: a lost wake-up.
+    fn lost_wakeup(&self, w: &AtomicU32) -> bool {
+        let sleepers = self.sleepers.lock().unwrap();
+        let now = w.load(SeqCst);
+        sleepers.iter().any(|&(word, expected)| word == w as *const AtomicU32 as usize && expected != now)
     }
 }
 
 impl Park<AtomicU32> for ModelPark {
     fn wait(&self, w: &AtomicU32, expected: u32) {
-        let guard = self.lock.lock().unwrap();
+        let key = (w as *const AtomicU32 as usize, expected);
+        let mut sleepers = self.sleepers.lock().unwrap();
         if w.load(SeqCst) == expected {
-            drop(self.cond.wait(guard).unwrap());
+            sleepers.push(key);
+            sleepers = self.cond.wait(sleepers).unwrap();
+            if let Some(i) = sleepers.iter().position(|s| *s == key) {
+                sleepers.swap_remove(i);
+            }
         }
     }
-    fn wake_all(&self, _w: &AtomicU32) {
-        self.notify();
+    fn wake_all(&self, w: &AtomicU32) {
+        let mut sleepers = self.sleepers.lock().unwrap();
+        sleepers.retain(|&(word, _)| word != w as *const AtomicU32 as usize);
+        self.cond.notify_all();
     }
     fn relax(&self, lock: &impl Word64, _round: u32) {
-        let guard = self.lock.lock().unwrap();
+        let guard = self.sleepers.lock().unwrap();
         if lock.load(SeqCst) != 0 {
             drop(self.cond.wait(guard).unwrap());
         }
@@ -394,7 +417,7 @@ fn stop_the_world_model(target1_gone: bool) {
         for t in 0..live {
             m.world.resume_one(&m.state[t], STATES);
         }
-        m.world.end_start(&m.park);
+        m.world.end_start(&m.park, true);
         targets.into_iter().for_each(|t| t.join().unwrap());
         let expected = if target1_gone { [1, 0] } else { [1, 1] };
         assert_eq!(*m.signals.sent.lock().unwrap(), expected, "each live target signalled exactly once");
@@ -412,4 +435,251 @@ fn stop_the_world_handshake_stops_everyone_and_resumes_everyone() {
 #[test]
 fn stop_the_world_completes_when_a_signal_fails() {
     stop_the_world_model(true);
+}
+
+/// Signals to one model thread, and the end of the model's stops: counts
+/// under a mutex.
+struct Mailbox {
+    /// (signals sent, the stopper is done)
+    m: Mutex<(u32, bool)>,
+    cond: Condvar,
+}
+
+impl Mailbox {
+    fn new() -> Self {
+        Mailbox { m: Mutex::new((0, false)), cond: Condvar::new() }
+    }
+
+    /// `pthread_kill`.
+    fn send(&self) {
+        self.m.lock().unwrap().0 += 1;
+        self.cond.notify_all();
+    }
+
+    /// The stopper is done: the target may end.
+    fn finish(&self) {
+        self.m.lock().unwrap().1 = true;
+        self.cond.notify_all();
+    }
+
+    fn sent(&self) -> u32 {
+        self.m.lock().unwrap().0
+    }
+
+    /// Whether a signal beyond `handled` has arrived, without waiting.
+    fn pending(&self, handled: u32) -> bool {
+        self.m.lock().unwrap().0 > handled
+    }
+
+    /// Asleep in a system call: true when a signal beyond `handled`
+    /// arrives, false once the stopper is done and none did.
+    fn sleep(&self, handled: u32) -> bool {
+        let mut m = self.m.lock().unwrap();
+        loop {
+            if m.0 > handled {
+                return true;
+            }
+            if m.1 {
+                return false;
+            }
+            m = self.cond.wait(m).unwrap();
+        }
+    }
+}
+
+/// How the model's thread leaves its region and how the stopper counts and
+/// starts: the library's code, or one deliberately broken step (each must
+/// make the model fail: the `should_panic` tests below).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RegionVariant {
+    /// `region.rs` as the library runs it.
+    Library,
+    /// The leave stores OUTSIDE without a compare-and-swap, so it does not
+    /// see that a stopper counted it.
+    LeaveWithoutCas,
+    /// The stopper counts with a load and a store instead of a
+    /// compare-and-swap, so a leave may slip in between.
+    CountWithoutCas,
+    /// The start does not wake `resume_seq` for a thread it found waiting
+    /// in its leave (it ignores `Released::Waiting`).
+    StartIgnoresWaiting,
+}
+
+struct RegionModel {
+    world: World<AtomicU32>,
+    /// `Private::region`.
+    region: AtomicU32,
+    /// `state`.
+    state: AtomicU64,
+    park: ModelPark,
+    mail: Mailbox,
+    /// 1 while the stopper holds the world stopped.
+    stopped: AtomicU32,
+    /// Steps the thread made outside its region (using "the heap").
+    steps: AtomicU32,
+    variant: RegionVariant,
+}
+
+impl RegionModel {
+    /// The thread's `SIG_STOP_FOR_GC` handler: suspend (the fan-out is left
+    /// out: modelled above). A thread a stop counted must never get a
+    /// signal of that stop: it would find itself SUSPENDED already.
+    fn handler(&self) {
+        self.world.suspend(&self.state, STATES, &self.park).expect("a signalled thread is RUNNING, never counted");
+    }
+
+    /// Handles the signals that have arrived (a point where a handler can
+    /// run).
+    fn handle(&self, handled: &mut u32) {
+        while self.mail.pending(*handled) {
+            *handled += 1;
+            self.handler();
+        }
+    }
+
+    /// A step that uses collected memory: never while the world is stopped.
+    fn step_outside(&self) {
+        assert_eq!(self.stopped.load(SeqCst), 0, "the thread used the heap while the world was stopped");
+        self.steps.fetch_add(1, SeqCst);
+    }
+
+    fn leave(&self) {
+        if self.variant == RegionVariant::LeaveWithoutCas {
+            self.region.store(region::OUTSIDE, SeqCst);
+        } else {
+            region::leave(&self.region, &self.world.resume_seq, &self.park).expect("inside a region");
+        }
+    }
+
+    /// The stopper's look at the thread: counted, or to be signalled.
+    fn count(&self) -> bool {
+        if self.variant == RegionVariant::CountWithoutCas {
+            if self.region.load(SeqCst) != region::INSIDE {
+                return false;
+            }
+            self.region.store(region::COUNTED, SeqCst);
+            self.state.store(SUSPENDED, SeqCst);
+            return true;
+        }
+        region::count(&self.region, &self.state, STATES)
+    }
+}
+
+/// A thread that works, enters a region (a blocking system call, where a
+/// signal may still arrive), leaves it and works again, against a stopper
+/// that stops and starts the world `stops` times, counting the thread when
+/// it finds it inside its region and signalling it otherwise, as the
+/// standalone protocol does. Checked: the thread never uses the heap while
+/// the world is stopped (whether counted or signalled, and also when it
+/// leaves its region meanwhile: it waits), it is SUSPENDED whenever a stop
+/// returns, a counted thread gets no signal and a signalled one handles
+/// each signal once, the start wakes a thread waiting to leave (no lost
+/// wake-up), and nothing deadlocks.
+///
+/// Each stop begins with a yield: loom schedules a spawned thread only
+/// once it has run, so without it the model would never see the thread
+/// enter its region before the stopper looks.
+fn region_model(stops: u32, variant: RegionVariant) {
+    builder(3).check(move || {
+        let m = Arc::new(RegionModel {
+            world: World { pending: AtomicU32::new(0), stopped: AtomicU32::new(0), resume_seq: AtomicU32::new(0) },
+            region: AtomicU32::new(region::OUTSIDE),
+            state: AtomicU64::new(RUNNING),
+            park: ModelPark::new(),
+            mail: Mailbox::new(),
+            stopped: AtomicU32::new(0),
+            steps: AtomicU32::new(0),
+            variant,
+        });
+        let target = {
+            let m = m.clone();
+            thread::spawn(move || {
+                let mut handled = 0;
+                m.handle(&mut handled);
+                m.step_outside();
+                m.handle(&mut handled);
+                region::enter(&m.region).expect("outside before the region");
+                m.handle(&mut handled); // asleep in the system call
+                m.leave();
+                m.handle(&mut handled);
+                m.step_outside();
+                // Then asleep in another system call until the end.
+                while m.mail.sleep(handled) {
+                    handled += 1;
+                    m.handler();
+                }
+                handled
+            })
+        };
+        let mut signalled = 0;
+        for _ in 0..stops {
+            thread::yield_now();
+            // gc_stop_the_world.
+            m.world.begin_stop();
+            let mut sleepers = false;
+            let counted = m.count();
+            if !counted {
+                m.world.count_request();
+                m.mail.send();
+                signalled += 1;
+                sleepers = true;
+            }
+            m.world.await_stopped(&m.park);
+            assert_eq!(m.state.load(SeqCst), SUSPENDED, "the thread is not stopped when the stop returns");
+            m.stopped.store(1, SeqCst);
+            let frozen = m.steps.load(SeqCst);
+            thread::yield_now();
+            assert_eq!(frozen, m.steps.load(SeqCst), "the thread made progress while the world was stopped");
+            m.stopped.store(0, SeqCst);
+            // gc_start_the_world.
+            match region::release(&m.region, &m.state, STATES) {
+                region::Released::NotCounted => m.world.resume_one(&m.state, STATES),
+                region::Released::Counted => {}
+                region::Released::Waiting => sleepers |= variant != RegionVariant::StartIgnoresWaiting,
+            }
+            m.world.end_start(&m.park, sleepers);
+        }
+        // A lost wake-up is reported once the thread could finish anyway.
+        let lost = m.park.lost_wakeup(&m.world.resume_seq);
+        if lost {
+            m.park.wake_all(&m.world.resume_seq);
+        }
+        m.mail.finish();
+        let handled = target.join().unwrap();
+        assert!(!lost, "lost wake-up: the thread sleeps in its leave after the start that released it");
+        assert_eq!(handled, signalled, "every signal handled once");
+        assert_eq!(m.mail.sent(), signalled);
+        assert_eq!(m.steps.load(SeqCst), 2);
+        let word = m.region.load(SeqCst);
+        assert_eq!(word, region::OUTSIDE, "the thread is outside its region but its word says {word}");
+        assert_eq!(m.state.load(SeqCst), RUNNING);
+    });
+}
+
+#[test]
+fn blocking_region_counted_or_signalled_never_runs_while_stopped() {
+    region_model(1, RegionVariant::Library);
+}
+
+#[test]
+fn blocking_region_two_stops_in_a_row() {
+    region_model(2, RegionVariant::Library);
+}
+
+#[test]
+#[should_panic(expected = "while the world was stopped")]
+fn blocking_region_model_fails_with_a_leave_without_cas() {
+    region_model(1, RegionVariant::LeaveWithoutCas);
+}
+
+#[test]
+#[should_panic(expected = "is outside its region but its word says")]
+fn blocking_region_model_fails_with_a_count_without_cas() {
+    region_model(1, RegionVariant::CountWithoutCas);
+}
+
+#[test]
+#[should_panic(expected = "lost wake-up")]
+fn blocking_region_model_fails_when_the_start_ignores_a_waiting_leaver() {
+    region_model(1, RegionVariant::StartIgnoresWaiting);
 }

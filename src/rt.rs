@@ -17,7 +17,8 @@
 //! registered threads; interrupt functions run in a signal handler of the
 //! target, so they must be async-signal-safe (no allocation, no locks the
 //! target may hold); never wait for another thread inside
-//! [`without_gcing`].
+//! [`without_gcing`]; inside [`blocking`], touch no memory a collector
+//! manages.
 
 use core::ffi::c_void;
 
@@ -25,6 +26,7 @@ use crate::legacy::types::{lispobj, SbthreadClosure, SbthreadStats, Thread as CT
 use crate::legacy::types::{SBTHREAD_STATE_DEAD, SBTHREAD_STATE_RUNNING, SBTHREAD_STATE_STARTING};
 use crate::init;
 use crate::legacy::hooks::Mode;
+use crate::standalone::blocking as standalone_blocking;
 use crate::standalone::deferral;
 use crate::thread::thread_ref::ThreadRef;
 use crate::interrupt;
@@ -366,6 +368,72 @@ pub fn without_interrupts<R>(f: impl FnOnce() -> R) -> R {
     let r = f();
     deferral::without_interrupts_leave();
     r
+}
+
+/// Runs `f` inside a blocking region: for a thread about to block (in a
+/// system call, a lock, a condition variable) that will not touch memory
+/// a collector manages until `f` returns. Meanwhile a stop of the world
+/// counts this thread as stopped without signalling it (and does not wait
+/// for it), [`StoppedWorld::roots`] reports the registers it had when
+/// `blocking` was called and its stack above that point, and interrupts
+/// sent to it wait until `f` returns. If the world is stopped when `f`
+/// returns, `blocking` waits until it is started. Regions nest.
+///
+/// Inside `f`: no [`without_gcing`], [`without_interrupts`],
+/// [`pseudo_atomic`], [`stop_the_world`], [`spawn`] or reaping (each is
+/// reported by `lose`); and `blocking` itself may not be called inside a
+/// pseudo-atomic section or [`without_gcing`], nor while this thread holds
+/// a stopped world.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use sbthread::rt;
+///
+/// rt::attach().unwrap();
+/// let (mut rx, mut tx) = std::io::pipe().unwrap();
+/// let reader = rt::spawn(move || {
+///     let mut byte = [0u8; 1];
+///     // Asleep in read(2): stops count this thread without a signal.
+///     rt::blocking(|| rx.read_exact(&mut byte)).unwrap();
+///     byte[0] as usize
+/// }).unwrap();
+/// // Stop and start until a stop has found the reader inside its region
+/// // (it may not have entered it yet at the first ones).
+/// let counted = rt::stats().stop_counted_in_regions;
+/// while rt::stats().stop_counted_in_regions == counted {
+///     let world = rt::stop_the_world();
+///     assert!(world.threads().all(|(th, state)| {
+///         Some(th) == rt::current() || state == rt::State::Suspended
+///     }));
+/// }
+/// // From now on it stays there: 100 more stops, not one signal.
+/// let before = rt::stats();
+/// for _ in 0..100 {
+///     let _world = rt::stop_the_world();
+/// }
+/// let after = rt::stats();
+/// assert_eq!(after.stops, before.stops + 100);
+/// assert_eq!(after.stop_counted_in_regions, before.stop_counted_in_regions + 100);
+/// assert_eq!(after.stop_signals_by_stopper, before.stop_signals_by_stopper);
+/// tx.write_all(b"x").unwrap();
+/// reader.wait_dead();
+/// assert_eq!(reader.state(), rt::State::Dead);
+/// reader.reap();
+/// ```
+pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    /// Leaves the region when `f` returns, or unwinds.
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            standalone_blocking::leave();
+        }
+    }
+    init::ensure();
+    // SAFETY: `enter_with` takes what the saver saved; this frame (and
+    // `f`'s captures in it) stays live until the region is left.
+    unsafe { standalone_blocking::save_registers_and_call(standalone_blocking::enter_with) };
+    let _leave = Leave;
+    f()
 }
 
 /// Runs `f` as a pseudo-atomic section: stops and interrupts wait.

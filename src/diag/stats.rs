@@ -83,6 +83,12 @@ pub(crate) static STOP_BACKOFFS: Counter = Counter::new();
 /// holds (`host_adopt.rs`).
 pub(crate) static STOP_ADOPTIONS: Counter = Counter::new();
 
+/// Threads a stop counted as stopped without a signal because they sat in
+/// a blocking region (`region.rs`).
+pub(crate) static STOP_COUNTED_IN_REGIONS: Counter = Counter::new();
+/// Leaves of a blocking region that waited for the world to be started.
+pub(crate) static REGION_LEAVES_WAITED: Counter = Counter::new();
+
 /// Records one wait of a stopper (after it sent its signals).
 pub(crate) fn record_stop_wait(wall_ns: u64) {
     STOP_WAIT_NS.fetch_add(wall_ns, Ordering::Relaxed);

@@ -230,4 +230,14 @@ pub struct SbthreadStats {
     /// itself holds, so they cannot run before the world is started; their
     /// stacks are scanned from where they sleep.
     pub stop_adoptions: u64,
+    /// Threads that stops counted as stopped without a signal because they
+    /// sat in a blocking region (standalone; one per thread and stop).
+    pub stop_counted_in_regions: u64,
+    /// Leaves of a blocking region that waited for the world to be started
+    /// (a stop had counted the thread).
+    pub region_leaves_waited: u64,
 }
+
+/// The function `sbthread_do_blocking` runs inside a blocking region, with
+/// its argument; its result is returned.
+pub type SbthreadBlockingFn = Option<unsafe extern "C" fn(arg: *mut c_void) -> usize>;

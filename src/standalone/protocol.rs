@@ -1,9 +1,10 @@
 //! The standalone side of the shared algorithms (see `crate::world::protocol`).
 
 use core::ffi::c_int;
+use core::sync::atomic::Ordering;
 
 use super::signals::run_pending_interrupts;
-use super::stop::{signal_stop, ThreadLinks, FANOUT, STATES, WORLD};
+use super::stop::{signal_stop, ThreadLinks, FANOUT, SLEEPERS, STATES, WORLD};
 use crate::interrupt::{self, queue_of, RawCells};
 use crate::legacy::lisp::NIL;
 use crate::legacy::types::lispobj;
@@ -13,6 +14,7 @@ use crate::thread::registry::AllThreadsLock;
 use crate::sys::sigset::{self, sig_interrupt_thread, MaskGuard};
 use crate::sys::sync::Futex;
 use crate::thread::thread_ref::ThreadRef;
+use crate::world::region::{self, Released};
 
 /// The standalone protocol.
 pub(crate) struct OwnProtocol;
@@ -76,12 +78,19 @@ impl Protocol for OwnProtocol {
     fn begin_stop(&self) {
         WORLD.begin_stop();
         FANOUT.reset();
+        SLEEPERS.store(false, Ordering::Relaxed);
+    }
+
+    /// A thread inside a blocking region is counted, not signalled.
+    fn count_as_stopped(&self, th: ThreadRef) -> bool {
+        region::count(&th.private().region, th.state_word(), STATES)
     }
 
     /// Only collects `th`: the signals go out in `send_requests`.
     fn request_stop(&self, th: ThreadRef) -> c_int {
         WORLD.count_request();
         FANOUT.push(&ThreadLinks, th.as_ptr() as usize as u64);
+        SLEEPERS.store(true, Ordering::Relaxed);
         0
     }
 
@@ -95,12 +104,24 @@ impl Protocol for OwnProtocol {
         WORLD.await_stopped(&Futex);
     }
 
+    /// A thread counted in its blocking region goes back inside it.
+    fn release_unsuspended(&self, th: ThreadRef) -> bool {
+        match region::release(&th.private().region, th.state_word(), STATES) {
+            Released::NotCounted => false,
+            Released::Counted => true,
+            Released::Waiting => {
+                SLEEPERS.store(true, Ordering::Relaxed);
+                true
+            }
+        }
+    }
+
     fn resume(&self, th: ThreadRef) -> c_int {
         WORLD.resume_one(th.state_word(), STATES);
         0
     }
 
     fn end_start(&self) {
-        WORLD.end_start(&Futex);
+        WORLD.end_start(&Futex, SLEEPERS.load(Ordering::Relaxed));
     }
 }

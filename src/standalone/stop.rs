@@ -1,9 +1,10 @@
 //! The state of a standalone stop, shared by the stopper
-//! (`protocol.rs`) and the `SIG_STOP_FOR_GC` handler (`signals.rs`): the
-//! world's words (`world/handshake.rs`) and the stack of threads still to
-//! signal (`world/fanout.rs`), with the sending of one stop signal.
+//! (`protocol.rs`), the `SIG_STOP_FOR_GC` handler (`signals.rs`) and the
+//! leave of a blocking region (`blocking.rs`): the world's words
+//! (`world/handshake.rs`) and the stack of threads still to signal
+//! (`world/fanout.rs`), with the sending of one stop signal.
 
-use core::sync::atomic::{AtomicU32, AtomicU64};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 
 use crate::legacy::types::{SBTHREAD_STATE_RUNNING, SBTHREAD_STATE_SUSPENDED};
 use crate::world::fanout::{Fanout, Links};
@@ -19,6 +20,11 @@ pub(crate) static WORLD: World<AtomicU32> =
 
 /// The state words the handshake writes.
 pub(crate) const STATES: States = States { running: SBTHREAD_STATE_RUNNING, suspended: SBTHREAD_STATE_SUSPENDED };
+
+/// Whether the start must wake `resume_seq`: the stop signalled a thread
+/// (it suspends and sleeps there), or the start found one waiting to leave
+/// its blocking region (`region.rs`). The stopper's alone.
+pub(crate) static SLEEPERS: AtomicBool = AtomicBool::new(false);
 
 /// The threads of the current stop still to signal (see `fanout.rs`).
 pub(crate) static FANOUT: Fanout<AtomicU64, AtomicU32> = Fanout { head: AtomicU64::new(0), helping: AtomicU32::new(0) };

@@ -98,7 +98,25 @@ pub(crate) struct Private {
     /// this thread, counted as stopped while it sleeps on a Lisp mutex the
     /// stopper holds (`host_adopt.rs`); 0 otherwise.
     pub(crate) adopted: AtomicU32,
+    /// Standalone: where the thread is with respect to blocking regions,
+    /// the word of `world/region.rs` (OUTSIDE, INSIDE, COUNTED, WAITING).
+    pub(crate) region: AtomicU32,
+    /// Depth of blocking regions (both modes; only the outermost changes
+    /// `region`). Written by the thread only.
+    pub(crate) region_depth: AtomicU32,
+    /// The registers the thread saved when it entered its outermost region
+    /// ([`REGION_REGS`] says which is which), for a collector while a stop
+    /// counts it as stopped. Written by the thread before `region` becomes
+    /// INSIDE, read by a stopper only while it is COUNTED.
+    pub(crate) region_regs: [AtomicUsize; REGION_REGS.len()],
 }
+
+/// The general register (a `ucontext_t` `gregs` index) each word of
+/// `Private::region_regs` holds, in the order the region's entry saves
+/// them (`standalone/blocking.rs`): the callee-saved registers, the stack
+/// pointer the caller has once the entry returns, and the return address.
+pub(crate) const REGION_REGS: [libc::c_int; 8] =
+    [libc::REG_RBX, libc::REG_RBP, libc::REG_R12, libc::REG_R13, libc::REG_R14, libc::REG_R15, libc::REG_RSP, libc::REG_RIP];
 
 /// Where everything is in a block.
 pub(crate) struct Layout {
@@ -220,7 +238,22 @@ static SERIAL: AtomicU64 = AtomicU64::new(0);
 /// cached `interrupt_data` mapping.
 pub(crate) fn init_private(p: &Private) {
     p.serial.store(SERIAL.fetch_add(1, Ordering::Relaxed) + 1, Ordering::Relaxed);
-    for w in [&p.linked, &p.started, &p.dead, &p.reaping, &p.queue_closed, &p.doorbell, &p.pa_depth, &p.wogc_depth, &p.woi_depth, &p.tid, &p.stop_sent, &p.adopted] {
+    for w in [
+        &p.linked,
+        &p.started,
+        &p.dead,
+        &p.reaping,
+        &p.queue_closed,
+        &p.doorbell,
+        &p.pa_depth,
+        &p.wogc_depth,
+        &p.woi_depth,
+        &p.tid,
+        &p.stop_sent,
+        &p.adopted,
+        &p.region,
+        &p.region_depth,
+    ] {
         w.store(0, Ordering::Relaxed);
     }
     p.interrupts_run.store(0, Ordering::Relaxed);

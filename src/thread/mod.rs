@@ -37,6 +37,12 @@ pub(crate) fn current_if_ready() -> Option<ThreadRef> {
     unsafe { ThreadRef::new(crate::legacy::hooks::current_thread_ptr_if_ready()) }
 }
 
+/// How deep `th` is in blocking regions (0: outside any). Read by the
+/// thread itself, for the rules of what may not run inside one.
+pub(crate) fn region_depth(th: ThreadRef) -> u32 {
+    th.private().region_depth.load(core::sync::atomic::Ordering::Relaxed)
+}
+
 /// Closes `th`'s allocation region (`gc_alloc_update_page_tables`). The
 /// host's function takes its collector's `free_pages_lock`, so it is
 /// called with `SIG_STOP_FOR_GC` blocked, as the original does (a thread

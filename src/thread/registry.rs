@@ -182,6 +182,15 @@ impl<'m> AllThreadsLock<'m> {
 
     fn lock(caller: &'static str, stop_blocked: bool, mask: Mask<'m>) -> Self {
         check_stop_can_arrive(caller, stop_blocked);
+        if let Some(th) = crate::thread::current()
+            && crate::thread::region_depth(th) != 0
+        {
+            lose!(
+                "{}: thread {:#x} is inside a blocking region, where it may not take all_threads_lock (create or reap threads); leave the region first",
+                caller,
+                addr(th.as_ptr())
+            );
+        }
         if i_am_stopper() {
             lose!("{}: this thread stopped the world and holds all_threads_lock; call gc_start_the_world first", caller);
         }

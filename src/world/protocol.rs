@@ -34,6 +34,13 @@ pub(crate) trait Protocol: Sync {
     /// Start of a stop, with `all_threads_lock` held.
     fn begin_stop(&self);
 
+    /// Before asking a RUNNING thread to stop: true if the mode counts it
+    /// as stopped without asking (standalone: it sits in a blocking region,
+    /// `region.rs`); it is SUSPENDED then, until `release_unsuspended`.
+    fn count_as_stopped(&self, _th: ThreadRef) -> bool {
+        false
+    }
+
     /// Ask one RUNNING thread to suspend. Returns 0 or a `pthread_kill`
     /// error.
     fn request_stop(&self, th: ThreadRef) -> c_int;
@@ -46,8 +53,9 @@ pub(crate) trait Protocol: Sync {
     fn await_stopped(&self, me: Option<ThreadRef>);
 
     /// Starting the world, for each thread but the stopper: true if `th`
-    /// was counted as stopped without suspending (host mode's adoption),
-    /// which this undoes; such a thread needs no resume.
+    /// was counted as stopped without suspending (host mode's adoption,
+    /// standalone's blocking regions), which this undoes; such a thread
+    /// needs no resume.
     fn release_unsuspended(&self, _th: ThreadRef) -> bool {
         false
     }

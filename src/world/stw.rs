@@ -1,7 +1,8 @@
 //! Stop-the-world (spec §7): `gc_stop_the_world` takes `all_threads_lock`
 //! and keeps it until `gc_start_the_world`, waits out threads still
-//! STARTING, asks every other RUNNING thread to suspend and waits until
-//! each is SUSPENDED or DEAD. Starting checks that every other live thread
+//! STARTING, asks every other RUNNING thread to suspend (standalone: unless
+//! it sits in a blocking region, which counts it as SUSPENDED at once,
+//! `region.rs`) and waits until each is SUSPENDED or DEAD. Starting checks that every other live thread
 //! is SUSPENDED, resumes them, and releases the lock.
 //!
 //! Because link and unlink need the lock, the set of threads cannot change
@@ -40,6 +41,11 @@ pub(crate) fn stop_signal_sent(th: ThreadRef, r: libc::c_int) -> bool {
 /// `gc_stop_the_world`.
 pub(crate) fn stop_the_world() {
     let me = crate::thread::current();
+    if let Some(me) = me
+        && crate::thread::region_depth(me) != 0
+    {
+        lose!("gc_stop_the_world: thread {:#x} is inside a blocking region; leave it before stopping the world", addr(me.as_ptr()));
+    }
     let p = protocol();
     trace!(1, "gc_stop_the_world: waiting for all_threads_lock");
     registry::lock_for_stop();
@@ -47,10 +53,14 @@ pub(crate) fn stop_the_world() {
     // hot path, and CPU time would cost a system call per reading.
     let t0 = stats::now_ns();
     p.begin_stop();
-    let mut asked = 0u32;
+    let (mut asked, mut counted) = (0u32, 0u32);
     for th in registry::iter().filter(|t| Some(*t) != me) {
         wait_until_started(th);
         if th.state() != SBTHREAD_STATE_RUNNING {
+            continue;
+        }
+        if p.count_as_stopped(th) {
+            counted += 1;
             continue;
         }
         if stop_signal_sent(th, p.request_stop(th)) {
@@ -64,7 +74,10 @@ pub(crate) fn stop_the_world() {
     stats::record_stop_wait(end - wait0);
     let elapsed = end - t0;
     stats::record_stop(elapsed);
-    trace!(1, "gc_stop_the_world: {} thread(s) stopped in {} ns", asked, elapsed);
+    if counted != 0 {
+        stats::STOP_COUNTED_IN_REGIONS.add(counted.into());
+    }
+    trace!(1, "gc_stop_the_world: {} thread(s) stopped in {} ns, {} more counted in blocking regions", asked, elapsed, counted);
 }
 
 /// `gc_start_the_world`.
