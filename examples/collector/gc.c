@@ -22,6 +22,10 @@
  *     hold. Everything the collector needs is mapped in gc_init.
  *  R3 A thread blocked in a system call is stopped by the signal too, and
  *     sbthread_scan_roots reports its registers and stack like any other.
+ *     A thread that blocks inside a blocking region (sbthread_do_blocking)
+ *     is not even signalled: it is counted as stopped, and its roots are
+ *     the registers it had when it entered the region and its stack above
+ *     that point, which it does not touch until it leaves.
  *  R4 The stopper scans itself too: sbthread_scan_roots gives it a context
  *     saved inside the call and the stack below its own frames.
  *
