@@ -2,8 +2,9 @@
  * Blocking regions (sbthread_blocking_enter / _leave, sbthread_do_blocking).
  * Standalone:
  *  a. threads blocked in read() inside regions are counted as stopped by
- *     every stop without a single stop signal, SUSPENDED to everyone, and
- *     their read() is never interrupted;
+ *     every stop without a single stop signal (not suspended: their state
+ *     stays RUNNING, sbthread_in_blocking_region says 1), and their read()
+ *     is never interrupted;
  *  b. their roots are what they left at the entry: the callee-saved
  *     registers (set to known values by inline assembly just before the
  *     call), the stack pointer and return address of the call, and the
@@ -50,6 +51,21 @@ static struct sbthread_stats stats_now(void)
     struct sbthread_stats st;
     CHECK_EQ(sbthread_stats(&st), 0);
     return st;
+}
+
+/* While the world is stopped: th is stopped, by a signal (SUSPENDED) or,
+ * standalone, counted in its blocking region (RUNNING there). */
+static int stopped(struct thread *th)
+{
+    return th->state == SBTHREAD_STATE_SUSPENDED ||
+           (!host && th->state == SBTHREAD_STATE_RUNNING && sbthread_in_blocking_region(th));
+}
+
+/* Counted in its region (standalone) or suspended (host mode). */
+static int counted_or_host_suspended(struct thread *th)
+{
+    return host ? th->state == SBTHREAD_STATE_SUSPENDED
+                : th->state == SBTHREAD_STATE_RUNNING && sbthread_in_blocking_region(th) == 1;
 }
 
 static void wait_flag(volatile int *flag, int value)
@@ -107,7 +123,7 @@ static void check_counted_without_signals(void)
         harness_note("a: stop %d", round);
         gc_stop_the_world();
         for (struct thread *th = all_threads; th; th = th->next)
-            CHECK(th == me ? th->state == SBTHREAD_STATE_RUNNING : th->state == SBTHREAD_STATE_SUSPENDED);
+            CHECK(th == me ? th->state == SBTHREAD_STATE_RUNNING : counted_or_host_suspended(th));
         gc_start_the_world();
     }
     struct sbthread_stats st1 = stats_now();
@@ -193,7 +209,7 @@ static uintptr_t roots_subject(void *arg)
 
 struct roots_seen {
     struct thread *subject;
-    int visited, found_subject, registers_ok, marker_in_range, marker_found;
+    int visited, found_subject, in_region, registers_ok, marker_in_range, marker_found;
     uintptr_t sp, ip, low, high;
 };
 
@@ -205,6 +221,7 @@ __attribute__((no_sanitize_address)) static void visit(const struct sbthread_roo
     if (r->thread != s->subject)
         return;
     s->found_subject = 1;
+    s->in_region = r->in_blocking_region;
     const greg_t *g = r->context->uc_mcontext.gregs;
     s->sp = (uintptr_t)g[REG_RSP];
     s->ip = (uintptr_t)g[REG_RIP];
@@ -238,7 +255,8 @@ static void check_roots(void)
     CHECK_EQ(n, 2);
     CHECK_EQ(s.visited, 2);
     CHECK(s.found_subject);
-    CHECK(state == SBTHREAD_STATE_SUSPENDED);
+    CHECK(s.in_region);
+    CHECK(state == SBTHREAD_STATE_RUNNING); /* counted, not suspended */
     CHECK(s.registers_ok);
     CHECK_EQ(s.sp, blocking_test_entry_sp);
     CHECK_EQ(s.ip, blocking_test_entry_ip);
@@ -294,15 +312,16 @@ static void check_leave_waits(void)
     wait_flag(&leaver_phase, 1);
     struct sbthread_stats st0 = stats_now();
     gc_stop_the_world();
-    CHECK(th->state == SBTHREAD_STATE_SUSPENDED);
+    CHECK(counted_or_host_suspended(th));
     set_flag(&leaver_phase, 2); /* it tries to leave now */
     harness_note("c: waiting for the leaver to sleep in its leave");
     while (in_syscall(leaver_tid) != SYS_futex)
         harness_sleep_us(100);
     CHECK_EQ(leaver_phase, 2); /* asleep, not left */
-    CHECK(th->state == SBTHREAD_STATE_SUSPENDED);
+    CHECK(counted_or_host_suspended(th)); /* still counted while it waits */
     gc_start_the_world();
     wait_flag(&leaver_phase, 3);
+    CHECK_EQ(sbthread_in_blocking_region(th), 0);
     harness_join(th);
     struct sbthread_stats st1 = stats_now();
     CHECK_EQ(st1.stop_counted_in_regions - st0.stop_counted_in_regions, 1);
@@ -343,13 +362,14 @@ static void check_signal_in_flight(void)
     struct sbthread_stats st0 = stats_now();
     gc_stop_the_world(); /* returns once the handler has suspended it */
     CHECK(th->state == SBTHREAD_STATE_SUSPENDED);
+    CHECK_EQ(sbthread_in_blocking_region(th), 1); /* suspended inside its region */
     gc_start_the_world();
     struct sbthread_stats st1 = stats_now();
     CHECK_EQ(signals_sent(&st1) - signals_sent(&st0), 1);
     CHECK_EQ(st1.stop_counted_in_regions - st0.stop_counted_in_regions, 0);
     wait_flag(&inflight_phase, 2);
     gc_stop_the_world(); /* inside the region now: counted */
-    CHECK(th->state == SBTHREAD_STATE_SUSPENDED);
+    CHECK(counted_or_host_suspended(th));
     gc_start_the_world();
     struct sbthread_stats st2 = stats_now();
     CHECK_EQ(signals_sent(&st2) - signals_sent(&st1), 0);
@@ -444,10 +464,11 @@ static void check_nesting(void)
     wait_flag(&nest_phase, 1);
     struct sbthread_stats st0 = stats_now();
     gc_stop_the_world();
-    CHECK(th->state == SBTHREAD_STATE_SUSPENDED);
+    CHECK(counted_or_host_suspended(th));
     gc_start_the_world();
     struct sbthread_stats st1 = stats_now();
     CHECK_EQ(st1.stop_counted_in_regions - st0.stop_counted_in_regions, host ? 0 : 1);
+    CHECK_EQ(sbthread_in_blocking_region(th), host ? 0 : 1);
     set_flag(&nest_phase, 2);
     wait_flag(&nest_phase, 3);
     harness_join(th);
@@ -494,7 +515,7 @@ static void check_loop_under_stops(void)
         long p0[LOOPERS], p1[LOOPERS];
         gc_stop_the_world();
         for (struct thread *th = all_threads; th; th = th->next)
-            CHECK(th == me || th->state == SBTHREAD_STATE_SUSPENDED);
+            CHECK(th == me || stopped(th));
         for (int i = 0; i < LOOPERS; i++)
             p0[i] = loop_progress[i];
         if (round % 50 == 0)

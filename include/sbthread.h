@@ -207,7 +207,8 @@ struct sbthread_roots {
    Where the thread stopped: a `ucontext_t` holding its general
    registers (the signal context; for a stop honoured at the end of a
    deferral section, and for the caller, one saved by `getcontext`,
-   which holds the callee-saved registers). Vector registers are not
+   which holds the callee-saved registers; for a thread in a blocking
+   region, see `in_blocking_region`). Vector registers are not
    included.
    */
   const os_context_t *context;
@@ -233,6 +234,14 @@ struct sbthread_roots {
    Bytes at `tls` (`dynamic_values_bytes`).
    */
   uintptr_t tls_size;
+  /*
+   1 if the thread is not suspended but counted as stopped inside a
+   blocking region: `context` holds the registers it saved when it
+   entered the region (callee-saved registers, stack pointer, return
+   address; the others 0), `stack_low` is below that stack pointer, and
+   its state is RUNNING.
+   */
+  int in_blocking_region;
 };
 
 /*
@@ -608,6 +617,20 @@ void sbthread_blocking_leave(void);
  Async-signal-safe: if `function` is.
  */
 uintptr_t sbthread_do_blocking(sbthread_blocking_fn function, void *arg);
+
+/*
+ 1 if `th` is inside a blocking region, else 0 (and 0 in host mode,
+ where regions change nothing). While the world is stopped, for the
+ stopper: 1 for a thread the stop counts as stopped in its region; such
+ a thread is not suspended and its state stays RUNNING. A NULL `th` goes
+ to `lose`.
+
+ # Safety
+ `th` must be a live (not yet reaped) thread.
+
+ Async-signal-safe: yes.
+ */
+int sbthread_in_blocking_region(struct thread *th);
 
 /*
  Calls `visit(roots, arg)` once for each live thread while the world is

@@ -41,6 +41,9 @@ pub enum State {
     Starting,
     /// Running.
     Running,
+    /// Running inside a blocking region ([`blocking`]): a stop of the world
+    /// counts it as stopped without suspending it.
+    Blocking,
     /// Stopped by a stop-the-world.
     Suspended,
     /// Its function returned; waiting to be reaped.
@@ -48,9 +51,10 @@ pub enum State {
 }
 
 impl State {
-    fn of(word: lispobj) -> State {
-        match word {
+    fn of(th: ThreadRef) -> State {
+        match th.state() {
             SBTHREAD_STATE_STARTING => State::Starting,
+            SBTHREAD_STATE_RUNNING if standalone_blocking::inside(th) => State::Blocking,
             SBTHREAD_STATE_RUNNING => State::Running,
             SBTHREAD_STATE_DEAD => State::Dead,
             _ => State::Suspended,
@@ -106,7 +110,7 @@ impl Thread {
 
     /// The state now.
     pub fn state(&self) -> State {
-        State::of(self.0.state())
+        State::of(self.0)
     }
 }
 
@@ -213,7 +217,7 @@ impl Spawned {
 
     /// The state now.
     pub fn state(&self) -> State {
-        State::of(self.0.state())
+        State::of(self.0)
     }
 
     /// Sleeps until the thread is dead.
@@ -235,8 +239,9 @@ impl Spawned {
     }
 }
 
-/// A stopped world: every other registered thread is suspended (or dead)
-/// until this is dropped.
+/// A stopped world: every other registered thread is suspended, dead, or
+/// counted as stopped in a blocking region ([`State::Blocking`]), until
+/// this is dropped.
 ///
 /// ```
 /// use sbthread::rt;
@@ -262,7 +267,7 @@ pub fn stop_the_world() -> StoppedWorld {
 impl StoppedWorld {
     /// The registered threads and their states.
     pub fn threads(&self) -> impl Iterator<Item = (Thread, State)> + '_ {
-        registry::iter().map(|t| (Thread(t), State::of(t.state())))
+        registry::iter().map(|t| (Thread(t), State::of(t)))
     }
 
     /// Calls `f` with the roots of every live thread, this one included;
@@ -327,6 +332,12 @@ impl Roots<'_> {
         self.0.is_self != 0
     }
 
+    /// Whether the thread is counted as stopped inside a blocking region
+    /// (not suspended): its registers are those it had when it entered.
+    pub fn in_blocking_region(&self) -> bool {
+        self.0.in_blocking_region != 0
+    }
+
     /// The saved registers (the whole `ucontext_t`), as words.
     pub fn registers(&self) -> &[usize] {
         // SAFETY: the context is valid and unchanged while the world is
@@ -374,10 +385,11 @@ pub fn without_interrupts<R>(f: impl FnOnce() -> R) -> R {
 /// system call, a lock, a condition variable) that will not touch memory
 /// a collector manages until `f` returns. Meanwhile a stop of the world
 /// counts this thread as stopped without signalling it (and does not wait
-/// for it), [`StoppedWorld::roots`] reports the registers it had when
-/// `blocking` was called and its stack above that point, and interrupts
-/// sent to it wait until `f` returns. If the world is stopped when `f`
-/// returns, `blocking` waits until it is started. Regions nest.
+/// for it; its state is [`State::Blocking`], not `Suspended`: it runs on),
+/// [`StoppedWorld::roots`] reports the registers it had when `blocking`
+/// was called and its stack above that point, and interrupts sent to it
+/// wait until `f` returns. If the world is stopped when `f` returns,
+/// `blocking` waits until it is started. Regions nest.
 ///
 /// Inside `f`: no [`without_gcing`], [`without_interrupts`],
 /// [`pseudo_atomic`], [`stop_the_world`], [`spawn`] or reaping (each is
@@ -403,13 +415,18 @@ pub fn without_interrupts<R>(f: impl FnOnce() -> R) -> R {
 /// while rt::stats().stop_counted_in_regions == counted {
 ///     let world = rt::stop_the_world();
 ///     assert!(world.threads().all(|(th, state)| {
-///         Some(th) == rt::current() || state == rt::State::Suspended
+///         Some(th) == rt::current() || state == rt::State::Suspended || state == rt::State::Blocking
 ///     }));
 /// }
-/// // From now on it stays there: 100 more stops, not one signal.
+/// // From now on it stays there: 100 more stops, not one signal; it is
+/// // not suspended (it sleeps in read), but counted as stopped.
 /// let before = rt::stats();
 /// for _ in 0..100 {
-///     let _world = rt::stop_the_world();
+///     let world = rt::stop_the_world();
+///     assert_eq!(reader.state(), rt::State::Blocking);
+///     let mut in_region = 0;
+///     world.roots(|r| in_region += usize::from(r.in_blocking_region()));
+///     assert_eq!(in_region, 1);
 /// }
 /// let after = rt::stats();
 /// assert_eq!(after.stops, before.stops + 100);

@@ -80,6 +80,7 @@ struct worker {
     /* written by the roots hook with the world stopped */
     uint64_t seen_in_collection;
     uintptr_t seen_sp, seen_low, seen_high;
+    int seen_in_region;             /* the last collection counted it in a blocking region */
 };
 
 static struct worker mutators[MUTATORS], reader, section;
@@ -382,6 +383,7 @@ static void on_thread_roots(const struct sbthread_roots *r)
                        (uintptr_t)r->thread, w->outer_frame, (uintptr_t)r->stack_low,
                        (uintptr_t)r->stack_high);
         w->seen_in_collection = atomic_load(&collection_no);
+        w->seen_in_region = r->in_blocking_region;
         w->seen_sp = r->context ? (uintptr_t)r->context->uc_mcontext.gregs[REG_RSP] : 0;
         w->seen_low = (uintptr_t)r->stack_low;
         w->seen_high = (uintptr_t)r->stack_high;
@@ -472,8 +474,9 @@ static void special_round(long r, uint64_t *rng, struct special_totals *tot)
     double waited_ms = (now_s() - t0) * 1000;
     sbthread_stats(&st1);
     /* Seen in read() before the collection, the reader is inside its
-     * region: every stop since (this one at least) counted it. */
-    int counted = st1.stop_counted_in_regions > st0.stop_counted_in_regions;
+     * region: every stop since (this one at least) counted it, and this
+     * collection scanned the roots it left at the entry. */
+    int counted = st1.stop_counted_in_regions > st0.stop_counted_in_regions && reader.seen_in_region;
     if (in_read && !counted)
         fail(NULL, "the reader was blocked in read() inside its region, but the collection did not count it");
     tot->reader_counted += counted;

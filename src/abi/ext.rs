@@ -251,6 +251,26 @@ pub unsafe extern "C" fn sbthread_do_blocking(function: SbthreadBlockingFn, arg:
     r
 }
 
+/// 1 if `th` is inside a blocking region, else 0 (and 0 in host mode,
+/// where regions change nothing). While the world is stopped, for the
+/// stopper: 1 for a thread the stop counts as stopped in its region; such
+/// a thread is not suspended and its state stays RUNNING. A NULL `th` goes
+/// to `lose`.
+///
+/// # Safety
+/// `th` must be a live (not yet reaped) thread.
+///
+/// Async-signal-safe: yes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbthread_in_blocking_region(th: *mut Thread) -> c_int {
+    init::ensure();
+    // SAFETY: contract of this function.
+    match unsafe { ThreadRef::new(th) } {
+        Some(t) => c_int::from(blocking::inside(t)),
+        None => lose!("sbthread_in_blocking_region: NULL thread"),
+    }
+}
+
 /// Calls `visit(roots, arg)` once for each live thread while the world is
 /// stopped, the caller included (`roots->is_self` = 1), in registry order,
 /// and returns how many threads it visited. `*roots` is valid only during

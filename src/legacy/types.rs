@@ -157,7 +157,8 @@ pub struct SbthreadRoots {
     /// Where the thread stopped: a `ucontext_t` holding its general
     /// registers (the signal context; for a stop honoured at the end of a
     /// deferral section, and for the caller, one saved by `getcontext`,
-    /// which holds the callee-saved registers). Vector registers are not
+    /// which holds the callee-saved registers; for a thread in a blocking
+    /// region, see `in_blocking_region`). Vector registers are not
     /// included.
     pub context: *const os_context_t,
     /// Bytes at `context` (the whole `ucontext_t`).
@@ -172,6 +173,12 @@ pub struct SbthreadRoots {
     pub tls: *const c_void,
     /// Bytes at `tls` (`dynamic_values_bytes`).
     pub tls_size: usize,
+    /// 1 if the thread is not suspended but counted as stopped inside a
+    /// blocking region: `context` holds the registers it saved when it
+    /// entered the region (callee-saved registers, stack pointer, return
+    /// address; the others 0), `stack_low` is below that stack pointer, and
+    /// its state is RUNNING.
+    pub in_blocking_region: c_int,
 }
 
 /// The visitor `sbthread_scan_roots` calls for each live thread.

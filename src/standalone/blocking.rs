@@ -41,7 +41,7 @@
 use core::sync::atomic::Ordering::Relaxed;
 
 use super::signals::raise_interrupt;
-use super::stop::WORLD;
+use super::stop::{REGIONS, WORLD};
 use crate::diag::lose::{addr, lose};
 use crate::diag::stats;
 use crate::diag::trace::trace;
@@ -144,7 +144,7 @@ pub(crate) unsafe extern "C" fn enter_with(regs: *const EntryRegs) {
         }
         p.region_depth.store(1, Relaxed);
         // Last: from here on a stop may count the thread.
-        if let Err(found) = region::enter(&p.region) {
+        if let Err(found) = region::enter(&crate::thread::slot_of(th).region) {
             lose!("{}: thread {:#x} is outside any region but its region word is {}", CALLER, addr(th.as_ptr()), found);
         }
     } else {
@@ -166,7 +166,7 @@ pub(crate) fn leave() {
         p.region_depth.store(depth - 1, Relaxed);
         return;
     }
-    match region::leave(&p.region, &WORLD.resume_seq, &Futex) {
+    match region::leave(&crate::thread::slot_of(th).region, &REGIONS, &WORLD.resume_seq, &Futex) {
         Ok(false) => {}
         Ok(true) => {
             stats::REGION_LEAVES_WAITED.bump();
@@ -184,9 +184,22 @@ pub(crate) fn leave() {
 }
 
 /// Whether `th`'s interrupts wait because it is inside a region (for its
-/// own `SIG_INTERRUPT_THREAD` handler).
+/// own `SIG_INTERRUPT_THREAD` handler). The depth, not the region word:
+/// a leave writes OUTSIDE before it may wait for a start, and interrupt
+/// functions must not run in a thread a stop counts as stopped.
 pub(crate) fn defers_interrupts(th: ThreadRef) -> bool {
-    th.private().region.load(Relaxed) != region::OUTSIDE
+    crate::thread::region_depth(th) != 0
+}
+
+/// Whether `th` is inside a blocking region (standalone: also a thread a
+/// stop counted and that now waits in its leave).
+pub(crate) fn inside(th: ThreadRef) -> bool {
+    if hooks().mode != Mode::Standalone {
+        return false;
+    }
+    let slot = crate::thread::slot_of(th);
+    slot.region.load(Relaxed) != region::OUTSIDE
+        || (registry::i_am_stopper() && region::is_counted(&slot.counted, super::stop::stop_serial()))
 }
 
 /// Loses if the calling thread `th` is inside a region: `caller` may not

@@ -9,6 +9,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use crate::legacy::types::{SBTHREAD_STATE_RUNNING, SBTHREAD_STATE_SUSPENDED};
 use crate::world::fanout::{Fanout, Links};
 use crate::world::handshake::{States, World};
+use crate::world::region::Regions;
 use crate::thread::kill::kill_thread_safely;
 use crate::sys::sigset::sig_stop_for_gc;
 use crate::sys::sync::Futex;
@@ -21,10 +22,19 @@ pub(crate) static WORLD: World<AtomicU32> =
 /// The state words the handshake writes.
 pub(crate) const STATES: States = States { running: SBTHREAD_STATE_RUNNING, suspended: SBTHREAD_STATE_SUSPENDED };
 
-/// Whether the start must wake `resume_seq`: the stop signalled a thread
-/// (it suspends and sleeps there), or the start found one waiting to leave
-/// its blocking region (`region.rs`). The stopper's alone.
+/// Whether the stop signalled a thread (it suspends and sleeps on
+/// `resume_seq`, which the start must then wake). The stopper's alone.
 pub(crate) static SLEEPERS: AtomicBool = AtomicBool::new(false);
+
+/// The words of blocking regions every thread shares (`region.rs`).
+pub(crate) static REGIONS: Regions<AtomicU32> =
+    Regions { stopping: AtomicU32::new(0), waiting: AtomicU32::new(0), serial: AtomicU32::new(0) };
+
+/// The serial of the current (or last) stop, for `region::is_counted`.
+/// The stopper's alone.
+pub(crate) fn stop_serial() -> u32 {
+    REGIONS.serial.load(core::sync::atomic::Ordering::Relaxed)
+}
 
 /// The threads of the current stop still to signal (see `fanout.rs`).
 pub(crate) static FANOUT: Fanout<AtomicU64, AtomicU32> = Fanout { head: AtomicU64::new(0), helping: AtomicU32::new(0) };

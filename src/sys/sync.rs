@@ -12,7 +12,6 @@ pub(crate) trait Word32 {
     fn swap(&self, v: u32, o: Ordering) -> u32;
     fn fetch_add(&self, v: u32, o: Ordering) -> u32;
     fn fetch_sub(&self, v: u32, o: Ordering) -> u32;
-    fn compare_exchange(&self, current: u32, new: u32, success: Ordering, failure: Ordering) -> Result<u32, u32>;
 }
 
 /// A 64-bit atomic word.
@@ -34,6 +33,9 @@ pub(crate) trait Park<W: Word32> {
     /// A spinlock was just released (the model wakes its spinners here;
     /// the library's spinners do not sleep).
     fn released(&self);
+    /// A sequentially consistent fence (loom models `fence(SeqCst)`, not
+    /// `SeqCst` accesses, so the cores that need one say so here).
+    fn fence(&self);
 }
 
 macro_rules! delegate_word {
@@ -52,9 +54,6 @@ pub(crate) use delegate_word;
 delegate_word!(Word32 for AtomicU32, u32, [
     fn fetch_add(&self, v: u32, o: Ordering) -> u32 { AtomicU32::fetch_add(self, v, o) }
     fn fetch_sub(&self, v: u32, o: Ordering) -> u32 { AtomicU32::fetch_sub(self, v, o) }
-    fn compare_exchange(&self, c: u32, n: u32, s: Ordering, f: Ordering) -> Result<u32, u32> {
-        AtomicU32::compare_exchange(self, c, n, s, f)
-    }
 ]);
 delegate_word!(Word64 for AtomicU64, u64, [
     fn compare_exchange_weak(&self, c: u64, n: u64, s: Ordering, f: Ordering) -> Result<u64, u64> {
@@ -86,4 +85,8 @@ impl Park<AtomicU32> for Futex {
     }
 
     fn released(&self) {}
+
+    fn fence(&self) {
+        core::sync::atomic::fence(Ordering::SeqCst);
+    }
 }

@@ -16,11 +16,12 @@
 //! being unmapped; see there.
 
 use core::mem::size_of;
-use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use crate::legacy::globals::dynamic_values_bytes;
 use crate::legacy::types::{Thread, SBTHREAD_MAX_INTERRUPTS};
 use crate::diag::lose::lose;
+use crate::thread::table::Slot;
 
 /// `THREAD_CONTROL_STACK_SIZE`.
 pub(crate) const CONTROL_STACK_SIZE: usize = 2 << 20;
@@ -98,16 +99,16 @@ pub(crate) struct Private {
     /// this thread, counted as stopped while it sleeps on a Lisp mutex the
     /// stopper holds (`host_adopt.rs`); 0 otherwise.
     pub(crate) adopted: AtomicU32,
-    /// Standalone: where the thread is with respect to blocking regions,
-    /// the word of `world/region.rs` (OUTSIDE, INSIDE, COUNTED, WAITING).
-    pub(crate) region: AtomicU32,
+    /// The thread's slot in the stop table (`table.rs`), which holds its
+    /// blocking-region words; set while it is linked.
+    pub(crate) slot: AtomicPtr<Slot>,
     /// Depth of blocking regions (both modes; only the outermost changes
-    /// `region`). Written by the thread only.
+    /// the region word of its slot). Written by the thread only.
     pub(crate) region_depth: AtomicU32,
     /// The registers the thread saved when it entered its outermost region
     /// ([`REGION_REGS`] says which is which), for a collector while a stop
-    /// counts it as stopped. Written by the thread before `region` becomes
-    /// INSIDE, read by a stopper only while it is COUNTED.
+    /// counts it as stopped. Written by the thread before its region word
+    /// becomes INSIDE, read by a stopper only while that stop counts it.
     pub(crate) region_regs: [AtomicUsize; REGION_REGS.len()],
 }
 
@@ -218,12 +219,18 @@ fn private_offset_of(base: *mut u8, l: &Layout) -> usize {
     if base as usize == INITIAL_BLOCK.load(Ordering::Acquire) { l.private_offset } else { CONTROL_STACK_SIZE - TOP_RESERVE }
 }
 
-/// The private area of the live block starting at `base` (a thread's
-/// `control_stack_start`).
-pub(crate) fn private_of(base: *mut u8) -> &'static Private {
+/// The private area of the live block holding the `struct thread` at
+/// `th` (found from the address alone: a stopper walking hundreds of
+/// threads reads no other line of the struct for it).
+pub(crate) fn private_of_thread(th: *mut Thread) -> &'static Private {
     let Some(l) = LAYOUT.get() else {
-        lose!("private_of: a thread block at {:#x} exists before any block layout", base as usize)
+        lose!("private_of: a thread at {:#x} exists before any block layout", th as usize)
     };
+    private_in(th.cast::<u8>().wrapping_sub(l.tls_offset), l)
+}
+
+/// The private area of the block at `base`, laid out as `l`.
+fn private_in(base: *mut u8, l: &Layout) -> &'static Private {
     let p = base.wrapping_add(private_offset_of(base, l)).cast::<Private>();
     // SAFETY: the block is mapped while its thread is in use (ThreadRef
     // contract), the private area is aligned (64 bytes at least) inside it,
@@ -251,7 +258,6 @@ pub(crate) fn init_private(p: &Private) {
         &p.tid,
         &p.stop_sent,
         &p.adopted,
-        &p.region,
         &p.region_depth,
     ] {
         w.store(0, Ordering::Relaxed);
@@ -259,6 +265,7 @@ pub(crate) fn init_private(p: &Private) {
     p.interrupts_run.store(0, Ordering::Relaxed);
     p.own_stack_low.store(0, Ordering::Relaxed);
     p.own_stack_high.store(0, Ordering::Relaxed);
+    p.slot.store(core::ptr::null_mut(), Ordering::Relaxed);
     p.magic.store(PRIVATE_MAGIC, Ordering::Release);
 }
 

@@ -101,14 +101,15 @@ impl<W32: Word32> World<W32> {
         state.store(s.running, Ordering::Release);
     }
 
-    /// After every thread was marked RUNNING: bumps `resume_seq`, and
-    /// wakes everyone sleeping on it (one broadcast) when someone may be:
-    /// `sleepers` is false only when this stop suspended no thread and no
-    /// thread waits to leave a region (`region.rs`), so that a stop of
-    /// threads that all sit in regions makes no system call for them.
-    pub(crate) fn end_start<P: Park<W32>>(&self, park: &P, sleepers: bool) {
+    /// After every thread was marked RUNNING: bumps `resume_seq`, then
+    /// wakes everyone sleeping on it (one broadcast) if `sleepers`, asked
+    /// after the bump, says someone may be: false only when this stop
+    /// suspended no thread and no thread waits to leave a region
+    /// (`region.rs`), so that a stop of threads that all sit in regions
+    /// makes no system call for them.
+    pub(crate) fn end_start<P: Park<W32>>(&self, park: &P, sleepers: impl FnOnce() -> bool) {
         self.resume_seq.fetch_add(1, Ordering::AcqRel);
-        if sleepers {
+        if sleepers() {
             park.wake_all(&self.resume_seq);
         }
     }

@@ -6,53 +6,71 @@
 //!
 //! A thread inside a region has promised not to touch collected memory
 //! until it leaves; its roots are what it left when it entered (the
-//! registers it saved and the stack above that point). One word per
-//! thread (`Private::region`) says where it is:
+//! registers it saved and the stack above that point).
 //!
-//! | word | meaning | who moves it, and where to |
-//! |---|---|---|
-//! | `OUTSIDE` | the thread may use collected memory; a stop signals it | the thread: → `INSIDE` (a store: nobody else writes `OUTSIDE`) |
-//! | `INSIDE` | inside a region, not counted | the thread: → `OUTSIDE` (compare-and-swap); a stopper: → `COUNTED` (compare-and-swap) |
-//! | `COUNTED` | a stopper counted it as stopped; it may not leave before that stop's start | the thread, leaving: → `WAITING`; the start: → `INSIDE` |
-//! | `WAITING` | counted, and the thread sleeps in its leave on the world's `resume_seq` | the start: → `INSIDE`, and it must wake the sleeper |
+//! Words: per thread, in its slot of the stop table (`thread/table.rs`,
+//! one cache line per thread, contiguous, so that a stop of threads that
+//! sit in regions reads none of their own memory): `region` (OUTSIDE or
+//! INSIDE, written by the thread only) and `counted` (the serial of the
+//! stop that counted the thread, written by the stopper only); for
+//! everyone, [`Regions`]: `stopping` (1 from before a stopper looks at the
+//! threads until its start), `waiting` (threads waiting in a leave) and
+//! `serial` (the current stop's).
 //!
-//! Both the thread's leave and the stopper's count are compare-and-swaps
-//! from `INSIDE`, so exactly one of them wins: either the stopper counted
-//! the thread, and then the thread cannot leave before the start (its
-//! compare-and-swap fails and it waits), or the thread left first, and then
-//! the stopper finds it `OUTSIDE` and signals it as any other thread. A
-//! stopper never counts a thread it has signalled in the same stop: it
-//! looks once, and signals only a thread it found `OUTSIDE`; if that thread
-//! enters a region before the signal arrives, its handler suspends it there
-//! as usual (it was counted as pending, and it suspends once).
+//! The stopper sets `stopping`, then a sequentially consistent fence, then
+//! reads each thread's `region`; a leaving thread writes OUTSIDE, then a
+//! fence, then reads `stopping`. With a fence on both sides at least one
+//! of the two sees the other's write (the store-buffering pattern), so:
+//! - either the stopper saw INSIDE and counted the thread, and then the
+//!   thread sees `stopping` and waits until the start before it leaves;
+//! - or the stopper saw OUTSIDE and signals the thread as any other (if it
+//!   then sees `stopping` too, it waits in its leave, where the signal
+//!   suspends it as usual; it leaves after the start).
 //!
-//! A counted thread's `state` is the stopper's until the start: the stopper
-//! marks it SUSPENDED (to everyone, and to a collector, it is stopped) and
-//! the start marks it RUNNING before it lets the thread go.
+//! A thread that enters during a stop is either seen INSIDE (counted, with
+//! the registers it saved before, released to the stopper by the store of
+//! INSIDE) or OUTSIDE (signalled, and its handler suspends it inside the
+//! region, once). A counted thread cannot leave and enter again before the
+//! start, so its saved registers stay those of the counted region.
+//!
+//! A counted thread is not suspended: it runs on (blocked in a system call,
+//! or waiting in its leave), its `state` stays RUNNING, and nothing of it
+//! is written but its slot's `counted`; the start does nothing for it but
+//! clear `stopping`. So the stopper's work per thread in a region is one
+//! read and one write of its slot, the start's one read; the leaver's a
+//! store, a fence and a load of a word that changes twice per stop: no
+//! read-modify-write on either fast path, no system call.
 //!
 //! The leaver waits on `resume_seq`, the word suspended threads wait on,
-//! after reading it before it announced itself (`COUNTED` → `WAITING`), so
-//! no start can be missed; a start wakes `resume_seq` only if it suspended
-//! a thread or found one `WAITING` (`Released::Waiting`): a stop of threads
-//! that all sit in regions makes no system call for them at all.
+//! reading it before it looks at `stopping`; the start wakes that word
+//! only if a thread was signalled or `waiting` is not 0 ([`someone_waits`],
+//! again with a fence on both sides), so a stop of threads that all sit in
+//! regions makes no system call for them at all.
 
 use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 
-use crate::sys::sync::{Park, Word32, Word64};
-use crate::world::handshake::States;
+use crate::sys::sync::{Park, Word32};
 
-/// The thread is outside any region.
+/// The thread is outside any region (the value a new slot holds).
 pub(crate) const OUTSIDE: u32 = 0;
-/// Inside a region, not counted by a stopper.
+/// Inside a region.
 pub(crate) const INSIDE: u32 = 1;
-/// Inside, counted as stopped by the current stop.
-pub(crate) const COUNTED: u32 = 2;
-/// Counted, and the thread waits in its leave for the start.
-pub(crate) const WAITING: u32 = 3;
+
+/// The words every thread shares.
+pub(crate) struct Regions<W32> {
+    /// 1 from the start of a stop (before the stopper looks at any thread)
+    /// until its start (after every thread is RUNNING again).
+    pub(crate) stopping: W32,
+    /// Threads waiting in their leave for a start.
+    pub(crate) waiting: W32,
+    /// The current (or last) stop's serial, never 0: a slot's `counted`
+    /// equal to it says that this stop counted the thread.
+    pub(crate) serial: W32,
+}
 
 /// In the thread, once it has saved its registers: OUTSIDE → INSIDE. The
 /// release store publishes the registers (and everything the thread did
-/// with collected memory before) to the stopper that counts it. Returns
+/// with collected memory before) to a stopper that sees it INSIDE. Returns
 /// the word found if it was not OUTSIDE (nothing done then).
 pub(crate) fn enter(word: &impl Word32) -> Result<(), u32> {
     let found = word.load(Relaxed);
@@ -63,94 +81,83 @@ pub(crate) fn enter(word: &impl Word32) -> Result<(), u32> {
     Ok(())
 }
 
-/// In the thread: INSIDE → OUTSIDE. If a stopper counted the thread, waits
-/// until its start let the thread go (sleeping on `resume_seq`), then
-/// leaves. Returns whether it had to wait, or the word found if the thread
-/// was not inside a region (nothing done then).
-pub(crate) fn leave<W: Word32, P: Park<W>>(word: &W, resume_seq: &W, park: &P) -> Result<bool, u32> {
-    match word.compare_exchange(INSIDE, OUTSIDE, AcqRel, Acquire) {
-        Ok(_) => Ok(false),
-        Err(found) => leave_counted(word, resume_seq, park, found).map(|()| true),
+/// In the thread: INSIDE → OUTSIDE; then, if a stop is under way, waits
+/// until its start (sleeping on `resume_seq`). Returns whether it waited,
+/// or the word found if the thread was not inside a region (nothing done
+/// then).
+pub(crate) fn leave<W: Word32, P: Park<W>>(word: &W, regions: &Regions<W>, resume_seq: &W, park: &P) -> Result<bool, u32> {
+    let found = word.load(Relaxed);
+    if found != INSIDE {
+        return Err(found);
     }
+    word.store(OUTSIDE, Relaxed);
+    park.fence();
+    // Acquire: after a stop that counted this thread, what the collector
+    // did is visible once the start's clearing is.
+    if regions.stopping.load(Acquire) == 0 {
+        return Ok(false);
+    }
+    wait_for_start(regions, resume_seq, park);
+    Ok(true)
 }
 
-/// `leave` once the first compare-and-swap failed.
+/// The rest of a leave that found a stop under way.
 #[cold]
-fn leave_counted<W: Word32, P: Park<W>>(word: &W, resume_seq: &W, park: &P, mut found: u32) -> Result<(), u32> {
+fn wait_for_start<W: Word32, P: Park<W>>(regions: &Regions<W>, resume_seq: &W, park: &P) {
     loop {
-        found = match found {
-            INSIDE => match word.compare_exchange(INSIDE, OUTSIDE, AcqRel, Acquire) {
-                Ok(_) => return Ok(()),
-                Err(now) => now,
-            },
-            COUNTED => {
-                // Read before the announcement: the start that releases
-                // this count bumps it after it sees WAITING.
-                let seq = resume_seq.load(Acquire);
-                match word.compare_exchange(COUNTED, WAITING, AcqRel, Acquire) {
-                    Ok(_) => {
-                        park.wait(resume_seq, seq);
-                        word.load(Acquire)
-                    }
-                    Err(now) => now,
-                }
-            }
-            WAITING => {
-                // Woken early: wait again unless the start has come.
-                let seq = resume_seq.load(Acquire);
-                let now = word.load(Acquire);
-                if now == WAITING {
-                    park.wait(resume_seq, seq);
-                    word.load(Acquire)
-                } else {
-                    now
-                }
-            }
-            other => return Err(other),
-        };
+        // Read before `stopping`: the start clears `stopping`, then bumps.
+        let seq = resume_seq.load(Acquire);
+        if regions.stopping.load(Acquire) == 0 {
+            return;
+        }
+        regions.waiting.fetch_add(1, AcqRel);
+        park.fence();
+        park.wait(resume_seq, seq);
+        regions.waiting.fetch_sub(1, AcqRel);
     }
 }
 
-/// In the stopper, for a RUNNING thread: counts it as stopped if it is
-/// inside a region (INSIDE → COUNTED, then `state` SUSPENDED). Returns
-/// whether it did; if not, the thread is outside and must be signalled.
-pub(crate) fn count(word: &impl Word32, state: &impl Word64, s: States) -> bool {
-    if word.compare_exchange(INSIDE, COUNTED, AcqRel, Relaxed).is_err() {
+/// In the stopper, before it looks at any thread. Returns the stop's
+/// serial.
+pub(crate) fn begin_stop<W: Word32, P: Park<W>>(regions: &Regions<W>, park: &P) -> u32 {
+    let mut serial = regions.serial.load(Relaxed).wrapping_add(1);
+    if serial == 0 {
+        serial = 1;
+    }
+    regions.serial.store(serial, Relaxed);
+    regions.stopping.store(1, Relaxed);
+    park.fence();
+    serial
+}
+
+/// In the stopper, for each thread (its slot's words): counts it as
+/// stopped if it is inside a region. Returns whether it did; if not, the
+/// thread is handled as any other (signalled if RUNNING).
+pub(crate) fn count(word: &impl Word32, counted: &impl Word32, serial: u32) -> bool {
+    // Acquire: the registers the thread saved before its store of INSIDE.
+    if word.load(Acquire) != INSIDE {
         return false;
     }
-    state.store(s.suspended, Release);
+    counted.store(serial, Relaxed);
     true
 }
 
-/// What [`release`] found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Released {
-    /// The thread was not counted by this stop (it was signalled, or it is
-    /// not stopped at all): resume it the usual way.
-    NotCounted,
-    /// Counted; it is inside its region again and RUNNING.
-    Counted,
-    /// Counted and waiting in its leave: the start must wake `resume_seq`.
-    Waiting,
+/// Whether the stop with this serial counted the thread (for the stopper
+/// and the starter: such a thread needs no resume, and its context for a
+/// collector is the one it saved at its region's entry).
+pub(crate) fn is_counted(counted: &impl Word32, serial: u32) -> bool {
+    counted.load(Relaxed) == serial
 }
 
-/// In the starter, for each thread: if the stop counted it, marks it
-/// RUNNING and lets it go (COUNTED or WAITING → INSIDE).
-pub(crate) fn release(word: &impl Word32, state: &impl Word64, s: States) -> Released {
-    let w = word.load(Acquire);
-    if w != COUNTED && w != WAITING {
-        return Released::NotCounted;
-    }
-    state.store(s.running, Release);
-    // A swap, not a store: the thread may move COUNTED → WAITING meanwhile.
-    match word.swap(INSIDE, AcqRel) {
-        WAITING => Released::Waiting,
-        _ => Released::Counted,
-    }
+/// In the starter, once every suspended thread is RUNNING, before
+/// `resume_seq` is bumped: leaves may go.
+pub(crate) fn end_stop<W: Word32>(regions: &Regions<W>) {
+    regions.stopping.store(0, Release);
 }
 
-/// Whether the thread is counted as stopped (for a collector's roots:
-/// then its context is the one it saved at its region's entry).
-pub(crate) fn is_counted(word: &impl Word32) -> bool {
-    matches!(word.load(Acquire), COUNTED | WAITING)
+/// In the starter, after `resume_seq` was bumped: whether a thread may
+/// sleep in its leave (then `resume_seq` must be woken).
+pub(crate) fn someone_waits<W: Word32, P: Park<W>>(regions: &Regions<W>, park: &P) -> bool {
+    park.fence();
+    regions.waiting.load(Relaxed) != 0
 }

@@ -31,7 +31,7 @@ use crate::diag::lose::{addr, lose, state_name};
 use crate::thread::registry;
 use crate::thread::contexts;
 use crate::thread::thread_ref::ThreadRef;
-use crate::world::region;
+use crate::world::protocol::protocol;
 
 /// The System V x86-64 red zone: leaf code may keep data this far below
 /// its stack pointer.
@@ -101,7 +101,7 @@ fn region_entry_context(th: ThreadRef, buf: &mut MaybeUninit<libc::ucontext_t>) 
     // SAFETY: initialised just above.
     let uc = unsafe { buf.assume_init_mut() };
     for (slot, reg) in th.private().region_regs.iter().zip(block::REGION_REGS) {
-        // The stopper counted the thread (acquire), after it saved these.
+        // The stopper saw the thread INSIDE (acquire), after it saved these.
         uc.uc_mcontext.gregs[reg as usize] = slot.load(Ordering::Relaxed) as i64;
     }
     buf.as_ptr()
@@ -134,12 +134,13 @@ pub(crate) fn for_each(mut visit: impl FnMut(&SbthreadRoots)) -> u32 {
             continue;
         }
         let is_self = th == me;
+        let in_region = !is_self && protocol().counted_in_region(th);
         let context: *const libc::ucontext_t = if is_self {
             own.as_ptr()
+        } else if in_region {
+            region_entry_context(th, &mut entry)
         } else if state != SBTHREAD_STATE_SUSPENDED {
             lose!("{}: thread {:#x} is in state {}, not SUSPENDED, in a stopped world", CALLER, addr(th.as_ptr()), state_name(state))
-        } else if region::is_counted(&th.private().region) {
-            region_entry_context(th, &mut entry)
         } else {
             match contexts::innermost(th) {
                 Some(c) => c.cast_const().cast(),
@@ -156,6 +157,7 @@ pub(crate) fn for_each(mut visit: impl FnMut(&SbthreadRoots)) -> u32 {
             stack_high: high as *const c_void,
             tls: th.as_ptr().cast_const().cast(),
             tls_size,
+            in_blocking_region: in_region.into(),
         };
         visit(&roots);
         visited += 1;
