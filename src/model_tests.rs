@@ -1,7 +1,8 @@
-//! Loom models of the two protocols, run by `cargo test`. They drive the
-//! library's own protocol code (`queue.rs`, `handshake.rs`), instantiated
-//! with loom's atomics instead of the real ones, and check every
-//! interleaving loom produces (up to its preemption bound) for 3 threads:
+//! Loom models of the protocols, run by `cargo test`. They drive the
+//! library's own protocol code (`queue.rs`, `handshake.rs`, `fanout.rs`,
+//! `region.rs`), instantiated with loom's atomics instead of the real ones,
+//! and check every interleaving loom produces (up to its preemption bound)
+//! for 2 or 3 threads:
 //!
 //! - interrupt queue: two senders and a target that handles its signals
 //!   and then exits: every accepted function runs exactly once, a refused
@@ -14,7 +15,14 @@
 //!   the stop returns every target is suspended and none makes progress
 //!   until the start; everyone finishes (no lost wake-up, no signal sent
 //!   twice or never, no deadlock); also when the last signal fails
-//!   because its target is gone.
+//!   because its target is gone;
+//! - blocking regions (`region.rs` with the handshake): a thread that
+//!   works, enters a region, leaves it and works again against one or two
+//!   stops that count it or signal it: it never works while the world is
+//!   stopped, each signal is handled once, a leave that waits is woken; and
+//!   three deliberately broken variants (a leave without its fence, a stop
+//!   without its fence, a start that does not wake a waiting leaver), each
+//!   of which must make the model fail (`should_panic`).
 //!
 //! What is not the library's code is the harness around it: a signal is a
 //! counter under a model mutex that the target looks at between its steps
