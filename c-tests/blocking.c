@@ -232,9 +232,13 @@ __attribute__((no_sanitize_address)) static void visit(const struct sbthread_roo
                       (uint64_t)g[REG_R15] == MARK_R15 && r->context_size == sizeof(ucontext_t);
     uintptr_t m = (uintptr_t)roots_marker;
     s->marker_in_range = m >= s->low && m + 32 <= s->high;
-    for (const uint64_t *p = r->stack_low; (uintptr_t)(p + 1) <= s->high; p++)
-        if (*p == MARK_STACK)
-            s->marker_found = 1;
+    /* The caller's frame, intact. (Not from stack_low: the thread runs
+     * below its entry's stack pointer meanwhile, and valgrind reports reads
+     * below a thread's stack pointer.) */
+    if (s->marker_in_range)
+        for (const uint64_t *p = (const uint64_t *)m; (uintptr_t)(p + 1) <= s->high && p < (const uint64_t *)m + 4; p++)
+            if (*p == MARK_STACK)
+                s->marker_found = 1;
 }
 
 static void check_roots(void)
