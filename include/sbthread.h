@@ -569,10 +569,11 @@ void sbthread_without_interrupts_leave(void);
  Enters a blocking region: the calling thread is about to block (in a
  system call, say) and will not touch memory a collector manages until
  `sbthread_blocking_leave`. While it is inside, a stop of the world
- counts it as stopped without signalling it (standalone mode), and
- `sbthread_scan_roots` reports the registers it had here and its stack
- above this call. Regions nest (only the outermost pair counts).
- Interrupts sent meanwhile run when it leaves. No system call.
+ counts it as stopped without signalling it (standalone mode; it is not
+ suspended and its state stays RUNNING), and `sbthread_scan_roots`
+ reports the registers it had here and its stack above this call
+ (`in_blocking_region` = 1). Regions nest (only the outermost pair
+ counts). Interrupts sent meanwhile run when it leaves. No system call.
 
  Misuse goes to `lose`: an unregistered thread; entering inside a
  pseudo-atomic section or WITHOUT-GCING, or with the world stopped by
@@ -803,7 +804,10 @@ int interrupt_thread(struct thread *th, lispobj function);
 /*
  Stops every other registered thread: takes `all_threads_lock` (held
  until `gc_start_the_world`), waits out threads still STARTING, signals
- the RUNNING ones and returns when each is SUSPENDED or DEAD.
+ the RUNNING ones and returns when each is SUSPENDED or DEAD; in
+ standalone mode a thread inside a blocking region is counted as stopped
+ instead, without a signal (it stays RUNNING). Loses if the caller is
+ inside a blocking region.
 
  # Safety
  The caller must call `gc_start_the_world` from the same thread.

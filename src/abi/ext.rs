@@ -171,10 +171,11 @@ pub unsafe extern "C" fn sbthread_without_interrupts_leave() {
 /// Enters a blocking region: the calling thread is about to block (in a
 /// system call, say) and will not touch memory a collector manages until
 /// `sbthread_blocking_leave`. While it is inside, a stop of the world
-/// counts it as stopped without signalling it (standalone mode), and
-/// `sbthread_scan_roots` reports the registers it had here and its stack
-/// above this call. Regions nest (only the outermost pair counts).
-/// Interrupts sent meanwhile run when it leaves. No system call.
+/// counts it as stopped without signalling it (standalone mode; it is not
+/// suspended and its state stays RUNNING), and `sbthread_scan_roots`
+/// reports the registers it had here and its stack above this call
+/// (`in_blocking_region` = 1). Regions nest (only the outermost pair
+/// counts). Interrupts sent meanwhile run when it leaves. No system call.
 ///
 /// Misuse goes to `lose`: an unregistered thread; entering inside a
 /// pseudo-atomic section or WITHOUT-GCING, or with the world stopped by

@@ -37,7 +37,8 @@
 //! or waiting in its leave), its `state` stays RUNNING, and nothing of it
 //! is written but its slot's `counted`; the start does nothing for it but
 //! clear `stopping`. So the stopper's work per thread in a region is one
-//! read and one write of its slot, the start's one read; the leaver's a
+//! read and one write of its slot, the start's one read (none at all when
+//! the stop signalled nobody: it does not walk the table); the leaver's a
 //! store, a fence and a load of a word that changes twice per stop: no
 //! read-modify-write on either fast path, no system call.
 //!
