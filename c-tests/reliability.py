@@ -134,7 +134,8 @@ def main():
         "- **Soak**: `make test` runs a %s-second soak in each of the four builds; `make soak"
         " SOAK_SECONDS=n` a long one; `make reliability` the one above. Invariants checked at the"
         " end: created == reaped, interrupts accepted == run, every stop saw every other thread"
-        " SUSPENDED or DEAD and no progress, mappings back to the baseline, no watchdog trip." % 6,
+        " SUSPENDED, DEAD or counted in its blocking region and no progress, mappings back to the"
+        " baseline, no watchdog trip." % 6,
         "- **What host mode guarantees, and why it differs**: standalone, a thread asked to stop cannot"
         " die instead (it becomes DEAD under `all_threads_lock`) and every accepted interrupt runs exactly"
         " once. Host mode cannot promise either: the real runtime's Lisp exit code binds `*gc-inhibit*`"
