@@ -557,10 +557,10 @@ enum RegionVariant {
 
 struct RegionModel {
     world: World<AtomicU32>,
-    regions: Regions<AtomicU32>,
+    regions: Regions<AtomicU32, AtomicU64>,
     /// The thread's stop-table slot: `region` and `counted`.
     region: AtomicU32,
-    counted: AtomicU32,
+    counted: AtomicU64,
     /// `state`.
     state: AtomicU64,
     park: ModelPark,
@@ -676,9 +676,9 @@ fn region_model(stops: u32, variant: RegionVariant) {
     builder(3).check(move || {
         let m = Arc::new(RegionModel {
             world: World { pending: AtomicU32::new(0), stopped: AtomicU32::new(0), resume_seq: AtomicU32::new(0) },
-            regions: Regions { stopping: AtomicU32::new(0), waiting: AtomicU32::new(0), serial: AtomicU32::new(0) },
+            regions: Regions { stopping: AtomicU32::new(0), waiting: AtomicU32::new(0), serial: AtomicU64::new(0) },
             region: AtomicU32::new(region::OUTSIDE),
-            counted: AtomicU32::new(0),
+            counted: AtomicU64::new(0),
             state: AtomicU64::new(RUNNING),
             park: ModelPark::new(),
             stopped: AtomicU32::new(0),

@@ -27,12 +27,12 @@ pub(crate) const STATES: States = States { running: SBTHREAD_STATE_RUNNING, susp
 pub(crate) static SLEEPERS: AtomicBool = AtomicBool::new(false);
 
 /// The words of blocking regions every thread shares (`region.rs`).
-pub(crate) static REGIONS: Regions<AtomicU32> =
-    Regions { stopping: AtomicU32::new(0), waiting: AtomicU32::new(0), serial: AtomicU32::new(0) };
+pub(crate) static REGIONS: Regions<AtomicU32, AtomicU64> =
+    Regions { stopping: AtomicU32::new(0), waiting: AtomicU32::new(0), serial: AtomicU64::new(0) };
 
 /// The serial of the current (or last) stop, for `region::is_counted`.
 /// The stopper's alone.
-pub(crate) fn stop_serial() -> u32 {
+pub(crate) fn stop_serial() -> u64 {
     REGIONS.serial.load(core::sync::atomic::Ordering::Relaxed)
 }
 

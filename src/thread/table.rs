@@ -21,7 +21,7 @@
 //! `counted`, and each slot has its own cache line, so threads entering and
 //! leaving regions never share one.
 
-use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 use nix::sys::mman::{mmap_anonymous, MapFlags, ProtFlags};
 
@@ -37,7 +37,7 @@ pub(crate) struct Slot {
     pub(crate) region: AtomicU32,
     /// The serial of the stop that counted the thread as stopped in its
     /// region (`region.rs`; the stopper's). 0: never.
-    pub(crate) counted: AtomicU32,
+    pub(crate) counted: AtomicU64,
     /// While free: 1 + the index of the next free slot (0 ends the list).
     next_free: AtomicU32,
     /// The slot's own index.

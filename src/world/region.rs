@@ -50,7 +50,7 @@
 
 use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 
-use crate::sys::sync::{Park, Word32};
+use crate::sys::sync::{Park, Word32, Word64};
 
 /// The thread is outside any region (the value a new slot holds).
 pub(crate) const OUTSIDE: u32 = 0;
@@ -58,15 +58,16 @@ pub(crate) const OUTSIDE: u32 = 0;
 pub(crate) const INSIDE: u32 = 1;
 
 /// The words every thread shares.
-pub(crate) struct Regions<W32> {
+pub(crate) struct Regions<W32, W64> {
     /// 1 from the start of a stop (before the stopper looks at any thread)
     /// until its start (after every thread is RUNNING again).
     pub(crate) stopping: W32,
     /// Threads waiting in their leave for a start.
     pub(crate) waiting: W32,
-    /// The current (or last) stop's serial, never 0: a slot's `counted`
-    /// equal to it says that this stop counted the thread.
-    pub(crate) serial: W32,
+    /// The current (or last) stop's serial, from 1 (64 bits: it never
+    /// wraps, so a `counted` left by an old stop never equals it): a slot's
+    /// `counted` equal to it says that this stop counted the thread.
+    pub(crate) serial: W64,
 }
 
 /// In the thread, once it has saved its registers: OUTSIDE → INSIDE. The
@@ -86,7 +87,7 @@ pub(crate) fn enter(word: &impl Word32) -> Result<(), u32> {
 /// until its start (sleeping on `resume_seq`). Returns whether it waited,
 /// or the word found if the thread was not inside a region (nothing done
 /// then).
-pub(crate) fn leave<W: Word32, P: Park<W>>(word: &W, regions: &Regions<W>, resume_seq: &W, park: &P) -> Result<bool, u32> {
+pub(crate) fn leave<W: Word32, P: Park<W>>(word: &W, regions: &Regions<W, impl Word64>, resume_seq: &W, park: &P) -> Result<bool, u32> {
     let found = word.load(Relaxed);
     if found != INSIDE {
         return Err(found);
@@ -104,7 +105,7 @@ pub(crate) fn leave<W: Word32, P: Park<W>>(word: &W, regions: &Regions<W>, resum
 
 /// The rest of a leave that found a stop under way.
 #[cold]
-fn wait_for_start<W: Word32, P: Park<W>>(regions: &Regions<W>, resume_seq: &W, park: &P) {
+fn wait_for_start<W: Word32, P: Park<W>>(regions: &Regions<W, impl Word64>, resume_seq: &W, park: &P) {
     loop {
         // Read before `stopping`: the start clears `stopping`, then bumps.
         let seq = resume_seq.load(Acquire);
@@ -120,11 +121,8 @@ fn wait_for_start<W: Word32, P: Park<W>>(regions: &Regions<W>, resume_seq: &W, p
 
 /// In the stopper, before it looks at any thread. Returns the stop's
 /// serial.
-pub(crate) fn begin_stop<W: Word32, P: Park<W>>(regions: &Regions<W>, park: &P) -> u32 {
-    let mut serial = regions.serial.load(Relaxed).wrapping_add(1);
-    if serial == 0 {
-        serial = 1;
-    }
+pub(crate) fn begin_stop<W: Word32, P: Park<W>>(regions: &Regions<W, impl Word64>, park: &P) -> u64 {
+    let serial = regions.serial.load(Relaxed) + 1;
     regions.serial.store(serial, Relaxed);
     regions.stopping.store(1, Relaxed);
     park.fence();
@@ -134,7 +132,7 @@ pub(crate) fn begin_stop<W: Word32, P: Park<W>>(regions: &Regions<W>, park: &P) 
 /// In the stopper, for each thread (its slot's words): counts it as
 /// stopped if it is inside a region. Returns whether it did; if not, the
 /// thread is handled as any other (signalled if RUNNING).
-pub(crate) fn count(word: &impl Word32, counted: &impl Word32, serial: u32) -> bool {
+pub(crate) fn count(word: &impl Word32, counted: &impl Word64, serial: u64) -> bool {
     // Acquire: the registers the thread saved before its store of INSIDE.
     if word.load(Acquire) != INSIDE {
         return false;
@@ -146,19 +144,19 @@ pub(crate) fn count(word: &impl Word32, counted: &impl Word32, serial: u32) -> b
 /// Whether the stop with this serial counted the thread (for the stopper
 /// and the starter: such a thread needs no resume, and its context for a
 /// collector is the one it saved at its region's entry).
-pub(crate) fn is_counted(counted: &impl Word32, serial: u32) -> bool {
+pub(crate) fn is_counted(counted: &impl Word64, serial: u64) -> bool {
     counted.load(Relaxed) == serial
 }
 
 /// In the starter, once every suspended thread is RUNNING, before
 /// `resume_seq` is bumped: leaves may go.
-pub(crate) fn end_stop<W: Word32>(regions: &Regions<W>) {
+pub(crate) fn end_stop<W: Word32>(regions: &Regions<W, impl Word64>) {
     regions.stopping.store(0, Release);
 }
 
 /// In the starter, after `resume_seq` was bumped: whether a thread may
 /// sleep in its leave (then `resume_seq` must be woken).
-pub(crate) fn someone_waits<W: Word32, P: Park<W>>(regions: &Regions<W>, park: &P) -> bool {
+pub(crate) fn someone_waits<W: Word32, P: Park<W>>(regions: &Regions<W, impl Word64>, park: &P) -> bool {
     park.fence();
     regions.waiting.load(Relaxed) != 0
 }
