@@ -89,7 +89,9 @@ impl Protocol for OwnProtocol {
         let mut counted = 0;
         registry::for_each_member(|th, slot| {
             if Some(th) == me {
-            } else if region::count(&slot.region, &slot.counted, serial) {
+                return;
+            }
+            if region::count(&slot.region, &slot.counted, serial) {
                 counted += 1;
             } else {
                 ask(th);

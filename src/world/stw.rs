@@ -3,11 +3,13 @@
 //! STARTING, asks every other RUNNING thread to suspend (standalone: unless
 //! it sits in a blocking region, which counts it as stopped at once: it
 //! stays RUNNING, `region.rs`) and waits until each is SUSPENDED or DEAD.
-//! Which threads each walk visits is the mode's (`Protocol::for_each_to_stop`
-//! and `for_each_to_start`): every other registered thread, except that
-//! standalone walks the stop table (`thread/table.rs`) and counts a thread
-//! in a blocking region from its slot, without a visit to its own memory. Starting checks that every other live thread
-//! is SUSPENDED, resumes them, and releases the lock.
+//! Starting checks that every other live thread is SUSPENDED, resumes
+//! them, and releases the lock. Which threads each walk visits is the
+//! mode's (`Protocol::for_each_to_stop` and `for_each_to_start`): every
+//! other registered thread, except that standalone walks the stop table
+//! (`thread/table.rs`), counts a thread in a blocking region from its slot
+//! without a visit to its own memory, and leaves such a thread out of the
+//! start.
 //!
 //! Because link and unlink need the lock, the set of threads cannot change
 //! while the world is stopped. In standalone mode the DEAD transition needs
