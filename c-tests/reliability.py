@@ -41,8 +41,8 @@ def main():
     soaks = []
     for mode in ("so", "host-so"):
         out = scenario("soak (%s)" % ("standalone" if mode == "so" else "host mode"), "soak-" + mode,
-                       "creators, a stopper, senders and sections (host mode: the test host's, which defer a stop as"
-                       " 0.9.4.1 does) at once for %d s" % soak_seconds,
+                       "creators, a stopper, senders, sections (host mode: the test host's, which defer a stop as"
+                       " 0.9.4.1 does) and blocking regions at once for %d s" % soak_seconds,
                        {"SBTHREAD_SOAK_SECONDS": str(soak_seconds), "SBTHREAD_TEST_TIMEOUT": str(soak_seconds + 120)},
                        lambda out: "")
         m = re.search(r"SOAK (\{.*\})", out)
@@ -51,9 +51,11 @@ def main():
             s = soaks[-1]
             rows[-1] = rows[-1][:3] + ("%d threads created = %d reaped; %d stops, %d with a thread not stopped or moving;"
                                        " %d interrupts sent = %d run + %d dropped at exit (%d refused: function"
-                                       " returned); %d sections; mappings %d → %d"
+                                       " returned); %d sections; %d blocking regions (%d times counted by a stop,"
+                                       " %d leaves waited for a start); mappings %d → %d"
                                        % (s["created"], s["reaped"], s["stops"], s["bad_stops"], s["interrupts_sent"],
                                           s["interrupts_run"], s["interrupts_dropped"], s["refused_dead"], s["sections"],
+                                          s["regions"], s["counted_in_regions"], s["region_leaves_waited"],
                                           s["mappings_before"], s["mappings_after"]),)
 
     for mode in ("so", "host-so"):
@@ -79,15 +81,24 @@ def main():
                  "100,000 interrupts, 3 senders, busy and sleeping targets",
                  parse=lambda out: "100000 sent = 100000 run; DEAD target: -1/ESRCH, empty queue")
     scenario("deferral misuse (standalone)", "deferral-so", "leave without enter; lock inside sections", parse=deaths)
+    scenario("blocking regions (standalone)", "blocking-so",
+             "threads in read() inside regions under 200 stops; their roots; a leave while stopped; a stop signal"
+             " already on its way at the entry; interrupts sent inside; 400 stops of threads entering and leaving"
+             " in a loop; misuse in re-executed children",
+             parse=lambda out: (lambda m: "%s stops: %s counted, %s signalled, %s leaves waited, no progress while"
+                                " stopped; every interrupt ran once at the leave; " % m.groups() if m else "")(
+                 re.search(r"g: (\d+) stops of \d+ threads entering and leaving regions in a loop: (\d+) counted, (\d+) "
+                           r"signalled, (\d+) leaves waited", out)) + deaths(out))
 
     loom = subprocess.run(["cargo", "test", "--release", "-q", "--lib", "model_tests"], cwd=ROOT,
                           capture_output=True, text=True, timeout=1800)
     loom_ok = loom.returncode == 0
     failures += 0 if loom_ok else 1
     m = re.search(r"test result: ok\. (\d+) passed.*finished in ([\d.]+)s", loom.stdout + loom.stderr)
-    rows.append(("loom model", "cargo test model_tests: the library's queue.rs, handshake.rs and fanout.rs under loom,"
-                 " 3 threads, every interleaving with ≤ 3 preemptions (interrupt queue) or ≤ 2 (stop and"
-                 " its signal fan-out; ≤ 3 also passes, in about 70 s)", "pass" if loom_ok else "**FAIL**",
+    rows.append(("loom model", "cargo test model_tests: the library's queue.rs, handshake.rs, fanout.rs and region.rs"
+                 " under loom, 2 or 3 threads, every interleaving with ≤ 3 preemptions (interrupt queue, blocking"
+                 " regions) or ≤ 2 (stop and its signal fan-out; ≤ 3 also passes, in about 70 s); and three broken"
+                 " variants of the regions' protocol that must fail", "pass" if loom_ok else "**FAIL**",
                  "%s models, %s s; each model fails when its protocol is broken (see below)" % (m.groups() if m else ("?", "?"))))
 
     summary = os.path.join(ROOT, "build", "sanitize", "summary.txt")
@@ -123,7 +134,8 @@ def main():
         "- **Soak**: `make test` runs a %s-second soak in each of the four builds; `make soak"
         " SOAK_SECONDS=n` a long one; `make reliability` the one above. Invariants checked at the"
         " end: created == reaped, interrupts accepted == run, every stop saw every other thread"
-        " SUSPENDED or DEAD and no progress, mappings back to the baseline, no watchdog trip." % 6,
+        " SUSPENDED, DEAD or counted in its blocking region and no progress, mappings back to the"
+        " baseline, no watchdog trip." % 6,
         "- **What host mode guarantees, and why it differs**: standalone, a thread asked to stop cannot"
         " die instead (it becomes DEAD under `all_threads_lock`) and every accepted interrupt runs exactly"
         " once. Host mode cannot promise either: the real runtime's Lisp exit code binds `*gc-inhibit*`"
@@ -209,7 +221,17 @@ def main():
         " queue loses a function accepted after it; without the `stopped` wake-up in"
         " `suspend` the stopper deadlocks; a helper that announces itself and then sends nothing"
         " leaves a thread unsignalled (deadlock); a pop without compare-and-swap signals a"
-        " thread twice; a failed send that does not give back its count deadlocks the stopper.",
+        " thread twice; a failed send that does not give back its count deadlocks the stopper."
+        " Blocking regions (`src/world/region.rs`, with the handshake): a thread works, enters a"
+        " region (where a stop signal sent before may still arrive), leaves it and works again,"
+        " against one or two stops that count it from its region word or signal it: it never works"
+        " while the world is stopped, when a stop returns it is counted or SUSPENDED, each signal is"
+        " handled once, a leave that waits for a start is woken. Three broken variants run as"
+        " `should_panic` tests, so a model too weak to see them fails `cargo test`: a leave without"
+        " the fence between its store and its look at `stopping` works while the world is stopped;"
+        " so does one whose stopper leaves out the fence after setting `stopping`; a start that"
+        " does not look at `waiting` leaves a leaver asleep (the model's futex reports a thread"
+        " asleep on a word nobody will wake again).",
         "",
     ]
     # Sections other tools write (make sbcl-soak) are kept as they are.

@@ -76,7 +76,7 @@ if command -v valgrind >/dev/null 2>&1; then
     # (stw_stoppers is left to ASan: under valgrind 3.19 it once jumped to
     # address 0 while delivering SIG_STOP_FOR_GC during pthread_mutex_unlock,
     # not reproduced natively or under ASan; see RELIABILITY.md.)
-    for t in lifecycle misuse stw deferral trace block_reuse; do
+    for t in lifecycle misuse stw deferral trace block_reuse blocking; do
         for v in so host-so; do
             # shellcheck disable=SC2086
             timeout 900 $vg "$top/build/tests/$t-$v" > "$out/logs/valgrind-$t-$v.log" 2>&1

@@ -3,12 +3,13 @@
  * once — two creators keep up to 8 short-lived workers alive, creating and
  * reaping them; a stopper stops and starts the world in a loop; two
  * senders interrupt random live workers; workers (standalone) enter and
- * leave pseudo-atomic, WITHOUT-GCING and WITHOUT-INTERRUPTS sections.
+ * leave pseudo-atomic, WITHOUT-GCING and WITHOUT-INTERRUPTS sections, and
+ * blocking regions (both forms; inside one they make no progress).
  * In host mode the workers use the test host's sections instead.
  * At the end: created == reaped, interrupts accepted == interrupts run
  * (host mode: run + dropped at exit),
- * every stop saw every other thread SUSPENDED or DEAD, nothing progressed
- * while stopped, the mappings are back to the baseline, and the watchdog
+ * every stop saw every other thread SUSPENDED, DEAD or counted in its
+ * blocking region, nothing progressed while stopped, the mappings are back to the baseline, and the watchdog
  * never fired. Prints one "SOAK {json}" line with the figures
  * (RELIABILITY.md is made from it).
  */
@@ -25,7 +26,7 @@ enum { SLOTS = 8, CREATORS = 2, SENDERS = 2 };
 static struct thread *slots[SLOTS];
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
 static volatile int stop_all;
-static long created, reaped, stops, bad_stops, sent, refused, ran, progress, sections;
+static long created, reaped, stops, bad_stops, sent, refused, ran, progress, sections, regions;
 
 static uint32_t rnd(uint32_t *s)
 {
@@ -66,12 +67,33 @@ static void leave_section(int section)
         sbthread_without_interrupts_leave();
 }
 
+/* Inside a blocking region: no progress (a stop counts the thread and
+ * lets it run on). */
+static uintptr_t spin_in_region(void *arg)
+{
+    for (volatile int k = 0; k < 200; k++) {
+    }
+    return (uintptr_t)arg;
+}
+
 static uintptr_t worker(void *arg)
 {
     uint32_t seed = (uint32_t)(uintptr_t)arg;
     long iterations = 200 + rnd(&seed) % 2000;
     for (long i = 0; i < iterations && !__atomic_load_n(&stop_all, __ATOMIC_ACQUIRE); i++) {
         int section = (int)(rnd(&seed) % 8);
+        if (section >= 6) {
+            if (section == 6) {
+                sbthread_blocking_enter();
+                spin_in_region(NULL);
+                sbthread_blocking_leave();
+            } else {
+                sbthread_do_blocking(spin_in_region, NULL);
+            }
+            __atomic_fetch_add(&progress, 1, __ATOMIC_SEQ_CST);
+            __atomic_fetch_add(&regions, 1, __ATOMIC_RELAXED);
+            continue;
+        }
         enter_section(section);
         for (volatile int k = 0; k < 200; k++) {
         }
@@ -143,7 +165,8 @@ static uintptr_t stopper(void *arg)
         gc_stop_the_world();
         long p0 = __atomic_load_n(&progress, __ATOMIC_SEQ_CST);
         for (struct thread *th = all_threads; th; th = th->next)
-            if (th != me && th->state != SBTHREAD_STATE_SUSPENDED && th->state != SBTHREAD_STATE_DEAD)
+            if (th != me && th->state != SBTHREAD_STATE_SUSPENDED && th->state != SBTHREAD_STATE_DEAD &&
+                !(th->state == SBTHREAD_STATE_RUNNING && sbthread_in_blocking_region(th)))
                 __atomic_fetch_add(&bad_stops, 1, __ATOMIC_SEQ_CST);
         for (volatile int k = 0; k < 3000; k++) {
         }
@@ -206,7 +229,7 @@ int test_main(int argc, char **argv)
         CHECK_EQ(dropped, 0);
     CHECK_EQ(created, reaped);
     CHECK_EQ(bad_stops, 0);
-    CHECK(stops > 0 && created > 0 && sent > 0);
+    CHECK(stops > 0 && created > 0 && sent > 0 && regions > 0);
     CHECK_EQ(harness_count_threads(), 1);
     int maps1 = harness_count_mappings();
     CHECK_MAPPINGS(maps1, maps0);
@@ -215,10 +238,12 @@ int test_main(int argc, char **argv)
     printf("SOAK {\"mode\": \"%s\", \"seconds\": %ld, \"created\": %ld, \"reaped\": %ld, \"stops\": %ld, "
            "\"bad_stops\": %ld, \"interrupts_sent\": %ld, \"interrupts_run\": %ld, \"interrupts_dropped\": %ld, "
            "\"refused_dead\": %ld, "
-           "\"sections\": %ld, \"mappings_before\": %d, \"mappings_after\": %d, \"queue_full_retries\": %lu, "
+           "\"sections\": %ld, \"regions\": %ld, \"counted_in_regions\": %lu, \"region_leaves_waited\": %lu, "
+           "\"mappings_before\": %d, \"mappings_after\": %d, \"queue_full_retries\": %lu, "
            "\"stop_latency_max_us\": %lu}\n",
            harness_host_mode() ? "host" : "standalone", seconds, created, reaped, stops, bad_stops, sent, ran,
-           dropped, refused, sections, maps0, maps1, (unsigned long)st.queue_full_retries,
+           dropped, refused, sections, regions, (unsigned long)st.stop_counted_in_regions,
+           (unsigned long)st.region_leaves_waited, maps0, maps1, (unsigned long)st.queue_full_retries,
            (unsigned long)(st.stop_latency_max_ns / 1000));
     return 0;
 }

@@ -183,6 +183,12 @@ struct thread {
 };
 
 /*
+ The function `sbthread_do_blocking` runs inside a blocking region, with
+ its argument; its result is returned.
+ */
+typedef uintptr_t (*sbthread_blocking_fn)(void *arg);
+
+/*
  What a stopper may scan of one live thread while the world is stopped,
  passed to the visitor of `sbthread_scan_roots` (standalone mode). Scan
  `[stack_low, stack_high)`, the `context_size` bytes at `context` and
@@ -201,7 +207,8 @@ struct sbthread_roots {
    Where the thread stopped: a `ucontext_t` holding its general
    registers (the signal context; for a stop honoured at the end of a
    deferral section, and for the caller, one saved by `getcontext`,
-   which holds the callee-saved registers). Vector registers are not
+   which holds the callee-saved registers; for a thread in a blocking
+   region, see `in_blocking_region`). Vector registers are not
    included.
    */
   const os_context_t *context;
@@ -227,6 +234,14 @@ struct sbthread_roots {
    Bytes at `tls` (`dynamic_values_bytes`).
    */
   uintptr_t tls_size;
+  /*
+   1 if the thread is not suspended but counted as stopped inside a
+   blocking region: `context` holds the registers it saved when it
+   entered the region (callee-saved registers, stack pointer, return
+   address; the others 0), `stack_low` is below that stack pointer, and
+   its state is RUNNING.
+   */
+  int in_blocking_region;
 };
 
 /*
@@ -328,6 +343,16 @@ struct sbthread_stats {
    stacks are scanned from where they sleep.
    */
   uint64_t stop_adoptions;
+  /*
+   Threads that stops counted as stopped without a signal because they
+   sat in a blocking region (standalone; one per thread and stop).
+   */
+  uint64_t stop_counted_in_regions;
+  /*
+   Leaves of a blocking region that waited for the world to be started
+   (a stop had counted the thread).
+   */
+  uint64_t region_leaves_waited;
 };
 
 /*
@@ -554,6 +579,74 @@ void sbthread_without_interrupts_enter(void);
 void sbthread_without_interrupts_leave(void);
 
 /*
+ Enters a blocking region: the calling thread is about to block (in a
+ system call, say) and will not touch memory a collector manages until
+ `sbthread_blocking_leave`. While it is inside, a stop of the world
+ counts it as stopped without signalling it (standalone mode; it is not
+ suspended and its state stays RUNNING), and `sbthread_scan_roots`
+ reports the registers it had here and its stack above this call
+ (`in_blocking_region` = 1). Regions nest (only the outermost pair
+ counts). Interrupts sent meanwhile run when it leaves. No system call.
+
+ Misuse goes to `lose`: an unregistered thread; entering inside a
+ pseudo-atomic section or WITHOUT-GCING, or with the world stopped by
+ this thread. Inside the region the thread must not begin or end a
+ deferral section, stop the world, create or reap threads. In host mode
+ it only checks the pairing (the host's stop signals the thread as any
+ other). `sbthread_do_blocking` is the safer form: the compiler cannot
+ move a heap pointer out of the caller's saved frame there.
+
+ # Safety
+ Pair it with `sbthread_blocking_leave` in the same thread; between the
+ two, use no memory a collector manages (no heap pointer is read,
+ written or created).
+
+ Async-signal-safe: yes.
+ */
+void sbthread_blocking_enter(void);
+
+/*
+ Leaves a blocking region. If a stop counted the thread as stopped, it
+ sleeps until the world is started (no spinning); then interrupts that
+ arrived inside run. Leaving without entering goes to `lose`.
+
+ # Safety
+ Must match an earlier `sbthread_blocking_enter` of this thread.
+
+ Async-signal-safe: yes.
+ */
+void sbthread_blocking_leave(void);
+
+/*
+ Runs `function(arg)` inside a blocking region and returns its result:
+ the calling thread's registers and its stack above this call are its
+ roots meanwhile (see `sbthread_blocking_enter`). `function` must not use
+ memory a collector manages; it may block as long as it likes. A NULL
+ `function` goes to `lose`.
+
+ # Safety
+ `function` must be safe to call with `arg`, and keep the rules of a
+ region.
+
+ Async-signal-safe: if `function` is.
+ */
+uintptr_t sbthread_do_blocking(sbthread_blocking_fn function, void *arg);
+
+/*
+ 1 if `th` is inside a blocking region, else 0 (and 0 in host mode,
+ where regions change nothing). While the world is stopped, for the
+ stopper: 1 for a thread the stop counts as stopped in its region; such
+ a thread is not suspended and its state stays RUNNING. A NULL `th` goes
+ to `lose`.
+
+ # Safety
+ `th` must be a live (not yet reaped) thread.
+
+ Async-signal-safe: yes.
+ */
+int sbthread_in_blocking_region(struct thread *th);
+
+/*
  Calls `visit(roots, arg)` once for each live thread while the world is
  stopped, the caller included (`roots->is_self` = 1), in registry order,
  and returns how many threads it visited. `*roots` is valid only during
@@ -725,7 +818,10 @@ int interrupt_thread(struct thread *th, lispobj function);
 /*
  Stops every other registered thread: takes `all_threads_lock` (held
  until `gc_start_the_world`), waits out threads still STARTING, signals
- the RUNNING ones and returns when each is SUSPENDED or DEAD.
+ the RUNNING ones and returns when each is SUSPENDED or DEAD; in
+ standalone mode a thread inside a blocking region is counted as stopped
+ instead, without a signal (it stays RUNNING). Loses if the caller is
+ inside a blocking region.
 
  # Safety
  The caller must call `gc_start_the_world` from the same thread.

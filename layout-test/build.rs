@@ -36,7 +36,7 @@ fn configure(cfg: &mut TestGenerator) {
     // The Rust side only handles pointers to a context (`c_void`), the C side
     // has the full `ucontext_t`; `volatile_lispobj` has no C typedef (it is
     // a qualifier there). Their uses in struct fields are still checked.
-    cfg.skip_alias(|t| matches!(t.ident(), "os_context_t" | "volatile_lispobj" | "SbthreadRootsVisitor"));
+    cfg.skip_alias(|t| matches!(t.ident(), "os_context_t" | "volatile_lispobj" | "SbthreadRootsVisitor" | "SbthreadBlockingFn"));
     cfg.skip_roundtrip(|_| true);
 }
 

@@ -21,7 +21,8 @@
 //! | the legacy ABI | `legacy/` | `struct thread` and the C types, the globals, Lisp objects, the hook table |
 //!
 //! `model_tests.rs` holds the loom models of the protocol cores
-//! (`interrupt/queue.rs`, `world/handshake.rs`, `world/fanout.rs`).
+//! (`interrupt/queue.rs`, `world/handshake.rs`, `world/fanout.rs`,
+//! `world/region.rs`).
 
 pub mod abi;
 pub mod legacy;

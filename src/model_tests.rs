@@ -1,7 +1,8 @@
-//! Loom models of the two protocols, run by `cargo test`. They drive the
-//! library's own protocol code (`queue.rs`, `handshake.rs`), instantiated
-//! with loom's atomics instead of the real ones, and check every
-//! interleaving loom produces (up to its preemption bound) for 3 threads:
+//! Loom models of the protocols, run by `cargo test`. They drive the
+//! library's own protocol code (`queue.rs`, `handshake.rs`, `fanout.rs`,
+//! `region.rs`), instantiated with loom's atomics instead of the real ones,
+//! and check every interleaving loom produces (up to its preemption bound)
+//! for 2 or 3 threads:
 //!
 //! - interrupt queue: two senders and a target that handles its signals
 //!   and then exits: every accepted function runs exactly once, a refused
@@ -14,7 +15,14 @@
 //!   the stop returns every target is suspended and none makes progress
 //!   until the start; everyone finishes (no lost wake-up, no signal sent
 //!   twice or never, no deadlock); also when the last signal fails
-//!   because its target is gone.
+//!   because its target is gone;
+//! - blocking regions (`region.rs` with the handshake): a thread that
+//!   works, enters a region, leaves it and works again against one or two
+//!   stops that count it or signal it: it never works while the world is
+//!   stopped, each signal is handled once, a leave that waits is woken; and
+//!   three deliberately broken variants (a leave without its fence, a stop
+//!   without its fence, a start that does not wake a waiting leaver), each
+//!   of which must make the model fail (`should_panic`).
 //!
 //! What is not the library's code is the harness around it: a signal is a
 //! counter under a model mutex that the target looks at between its steps
@@ -31,6 +39,7 @@ use loom::thread;
 
 use crate::world::fanout::{Fanout, Links};
 use crate::world::handshake::{States, World};
+use crate::world::region::{self, Regions};
 use crate::interrupt::queue::{self, Cells, Push, Queue};
 use crate::sys::sync::{delegate_word, Park, Word32, Word64};
 
@@ -46,41 +55,95 @@ delegate_word!(Word64 for AtomicU64, u64, [
 
 /// Futex and spin waits for the model: a waiter checks its word under the
 /// mutex and sleeps on the condition variable; every wake-up and every
-/// spinlock release notifies it after its store, so nothing is lost.
+/// spinlock release notifies it after its store, so nothing is lost. The
+/// mutex also keeps who sleeps on which word, so that a model can tell a
+/// lost wake-up by an assertion rather than a deadlock: once the model is
+/// done with a word ([`ModelPark::rescue`]), a thread still asleep on it,
+/// or about to sleep on it, was never going to be woken.
 struct ModelPark {
-    lock: Mutex<()>,
+    state: Mutex<ParkState>,
     cond: Condvar,
+}
+
+#[derive(Default)]
+struct ParkState {
+    /// (word address, expected value) of each futex sleeper.
+    sleepers: Vec<(usize, u32)>,
+    /// The word `rescue` was called for.
+    rescued: Option<usize>,
+    /// A sleeper on the rescued word was found, or came.
+    lost: bool,
+    /// Signals sent to the region model's thread (`RegionModel`), and
+    /// whether its stopper is done.
+    sent: u32,
+    done: bool,
+}
+
+fn key(w: &AtomicU32) -> usize {
+    w as *const AtomicU32 as usize
 }
 
 impl ModelPark {
     fn new() -> Self {
-        ModelPark { lock: Mutex::new(()), cond: Condvar::new() }
+        ModelPark { state: Mutex::new(ParkState::default()), cond: Condvar::new() }
     }
 
     fn notify(&self) {
-        let _guard = self.lock.lock().unwrap();
+        let _guard = self.state.lock().unwrap();
         self.cond.notify_all();
+    }
+
+    /// The model will wake `w` no more: wakes whoever sleeps on it, and
+    /// makes later waits on it return at once. Whether any thread slept on
+    /// it then or later is [`ModelPark::lost_wakeup`].
+    fn rescue(&self, w: &AtomicU32) {
+        let mut st = self.state.lock().unwrap();
+        st.rescued = Some(key(w));
+        if st.sleepers.iter().any(|&(word, _)| word == key(w)) {
+            st.lost = true;
+        }
+        st.sleepers.retain(|&(word, _)| word != key(w));
+        self.cond.notify_all();
+    }
+
+    /// Whether a thread slept on a word that nobody was going to wake.
+    fn lost_wakeup(&self) -> bool {
+        self.state.lock().unwrap().lost
     }
 }
 
 impl Park<AtomicU32> for ModelPark {
     fn wait(&self, w: &AtomicU32, expected: u32) {
-        let guard = self.lock.lock().unwrap();
-        if w.load(SeqCst) == expected {
-            drop(self.cond.wait(guard).unwrap());
+        let mut st = self.state.lock().unwrap();
+        if w.load(SeqCst) != expected {
+            return;
+        }
+        if st.rescued == Some(key(w)) {
+            st.lost = true;
+            return;
+        }
+        st.sleepers.push((key(w), expected));
+        st = self.cond.wait(st).unwrap();
+        if let Some(i) = st.sleepers.iter().position(|&s| s == (key(w), expected)) {
+            st.sleepers.swap_remove(i);
         }
     }
-    fn wake_all(&self, _w: &AtomicU32) {
-        self.notify();
+    fn wake_all(&self, w: &AtomicU32) {
+        let mut st = self.state.lock().unwrap();
+        st.sleepers.retain(|&(word, _)| word != key(w));
+        self.cond.notify_all();
     }
     fn relax(&self, lock: &impl Word64, _round: u32) {
-        let guard = self.lock.lock().unwrap();
+        let guard = self.state.lock().unwrap();
         if lock.load(SeqCst) != 0 {
             drop(self.cond.wait(guard).unwrap());
         }
     }
     fn released(&self) {
         self.notify();
+    }
+    fn fence(&self) {
+        loom::sync::atomic::fence(SeqCst);
     }
 }
 
@@ -394,7 +457,7 @@ fn stop_the_world_model(target1_gone: bool) {
         for t in 0..live {
             m.world.resume_one(&m.state[t], STATES);
         }
-        m.world.end_start(&m.park);
+        m.world.end_start(&m.park, || true);
         targets.into_iter().for_each(|t| t.join().unwrap());
         let expected = if target1_gone { [1, 0] } else { [1, 1] };
         assert_eq!(*m.signals.sent.lock().unwrap(), expected, "each live target signalled exactly once");
@@ -412,4 +475,312 @@ fn stop_the_world_handshake_stops_everyone_and_resumes_everyone() {
 #[test]
 fn stop_the_world_completes_when_a_signal_fails() {
     stop_the_world_model(true);
+}
+
+impl ModelPark {
+    /// `pthread_kill` to the region model's thread.
+    fn send(&self) {
+        self.state.lock().unwrap().sent += 1;
+        self.cond.notify_all();
+    }
+
+    /// The stopper is done: the thread may end.
+    fn finish(&self) {
+        self.state.lock().unwrap().done = true;
+        self.cond.notify_all();
+    }
+
+    fn sent(&self) -> u32 {
+        self.state.lock().unwrap().sent
+    }
+
+    /// Whether a signal beyond `handled` has arrived, without waiting.
+    fn pending(&self, handled: u32) -> bool {
+        self.state.lock().unwrap().sent > handled
+    }
+
+    /// Asleep in a system call: true when a signal beyond `handled`
+    /// arrives, false once the stopper is done and none did.
+    fn sleep(&self, handled: u32) -> bool {
+        let mut st = self.state.lock().unwrap();
+        loop {
+            if st.sent > handled {
+                return true;
+            }
+            if st.done {
+                return false;
+            }
+            st = self.cond.wait(st).unwrap();
+        }
+    }
+
+    /// A futex wait that a signal interrupts (a wait outside the handler,
+    /// with the stop signal open): returns at once, without sleeping, if a
+    /// signal beyond `handled` is there.
+    fn wait_interruptible(&self, w: &AtomicU32, expected: u32, handled: u32) -> bool {
+        let mut st = self.state.lock().unwrap();
+        if st.sent > handled {
+            return true;
+        }
+        if w.load(SeqCst) != expected {
+            return false;
+        }
+        if st.rescued == Some(key(w)) {
+            st.lost = true;
+            return false;
+        }
+        st.sleepers.push((key(w), expected));
+        st = self.cond.wait(st).unwrap();
+        if let Some(i) = st.sleepers.iter().position(|&x| x == (key(w), expected)) {
+            st.sleepers.swap_remove(i);
+        }
+        st.sent > handled
+    }
+}
+
+/// How the model's thread leaves its region and how the stopper counts and
+/// starts: the library's code, or one deliberately broken step (each must
+/// make the model fail: the `should_panic` tests below).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RegionVariant {
+    /// `region.rs` as the library runs it.
+    Library,
+    /// The leave reads `stopping` without the fence after its store.
+    LeaveWithoutFence,
+    /// The stopper looks at the thread without the fence after it set
+    /// `stopping`.
+    StopWithoutFence,
+    /// The start does not look at `waiting` (it wakes `resume_seq` only
+    /// when it had signalled someone).
+    StartIgnoresWaiting,
+}
+
+struct RegionModel {
+    world: World<AtomicU32>,
+    regions: Regions<AtomicU32, AtomicU64>,
+    /// The thread's stop-table slot: `region` and `counted`.
+    region: AtomicU32,
+    counted: AtomicU64,
+    /// `state`.
+    state: AtomicU64,
+    park: ModelPark,
+    /// 1 while the stopper holds the world stopped.
+    stopped: AtomicU32,
+    /// Steps the thread made outside its region (using "the heap").
+    steps: AtomicU32,
+    /// Signals the thread has handled.
+    handled: AtomicU32,
+    variant: RegionVariant,
+}
+
+impl RegionModel {
+    /// The thread's `SIG_STOP_FOR_GC` handler: suspend (the fan-out is left
+    /// out: modelled above). A thread a stop counted must never get a
+    /// signal of that stop: it would find itself SUSPENDED already.
+    fn handler(&self) {
+        self.world.suspend(&self.state, STATES, &self.park).expect("a signalled thread is RUNNING, never counted");
+    }
+
+    /// Handles the signals that have arrived (a point where a handler can
+    /// run).
+    fn handle(&self) {
+        while self.park.pending(self.handled.load(SeqCst)) {
+            self.handled.fetch_add(1, SeqCst);
+            self.handler();
+        }
+    }
+
+    /// A step that uses collected memory: never while the world is stopped.
+    fn step_outside(&self) {
+        assert_eq!(self.stopped.load(SeqCst), 0, "the thread used the heap while the world was stopped");
+        self.steps.fetch_add(1, SeqCst);
+    }
+
+    /// `region::leave` (or the broken one), whose wait a signal interrupts.
+    fn leave(&self) {
+        let r = if self.variant == RegionVariant::LeaveWithoutFence {
+            region::leave(&self.region, &self.regions, &self.world.resume_seq, &ThreadPark { m: self, fence: false })
+        } else {
+            region::leave(&self.region, &self.regions, &self.world.resume_seq, &ThreadPark { m: self, fence: true })
+        };
+        r.expect("inside a region");
+        self.handle();
+    }
+}
+
+/// The model's futex as the region model's thread sees it outside its
+/// handler: a wait that a stop signal interrupts (the handler runs, then
+/// the wait returns early, as `futex` does with EINTR); optionally without
+/// the fence (the broken leave).
+struct ThreadPark<'a> {
+    m: &'a RegionModel,
+    fence: bool,
+}
+
+impl Park<AtomicU32> for ThreadPark<'_> {
+    fn wait(&self, w: &AtomicU32, expected: u32) {
+        if self.m.park.wait_interruptible(w, expected, self.m.handled.load(SeqCst)) {
+            self.m.handle();
+        }
+    }
+    fn wake_all(&self, w: &AtomicU32) {
+        self.m.park.wake_all(w);
+    }
+    fn relax(&self, lock: &impl Word64, round: u32) {
+        self.m.park.relax(lock, round);
+    }
+    fn released(&self) {
+        self.m.park.released();
+    }
+    fn fence(&self) {
+        if self.fence {
+            self.m.park.fence();
+        }
+    }
+}
+
+/// The model's park without the fence (for the broken leave and stop).
+struct NoFencePark<'a>(&'a ModelPark);
+
+impl Park<AtomicU32> for NoFencePark<'_> {
+    fn wait(&self, w: &AtomicU32, expected: u32) {
+        self.0.wait(w, expected);
+    }
+    fn wake_all(&self, w: &AtomicU32) {
+        self.0.wake_all(w);
+    }
+    fn relax(&self, lock: &impl Word64, round: u32) {
+        self.0.relax(lock, round);
+    }
+    fn released(&self) {
+        self.0.released();
+    }
+    fn fence(&self) {}
+}
+
+/// A thread that works, enters a region (a blocking system call, where a
+/// signal may still arrive), leaves it and works again, against a stopper
+/// that stops and starts the world `stops` times, counting the thread when
+/// it finds it inside its region and signalling it otherwise, as the
+/// standalone protocol does. Checked: the thread never uses the heap while
+/// the world is stopped (whether counted or signalled, and also when it
+/// leaves its region meanwhile: it waits), when a stop returns it is
+/// either counted (and RUNNING) or SUSPENDED, a counted thread gets no
+/// signal and a signalled one handles each signal once, the start wakes a thread waiting to leave (no lost
+/// wake-up), and nothing deadlocks.
+///
+/// Each stop begins with a yield: loom schedules a spawned thread only
+/// once it has run, so without it the model would never see the thread
+/// enter its region before the stopper looks.
+fn region_model(stops: u32, variant: RegionVariant) {
+    builder(3).check(move || {
+        let m = Arc::new(RegionModel {
+            world: World { pending: AtomicU32::new(0), stopped: AtomicU32::new(0), resume_seq: AtomicU32::new(0) },
+            regions: Regions { stopping: AtomicU32::new(0), waiting: AtomicU32::new(0), serial: AtomicU64::new(0) },
+            region: AtomicU32::new(region::OUTSIDE),
+            counted: AtomicU64::new(0),
+            state: AtomicU64::new(RUNNING),
+            park: ModelPark::new(),
+            stopped: AtomicU32::new(0),
+            steps: AtomicU32::new(0),
+            handled: AtomicU32::new(0),
+            variant,
+        });
+        let target = {
+            let m = m.clone();
+            thread::spawn(move || {
+                m.handle();
+                m.step_outside();
+                m.handle();
+                region::enter(&m.region).expect("outside before the region");
+                m.handle(); // asleep in the system call
+                m.leave();
+                m.step_outside();
+                // Then asleep in another system call until the end.
+                while m.park.sleep(m.handled.load(SeqCst)) {
+                    m.handle();
+                }
+            })
+        };
+        let mut signalled = 0;
+        for _ in 0..stops {
+            thread::yield_now();
+            // gc_stop_the_world.
+            m.world.begin_stop();
+            let serial = if variant == RegionVariant::StopWithoutFence {
+                region::begin_stop(&m.regions, &NoFencePark(&m.park))
+            } else {
+                region::begin_stop(&m.regions, &m.park)
+            };
+            let mut sleepers = false;
+            let counted = region::count(&m.region, &m.counted, serial);
+            if !counted {
+                m.world.count_request();
+                m.park.send();
+                signalled += 1;
+                sleepers = true;
+            }
+            m.world.await_stopped(&m.park);
+            if counted {
+                assert_eq!(m.state.load(SeqCst), RUNNING, "a counted thread is not suspended");
+            } else {
+                assert_eq!(m.state.load(SeqCst), SUSPENDED, "the thread is not stopped when the stop returns");
+            }
+            assert_eq!(region::is_counted(&m.counted, serial), counted);
+            m.stopped.store(1, SeqCst);
+            let frozen = m.steps.load(SeqCst);
+            thread::yield_now();
+            assert_eq!(frozen, m.steps.load(SeqCst), "the thread made progress while the world was stopped");
+            m.stopped.store(0, SeqCst);
+            // gc_start_the_world.
+            if !region::is_counted(&m.counted, serial) {
+                m.world.resume_one(&m.state, STATES);
+            }
+            region::end_stop(&m.regions);
+            m.world.end_start(&m.park, || {
+                sleepers || (variant != RegionVariant::StartIgnoresWaiting && region::someone_waits(&m.regions, &m.park))
+            });
+        }
+        // No more starts: a thread asleep on resume_seq now, or later, would
+        // sleep for ever (reported once it could finish anyway).
+        m.park.rescue(&m.world.resume_seq);
+        m.park.finish();
+        target.join().unwrap();
+        assert!(!m.park.lost_wakeup(), "lost wake-up: the thread slept in its leave after the start that released it");
+        assert_eq!(m.handled.load(SeqCst), signalled, "every signal handled once");
+        assert_eq!(m.park.sent(), signalled);
+        assert_eq!(m.steps.load(SeqCst), 2);
+        assert_eq!(m.region.load(SeqCst), region::OUTSIDE);
+        assert_eq!(m.regions.stopping.load(SeqCst), 0);
+        assert_eq!(m.regions.waiting.load(SeqCst), 0);
+        assert_eq!(m.state.load(SeqCst), RUNNING);
+    });
+}
+
+#[test]
+fn blocking_region_counted_or_signalled_never_runs_while_stopped() {
+    region_model(1, RegionVariant::Library);
+}
+
+#[test]
+fn blocking_region_two_stops_in_a_row() {
+    region_model(2, RegionVariant::Library);
+}
+
+#[test]
+#[should_panic(expected = "while the world was stopped")]
+fn blocking_region_model_fails_with_a_leave_without_fence() {
+    region_model(1, RegionVariant::LeaveWithoutFence);
+}
+
+#[test]
+#[should_panic(expected = "while the world was stopped")]
+fn blocking_region_model_fails_with_a_stop_without_fence() {
+    region_model(1, RegionVariant::StopWithoutFence);
+}
+
+#[test]
+#[should_panic(expected = "lost wake-up")]
+fn blocking_region_model_fails_when_the_start_ignores_a_waiting_leaver() {
+    region_model(1, RegionVariant::StartIgnoresWaiting);
 }

@@ -17,7 +17,8 @@
 //! registered threads; interrupt functions run in a signal handler of the
 //! target, so they must be async-signal-safe (no allocation, no locks the
 //! target may hold); never wait for another thread inside
-//! [`without_gcing`].
+//! [`without_gcing`]; inside [`blocking`], touch no memory a collector
+//! manages.
 
 use core::ffi::c_void;
 
@@ -25,6 +26,7 @@ use crate::legacy::types::{lispobj, SbthreadClosure, SbthreadStats, Thread as CT
 use crate::legacy::types::{SBTHREAD_STATE_DEAD, SBTHREAD_STATE_RUNNING, SBTHREAD_STATE_STARTING};
 use crate::init;
 use crate::legacy::hooks::Mode;
+use crate::standalone::blocking as standalone_blocking;
 use crate::standalone::deferral;
 use crate::thread::thread_ref::ThreadRef;
 use crate::interrupt;
@@ -39,6 +41,9 @@ pub enum State {
     Starting,
     /// Running.
     Running,
+    /// Running inside a blocking region ([`blocking`]): a stop of the world
+    /// counts it as stopped without suspending it.
+    Blocking,
     /// Stopped by a stop-the-world.
     Suspended,
     /// Its function returned; waiting to be reaped.
@@ -46,9 +51,10 @@ pub enum State {
 }
 
 impl State {
-    fn of(word: lispobj) -> State {
-        match word {
+    fn of(th: ThreadRef) -> State {
+        match th.state() {
             SBTHREAD_STATE_STARTING => State::Starting,
+            SBTHREAD_STATE_RUNNING if standalone_blocking::inside(th) => State::Blocking,
             SBTHREAD_STATE_RUNNING => State::Running,
             SBTHREAD_STATE_DEAD => State::Dead,
             _ => State::Suspended,
@@ -104,7 +110,7 @@ impl Thread {
 
     /// The state now.
     pub fn state(&self) -> State {
-        State::of(self.0.state())
+        State::of(self.0)
     }
 }
 
@@ -211,7 +217,7 @@ impl Spawned {
 
     /// The state now.
     pub fn state(&self) -> State {
-        State::of(self.0.state())
+        State::of(self.0)
     }
 
     /// Sleeps until the thread is dead.
@@ -233,8 +239,9 @@ impl Spawned {
     }
 }
 
-/// A stopped world: every other registered thread is suspended (or dead)
-/// until this is dropped.
+/// A stopped world: every other registered thread is suspended, dead, or
+/// counted as stopped in a blocking region ([`State::Blocking`]), until
+/// this is dropped.
 ///
 /// ```
 /// use sbthread::rt;
@@ -260,7 +267,7 @@ pub fn stop_the_world() -> StoppedWorld {
 impl StoppedWorld {
     /// The registered threads and their states.
     pub fn threads(&self) -> impl Iterator<Item = (Thread, State)> + '_ {
-        registry::iter().map(|t| (Thread(t), State::of(t.state())))
+        registry::iter().map(|t| (Thread(t), State::of(t)))
     }
 
     /// Calls `f` with the roots of every live thread, this one included;
@@ -325,6 +332,12 @@ impl Roots<'_> {
         self.0.is_self != 0
     }
 
+    /// Whether the thread is counted as stopped inside a blocking region
+    /// (not suspended): its registers are those it had when it entered.
+    pub fn in_blocking_region(&self) -> bool {
+        self.0.in_blocking_region != 0
+    }
+
     /// The saved registers (the whole `ucontext_t`), as words.
     pub fn registers(&self) -> &[usize] {
         // SAFETY: the context is valid and unchanged while the world is
@@ -366,6 +379,78 @@ pub fn without_interrupts<R>(f: impl FnOnce() -> R) -> R {
     let r = f();
     deferral::without_interrupts_leave();
     r
+}
+
+/// Runs `f` inside a blocking region: for a thread about to block (in a
+/// system call, a lock, a condition variable) that will not touch memory
+/// a collector manages until `f` returns. Meanwhile a stop of the world
+/// counts this thread as stopped without signalling it (and does not wait
+/// for it; its state is [`State::Blocking`], not `Suspended`: it runs on),
+/// [`StoppedWorld::roots`] reports the registers it had when `blocking`
+/// was called and its stack above that point, and interrupts sent to it
+/// wait until `f` returns. If the world is stopped when `f` returns,
+/// `blocking` waits until it is started. Regions nest.
+///
+/// Inside `f`: no [`without_gcing`], [`without_interrupts`],
+/// [`pseudo_atomic`], [`stop_the_world`], [`spawn`] or reaping (each is
+/// reported by `lose`); and `blocking` itself may not be called inside a
+/// pseudo-atomic section or [`without_gcing`], nor while this thread holds
+/// a stopped world.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use sbthread::rt;
+///
+/// rt::attach().unwrap();
+/// let (mut rx, mut tx) = std::io::pipe().unwrap();
+/// let reader = rt::spawn(move || {
+///     let mut byte = [0u8; 1];
+///     // Asleep in read(2): stops count this thread without a signal.
+///     rt::blocking(|| rx.read_exact(&mut byte)).unwrap();
+///     byte[0] as usize
+/// }).unwrap();
+/// // Stop and start until a stop has found the reader inside its region
+/// // (it may not have entered it yet at the first ones).
+/// let counted = rt::stats().stop_counted_in_regions;
+/// while rt::stats().stop_counted_in_regions == counted {
+///     let world = rt::stop_the_world();
+///     assert!(world.threads().all(|(th, state)| {
+///         Some(th) == rt::current() || state == rt::State::Suspended || state == rt::State::Blocking
+///     }));
+/// }
+/// // From now on it stays there: 100 more stops, not one signal; it is
+/// // not suspended (it sleeps in read), but counted as stopped.
+/// let before = rt::stats();
+/// for _ in 0..100 {
+///     let world = rt::stop_the_world();
+///     assert_eq!(reader.state(), rt::State::Blocking);
+///     let mut in_region = 0;
+///     world.roots(|r| in_region += usize::from(r.in_blocking_region()));
+///     assert_eq!(in_region, 1);
+/// }
+/// let after = rt::stats();
+/// assert_eq!(after.stops, before.stops + 100);
+/// assert_eq!(after.stop_counted_in_regions, before.stop_counted_in_regions + 100);
+/// assert_eq!(after.stop_signals_by_stopper, before.stop_signals_by_stopper);
+/// tx.write_all(b"x").unwrap();
+/// reader.wait_dead();
+/// assert_eq!(reader.state(), rt::State::Dead);
+/// reader.reap();
+/// ```
+pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    /// Leaves the region when `f` returns, or unwinds.
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            standalone_blocking::leave();
+        }
+    }
+    init::ensure();
+    // SAFETY: `enter_with` takes what the saver saved; this frame (and
+    // `f`'s captures in it) stays live until the region is left.
+    unsafe { standalone_blocking::save_registers_and_call(standalone_blocking::enter_with) };
+    let _leave = Leave;
+    f()
 }
 
 /// Runs `f` as a pseudo-atomic section: stops and interrupts wait.

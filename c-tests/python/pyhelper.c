@@ -5,6 +5,7 @@
  * the target thread, where running Python code is not safe.
  */
 #include <stdint.h>
+#include <unistd.h>
 
 /* Spins until *(volatile int *)arg becomes non-zero; returns the spin count. */
 uintptr_t pyhelper_spin_until(void *arg);
@@ -23,4 +24,13 @@ uintptr_t pyhelper_count(void *arg)
 {
     __atomic_fetch_add((long *)arg, 1, __ATOMIC_SEQ_CST);
     return 0;
+}
+
+/* A body for sbthread_do_blocking: reads one byte from the file
+ * descriptor arg; returns it, or 0x100 at end of file or on an error. */
+uintptr_t pyhelper_read_byte(void *arg);
+uintptr_t pyhelper_read_byte(void *arg)
+{
+    unsigned char c;
+    return read((int)(intptr_t)arg, &c, 1) == 1 ? c : 0x100;
 }

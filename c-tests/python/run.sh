@@ -8,7 +8,7 @@ fi
 start=$(date +%s%N)
 if out=$(timeout 120 python3 "$(dirname "$0")/test_ffi.py" "$lib" "$helper" 2>&1); then
     printf 'PASS %-40s %6d ms\n' python-ffi $(( ($(date +%s%N) - start) / 1000000 ))
-    echo "    | $out"
+    echo "$out" | sed 's/^/    | /'
 else
     echo "FAIL python-ffi"
     echo "$out" | sed 's/^/    | /'

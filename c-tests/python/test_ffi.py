@@ -6,14 +6,23 @@ Usage: test_ffi.py LIBSBTHREAD LIBPYHELPER
 Registers the main thread (sbthread_attach), creates threads whose work is
 a Python callback and threads whose work is C code, interrupts the C
 threads, stops and starts the world, reaps everything, and checks the
-counts against sbthread_stats. Exits 0 on success.
+counts against sbthread_stats. Then two Python threads block in read()
+inside blocking regions (one between sbthread_blocking_enter and _leave
+around os.read, one in sbthread_do_blocking with a C body): stops of the
+world count them as stopped without a signal. Exits 0 on success.
 
 GIL rule: a thread suspended by a stop of the world may hold the GIL, so
 Python never needs the GIL while the world is stopped unless every thread
-that runs Python is dead. The stop below happens while only C threads run.
+that runs Python is dead or inside a blocking region (a thread there is
+never suspended: it keeps running and gives the GIL back as usual). The
+first stop below happens while only C threads run; the others while the
+Python threads sit in their regions.
 """
 import ctypes as C
+import os
 import sys
+import threading
+import time
 
 STARTING, RUNNING, SUSPENDED, DEAD = 0x0, 0x8, 0x10, 0x18
 NIL = 0x40000017
@@ -58,7 +67,8 @@ class Stats(C.Structure):
         "stop_latency_mean_ns", "stop_latency_max_ns")] + [("conses_live", C.c_int64)] + [
         (name, C.c_uint64) for name in ("stop_wait_ns", "stop_signals_by_stopper",
                                               "stop_signals_by_helpers", "interrupts_discarded",
-                                              "stop_backoffs", "stop_adoptions")]
+                                              "stop_backoffs", "stop_adoptions",
+                                              "stop_counted_in_regions", "region_leaves_waited")]
 
 
 def check(cond, what):
@@ -151,6 +161,84 @@ def main():
     check(me.contents.interrupt_fun == NIL, "main thread's queue is empty")
     print("python ffi: %d threads (Python and C bodies), %d interrupts, 1 stop: all counts match"
           % (st.threads_created - 1, st.interrupts_run))
+    blocking_regions(lib, helper, keep)
+
+
+def in_read(tid):
+    """Whether thread `tid` of this process is blocked in read(2)."""
+    try:
+        with open("/proc/self/task/%d/syscall" % tid) as f:
+            return f.read().startswith("0 ")
+    except OSError:
+        return False
+
+
+def blocking_regions(lib, helper, keep):
+    """Two Python threads block in read() inside blocking regions; stops
+    count them without a signal."""
+    lib.sbthread_do_blocking.restype = C.c_size_t
+    lib.sbthread_do_blocking.argtypes = [C.c_void_p, C.c_void_p]
+    read_byte = C.cast(helper.pyhelper_read_byte, C.c_void_p)
+    r, w = os.pipe()
+    tids = {}
+    got = {}
+
+    def split_body(arg):
+        tids[arg] = threading.get_native_id()
+        lib.sbthread_blocking_enter()
+        got[arg] = os.read(r, 1)  # releases the GIL while it waits
+        lib.sbthread_blocking_leave()
+        return 0
+
+    def wrapped_body(arg):
+        tids[arg] = threading.get_native_id()
+        got[arg] = lib.sbthread_do_blocking(read_byte, r)
+        return 0
+
+    threads = []
+    for n, body in enumerate((split_body, wrapped_body), start=1):
+        fn = BODY(body)
+        closure = Closure(fn, n)  # (an argument of 0 would arrive as None)
+        keep.extend((fn, closure))
+        th = lib.create_thread(C.addressof(closure))
+        check(bool(th), "create_thread (blocking region body)")
+        threads.append(th)
+    # Stop only once both sit in read(): a thread stopped by a signal while
+    # it runs Python may hold the GIL, which this thread needs meanwhile.
+    deadline = time.monotonic() + 30
+    while not (len(tids) == 2 and all(in_read(t) for t in tids.values())):
+        check(time.monotonic() < deadline, "the region threads never blocked in read()")
+        time.sleep(0.001)
+    before = Stats()
+    stops = 50
+    check(lib.sbthread_stats(C.byref(before)) == 0, "sbthread_stats")
+    lib.sbthread_in_blocking_region.argtypes = [C.POINTER(Thread)]
+    for _ in range(stops):
+        lib.gc_stop_the_world()
+        states = [(th.contents.state, lib.sbthread_in_blocking_region(th)) for th in threads]
+        lib.gc_start_the_world()
+        # Counted as stopped, not suspended: they run on, in read().
+        check(states == [(RUNNING, 1), (RUNNING, 1)],
+              "threads in regions are RUNNING and counted while stopped: %r" % states)
+    after = Stats()
+    lib.sbthread_stats(C.byref(after))
+    check(after.stops - before.stops == stops, "stops counted")
+    check(after.stop_counted_in_regions - before.stop_counted_in_regions == 2 * stops,
+          "each stop counted both threads in their regions: %d"
+          % (after.stop_counted_in_regions - before.stop_counted_in_regions))
+    signals = (after.stop_signals_by_stopper + after.stop_signals_by_helpers
+               - before.stop_signals_by_stopper - before.stop_signals_by_helpers)
+    check(signals == 0, "no stop signal sent to threads in regions: %d" % signals)
+    os.write(w, b"ab")
+    for th in threads:
+        lib.sbthread_wait_dead(th)
+        lib.reap_dead_thread(th)
+    check(len(got[1]) == 1 and {got[1][0], got[2]} == {ord("a"), ord("b")},
+          "each thread read its own byte: %r" % got)
+    os.close(r)
+    os.close(w)
+    print("python ffi: %d stops with two Python threads blocked in read() inside blocking regions "
+          "(enter/leave around os.read, and sbthread_do_blocking): counted, not one signal" % stops)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@
  * their references only in local variables (so in registers and stack
  * slots: build with -O2), build linked lists and trees, verify them,
  * and drop them, while collections run from any thread. Plus, again and
- * again, a collection while one thread is blocked in read() on a pipe and
- * another sits inside a deferral section, each holding the only
- * reference to a structure of its own.
+ * again, a collection while one thread is blocked in read() on a pipe
+ * inside a blocking region (sbthread_do_blocking: the stop counts it as
+ * stopped without a signal) and another sits inside a deferral section,
+ * each holding the only reference to a structure of its own.
  *
  * What it checks:
  *  - no reachable object is ever freed: every object's value is
@@ -18,7 +19,10 @@
  *  - the roots the library reports are consistent (gc.c checks every
  *    thread's; this file also checks that each thread's stack range holds
  *    its outermost frame, and that no collection ever sees a thread
- *    inside its deferral section).
+ *    inside its deferral section);
+ *  - a collection taken while the reader is blocked in read() counts it
+ *    in its blocking region (sbthread_stats: stop_counted_in_regions), so
+ *    the reader's structures survive on the roots it left at the entry.
  *
  * Usage: collector_test [SECONDS]   (or COLLECTOR_SECONDS; default 3)
  *        COLLECTOR_SEED=n to repeat a run's random choices.
@@ -76,6 +80,7 @@ struct worker {
     /* written by the roots hook with the world stopped */
     uint64_t seen_in_collection;
     uintptr_t seen_sp, seen_low, seen_high;
+    int seen_in_region;             /* the last collection counted it in a blocking region */
 };
 
 static struct worker mutators[MUTATORS], reader, section;
@@ -272,9 +277,25 @@ static long next_request(struct worker *w)
     }
 }
 
+/* read(2) of one byte from the reader's pipe, inside the blocking region
+ * of sbthread_do_blocking: it touches no heap object. */
+static uintptr_t read_pipe_byte(void *arg)
+{
+    char c;
+    ssize_t got;
+    while ((got = read(reader_pipe[0], &c, 1)) < 0 && errno == EINTR) {
+    }
+    *(int *)arg = got < 0 ? errno : 0;
+    return (uintptr_t)got;
+}
+
 /* The reader: builds a list and a tree, then blocks in read() holding the
  * only references, in this frame, while the coordinator collects (more
- * than once) and recycles the whole heap; verifies them when woken. */
+ * than once) and recycles the whole heap; verifies them when woken. The
+ * read is inside a blocking region: the collections count the reader as
+ * stopped without signalling it, and scan the registers it had when it
+ * entered the region and its stack above (this frame, which holds the
+ * list and the tree). */
 static uintptr_t reader_main(void *arg)
 {
     struct worker *w = arg;
@@ -286,12 +307,10 @@ static uintptr_t reader_main(void *arg)
         verify_list(w, list, SPECIAL_LIST, seed, "reader's list");
         verify_tree(w, tree, SPECIAL_DEPTH, ~seed);
         atomic_store(&w->ready, r);
-        char c;
-        ssize_t got;
-        while ((got = read(reader_pipe[0], &c, 1)) < 0 && errno == EINTR) {
-        }
+        int err = 0;
+        ssize_t got = (ssize_t)sbthread_do_blocking(read_pipe_byte, &err);
         if (got != 1)
-            fail(w, "read() from the pipe returned %zd (%s)", got, strerror(errno));
+            fail(w, "read() from the pipe returned %zd (%s)", got, strerror(err));
         verify_list(w, list, SPECIAL_LIST, seed, "reader's list");
         verify_tree(w, tree, SPECIAL_DEPTH, ~seed);
         atomic_store(&w->done, r);
@@ -364,6 +383,7 @@ static void on_thread_roots(const struct sbthread_roots *r)
                        (uintptr_t)r->thread, w->outer_frame, (uintptr_t)r->stack_low,
                        (uintptr_t)r->stack_high);
         w->seen_in_collection = atomic_load(&collection_no);
+        w->seen_in_region = r->in_blocking_region;
         w->seen_sp = r->context ? (uintptr_t)r->context->uc_mcontext.gregs[REG_RSP] : 0;
         w->seen_low = (uintptr_t)r->stack_low;
         w->seen_high = (uintptr_t)r->stack_high;
@@ -422,7 +442,7 @@ static void churn(long n, uint64_t *rng)
 }
 
 struct special_totals {
-    long rounds, section_inside_at_request, reader_in_read;
+    long rounds, section_inside_at_request, reader_in_read, reader_counted;
     double max_wait_ms;
     uintptr_t reader_sp, reader_low, reader_high; /* what the last round's collection saw */
 };
@@ -447,9 +467,19 @@ static void special_round(long r, uint64_t *rng, struct special_totals *tot)
     phase = "special round: collecting";
     int inside = atomic_load(&section.in_section);
     uint64_t before = atomic_load(&collection_no);
+    struct sbthread_stats st0, st1;
+    sbthread_stats(&st0);
     double t0 = now_s();
     gc_collect(GC_REQUESTED);
     double waited_ms = (now_s() - t0) * 1000;
+    sbthread_stats(&st1);
+    /* Seen in read() before the collection, the reader is inside its
+     * region: every stop since (this one at least) counted it, and this
+     * collection scanned the roots it left at the entry. */
+    int counted = st1.stop_counted_in_regions > st0.stop_counted_in_regions && reader.seen_in_region;
+    if (in_read && !counted)
+        fail(NULL, "the reader was blocked in read() inside its region, but the collection did not count it");
+    tot->reader_counted += counted;
     tot->section_inside_at_request += inside;
     if (waited_ms > tot->max_wait_ms)
         tot->max_wait_ms = waited_ms;
@@ -558,9 +588,11 @@ static uintptr_t program(void *arg)
            "max live after a collection %lu (bound %d), %lu live after the last (bound %d)\n",
            (unsigned long)st.allocated, (double)st.allocated / HEAP_CELLS, (unsigned long)st.freed,
            (unsigned long)st.max_live_after, LIVE_BOUND, (unsigned long)st.live_after_last, FINAL_BOUND);
-    printf("collector: %ld mutator rounds; %ld special rounds: reader seen blocked in read() in %ld, "
-           "section thread inside at the request in %ld, longest such collection %.1f ms\n",
-           rounds, tot.rounds, tot.reader_in_read, tot.section_inside_at_request, tot.max_wait_ms);
+    printf("collector: %ld mutator rounds; %ld special rounds: reader seen blocked in read() in %ld "
+           "(counted in its blocking region, not signalled, in %ld), section thread inside at the request "
+           "in %ld, longest such collection %.1f ms\n",
+           rounds, tot.rounds, tot.reader_in_read, tot.reader_counted, tot.section_inside_at_request,
+           tot.max_wait_ms);
     printf("collector: last special round, the reader: stopped at sp %#lx, scanned [%#lx, %#lx)\n",
            (unsigned long)tot.reader_sp, (unsigned long)tot.reader_low, (unsigned long)tot.reader_high);
     printf("collector: longest stop of the world %.1f us, longest time stopped %.1f us\n",
@@ -582,6 +614,8 @@ static uintptr_t program(void *arg)
         fail(NULL, "no collection was requested while the section thread was inside its section");
     if (tot.reader_in_read == 0)
         fail(NULL, "the reader was never seen blocked in read() at a collection");
+    if (tot.reader_counted == 0)
+        fail(NULL, "no collection counted the reader in its blocking region");
     printf("collector: PASS\n");
     return 0;
 }

@@ -22,6 +22,11 @@
  *     hold. Everything the collector needs is mapped in gc_init.
  *  R3 A thread blocked in a system call is stopped by the signal too, and
  *     sbthread_scan_roots reports its registers and stack like any other.
+ *     A thread that blocks inside a blocking region (sbthread_do_blocking)
+ *     is not even signalled: it is counted as stopped (not suspended: it
+ *     runs on, its state RUNNING, roots->in_blocking_region 1), and its
+ *     roots are the registers it had when it entered the region and its
+ *     stack above that point, which it does not touch until it leaves.
  *  R4 The stopper scans itself too: sbthread_scan_roots gives it a context
  *     saved inside the call and the stack below its own frames.
  *
@@ -212,9 +217,12 @@ static void scan_thread(const struct sbthread_roots *r, void *arg)
     else if (sp < (uintptr_t)r->stack_low || sp >= (uintptr_t)r->stack_high)
         gc_problem("thread %#lx: saved stack pointer %#lx outside [stack_low %#lx, stack_high %#lx)",
                    (uintptr_t)r->thread, sp, (uintptr_t)r->stack_low, (uintptr_t)r->stack_high);
-    if (!r->is_self && r->thread->state != SBTHREAD_STATE_SUSPENDED)
-        gc_problem("thread %#lx: visited while the world is stopped, but its state is %lu, not SUSPENDED",
-                   (uintptr_t)r->thread, (uintptr_t)r->thread->state, 0, 0);
+    /* Stopped: suspended, or counted in a blocking region (R3), where it
+     * runs on, RUNNING, without touching the heap. */
+    lispobj state = r->thread->state;
+    if (!r->is_self && (r->in_blocking_region ? state != SBTHREAD_STATE_RUNNING : state != SBTHREAD_STATE_SUSPENDED))
+        gc_problem("thread %#lx: visited while the world is stopped, but its state is %lu (in a blocking region: %lu)",
+                   (uintptr_t)r->thread, (uintptr_t)state, (uintptr_t)r->in_blocking_region, 0);
     if (r->tls != (const void *)r->thread)
         gc_problem("thread %#lx: TLS area %#lx is not its struct thread", (uintptr_t)r->thread,
                    (uintptr_t)r->tls, 0, 0);

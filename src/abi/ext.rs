@@ -4,11 +4,11 @@
 
 use core::ffi::{c_int, c_uint, c_void};
 
-use crate::legacy::types::{lispobj, SbthreadRootsVisitor, SbthreadStats, Thread};
+use crate::legacy::types::{lispobj, SbthreadBlockingFn, SbthreadRootsVisitor, SbthreadStats, Thread};
 use crate::init;
 use crate::legacy::hooks::Mode;
 use crate::diag::lose::lose;
-use crate::standalone::deferral;
+use crate::standalone::{blocking, deferral};
 use crate::thread::thread_ref::ThreadRef;
 use crate::diag::{stats, trace};
 use crate::lifecycle;
@@ -182,6 +182,110 @@ pub unsafe extern "C" fn sbthread_without_interrupts_leave() {
     deferral::without_interrupts_leave();
 }
 
+/// Enters a blocking region: the calling thread is about to block (in a
+/// system call, say) and will not touch memory a collector manages until
+/// `sbthread_blocking_leave`. While it is inside, a stop of the world
+/// counts it as stopped without signalling it (standalone mode; it is not
+/// suspended and its state stays RUNNING), and `sbthread_scan_roots`
+/// reports the registers it had here and its stack above this call
+/// (`in_blocking_region` = 1). Regions nest (only the outermost pair
+/// counts). Interrupts sent meanwhile run when it leaves. No system call.
+///
+/// Misuse goes to `lose`: an unregistered thread; entering inside a
+/// pseudo-atomic section or WITHOUT-GCING, or with the world stopped by
+/// this thread. Inside the region the thread must not begin or end a
+/// deferral section, stop the world, create or reap threads. In host mode
+/// it only checks the pairing (the host's stop signals the thread as any
+/// other). `sbthread_do_blocking` is the safer form: the compiler cannot
+/// move a heap pointer out of the caller's saved frame there.
+///
+/// # Safety
+/// Pair it with `sbthread_blocking_leave` in the same thread; between the
+/// two, use no memory a collector manages (no heap pointer is read,
+/// written or created).
+///
+/// Async-signal-safe: yes.
+#[unsafe(naked)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbthread_blocking_enter() {
+    // Straight to the saver, with the caller's registers and return
+    // address untouched (rdi is free: this function takes no argument).
+    core::arch::naked_asm!(
+        "lea rdi, [rip + {enter}]",
+        "jmp {save}",
+        enter = sym blocking_enter,
+        save = sym blocking::save_registers_and_call,
+    )
+}
+
+/// `sbthread_blocking_enter`'s body, with the caller's registers saved.
+///
+/// # Safety
+/// `regs` is what `save_registers_and_call` saved.
+unsafe extern "C" fn blocking_enter(regs: *const blocking::EntryRegs) {
+    init::ensure();
+    // SAFETY: passed through from the saver.
+    unsafe { blocking::enter_with(regs) }
+}
+
+/// Leaves a blocking region. If a stop counted the thread as stopped, it
+/// sleeps until the world is started (no spinning); then interrupts that
+/// arrived inside run. Leaving without entering goes to `lose`.
+///
+/// # Safety
+/// Must match an earlier `sbthread_blocking_enter` of this thread.
+///
+/// Async-signal-safe: yes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbthread_blocking_leave() {
+    init::ensure();
+    blocking::leave();
+}
+
+/// Runs `function(arg)` inside a blocking region and returns its result:
+/// the calling thread's registers and its stack above this call are its
+/// roots meanwhile (see `sbthread_blocking_enter`). `function` must not use
+/// memory a collector manages; it may block as long as it likes. A NULL
+/// `function` goes to `lose`.
+///
+/// # Safety
+/// `function` must be safe to call with `arg`, and keep the rules of a
+/// region.
+///
+/// Async-signal-safe: if `function` is.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbthread_do_blocking(function: SbthreadBlockingFn, arg: *mut c_void) -> usize {
+    init::ensure();
+    let Some(f) = function else { lose!("sbthread_do_blocking: NULL function") };
+    // SAFETY: this frame stays live while `f` runs, so the registers saved
+    // and the stack above are what this thread leaves to a collector.
+    unsafe { sbthread_blocking_enter() };
+    // SAFETY: the caller vouches for `f` and `arg`.
+    let r = unsafe { f(arg) };
+    blocking::leave();
+    r
+}
+
+/// 1 if `th` is inside a blocking region, else 0 (and 0 in host mode,
+/// where regions change nothing). While the world is stopped, for the
+/// stopper: 1 for a thread the stop counts as stopped in its region; such
+/// a thread is not suspended and its state stays RUNNING. A NULL `th` goes
+/// to `lose`.
+///
+/// # Safety
+/// `th` must be a live (not yet reaped) thread.
+///
+/// Async-signal-safe: yes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbthread_in_blocking_region(th: *mut Thread) -> c_int {
+    init::ensure();
+    // SAFETY: contract of this function.
+    match unsafe { ThreadRef::new(th) } {
+        Some(t) => c_int::from(blocking::inside(t)),
+        None => lose!("sbthread_in_blocking_region: NULL thread"),
+    }
+}
+
 /// Calls `visit(roots, arg)` once for each live thread while the world is
 /// stopped, the caller included (`roots->is_self` = 1), in registry order,
 /// and returns how many threads it visited. `*roots` is valid only during
@@ -246,6 +350,8 @@ pub unsafe extern "C" fn sbthread_stats(out: *mut SbthreadStats) -> c_int {
         interrupts_discarded: stats::INTERRUPTS_DISCARDED.get(),
         stop_backoffs: stats::STOP_BACKOFFS.get(),
         stop_adoptions: stats::STOP_ADOPTIONS.get(),
+        stop_counted_in_regions: stats::STOP_COUNTED_IN_REGIONS.get(),
+        region_leaves_waited: stats::REGION_LEAVES_WAITED.get(),
     };
     // SAFETY: `out` is non-NULL and writable (contract).
     unsafe { out.write(s) };

@@ -151,7 +151,10 @@ pub unsafe extern "C" fn interrupt_thread(th: *mut Thread, function: lispobj) ->
 
 /// Stops every other registered thread: takes `all_threads_lock` (held
 /// until `gc_start_the_world`), waits out threads still STARTING, signals
-/// the RUNNING ones and returns when each is SUSPENDED or DEAD.
+/// the RUNNING ones and returns when each is SUSPENDED or DEAD; in
+/// standalone mode a thread inside a blocking region is counted as stopped
+/// instead, without a signal (it stays RUNNING). Loses if the caller is
+/// inside a blocking region.
 ///
 /// # Safety
 /// The caller must call `gc_start_the_world` from the same thread.

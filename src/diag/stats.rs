@@ -18,6 +18,12 @@ impl Counter {
     pub(crate) fn add(&self, n: u64) {
         self.0.fetch_add(n, Ordering::Relaxed);
     }
+    /// Adds `n`, for a counter only the stopper writes (it holds
+    /// `all_threads_lock`): a plain load and store, no locked instruction
+    /// on the stop's hot path.
+    pub(crate) fn add_by_stopper(&self, n: u64) {
+        self.0.store(self.0.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
     /// The value.
     pub(crate) fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
@@ -47,12 +53,17 @@ static STOP_MIN_NS: AtomicU64 = AtomicU64::new(u64::MAX);
 static STOP_MAX_NS: AtomicU64 = AtomicU64::new(0);
 static STOP_TOTAL_NS: AtomicU64 = AtomicU64::new(0);
 
-/// Records one stop-the-world latency (request to all stopped).
+/// Records one stop-the-world latency (request to all stopped). By the
+/// stopper, which holds `all_threads_lock`: the only writer of these.
 pub(crate) fn record_stop(ns: u64) {
-    STOPS.bump();
-    STOP_MIN_NS.fetch_min(ns, Ordering::Relaxed);
-    STOP_MAX_NS.fetch_max(ns, Ordering::Relaxed);
-    STOP_TOTAL_NS.fetch_add(ns, Ordering::Relaxed);
+    STOPS.add_by_stopper(1);
+    if ns < STOP_MIN_NS.load(Ordering::Relaxed) {
+        STOP_MIN_NS.store(ns, Ordering::Relaxed);
+    }
+    if ns > STOP_MAX_NS.load(Ordering::Relaxed) {
+        STOP_MAX_NS.store(ns, Ordering::Relaxed);
+    }
+    STOP_TOTAL_NS.store(STOP_TOTAL_NS.load(Ordering::Relaxed).wrapping_add(ns), Ordering::Relaxed);
 }
 
 /// (min, mean, max) stop latency in nanoseconds; zeros before any stop.
@@ -83,9 +94,16 @@ pub(crate) static STOP_BACKOFFS: Counter = Counter::new();
 /// holds (`host_adopt.rs`).
 pub(crate) static STOP_ADOPTIONS: Counter = Counter::new();
 
-/// Records one wait of a stopper (after it sent its signals).
+/// Threads a stop counted as stopped without a signal because they sat in
+/// a blocking region (`region.rs`).
+pub(crate) static STOP_COUNTED_IN_REGIONS: Counter = Counter::new();
+/// Leaves of a blocking region that waited for the world to be started.
+pub(crate) static REGION_LEAVES_WAITED: Counter = Counter::new();
+
+/// Records one wait of a stopper (after it sent its signals); by the
+/// stopper, the only writer.
 pub(crate) fn record_stop_wait(wall_ns: u64) {
-    STOP_WAIT_NS.fetch_add(wall_ns, Ordering::Relaxed);
+    STOP_WAIT_NS.store(STOP_WAIT_NS.load(Ordering::Relaxed).wrapping_add(wall_ns), Ordering::Relaxed);
 }
 
 /// Monotonic clock in nanoseconds (`clock_gettime` is async-signal-safe).

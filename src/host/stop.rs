@@ -158,7 +158,7 @@ pub(crate) fn request_stop(th: ThreadRef) {
 pub(crate) fn send_stops() {
     publish(&STOPS, &STOPS_FILLING);
     let sent = STOPS.drain(&StopLinks, signal_stop);
-    stats::STOP_SIGNALS_BY_STOPPER.add(sent.into());
+    stats::STOP_SIGNALS_BY_STOPPER.add_by_stopper(sent.into());
 }
 
 /// Yields of the stopper, over a whole stop, before it sleeps: a thread

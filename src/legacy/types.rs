@@ -157,7 +157,8 @@ pub struct SbthreadRoots {
     /// Where the thread stopped: a `ucontext_t` holding its general
     /// registers (the signal context; for a stop honoured at the end of a
     /// deferral section, and for the caller, one saved by `getcontext`,
-    /// which holds the callee-saved registers). Vector registers are not
+    /// which holds the callee-saved registers; for a thread in a blocking
+    /// region, see `in_blocking_region`). Vector registers are not
     /// included.
     pub context: *const os_context_t,
     /// Bytes at `context` (the whole `ucontext_t`).
@@ -172,6 +173,12 @@ pub struct SbthreadRoots {
     pub tls: *const c_void,
     /// Bytes at `tls` (`dynamic_values_bytes`).
     pub tls_size: usize,
+    /// 1 if the thread is not suspended but counted as stopped inside a
+    /// blocking region: `context` holds the registers it saved when it
+    /// entered the region (callee-saved registers, stack pointer, return
+    /// address; the others 0), `stack_low` is below that stack pointer, and
+    /// its state is RUNNING.
+    pub in_blocking_region: c_int,
 }
 
 /// The visitor `sbthread_scan_roots` calls for each live thread.
@@ -230,4 +237,14 @@ pub struct SbthreadStats {
     /// itself holds, so they cannot run before the world is started; their
     /// stacks are scanned from where they sleep.
     pub stop_adoptions: u64,
+    /// Threads that stops counted as stopped without a signal because they
+    /// sat in a blocking region (standalone; one per thread and stop).
+    pub stop_counted_in_regions: u64,
+    /// Leaves of a blocking region that waited for the world to be started
+    /// (a stop had counted the thread).
+    pub region_leaves_waited: u64,
 }
+
+/// The function `sbthread_do_blocking` runs inside a blocking region, with
+/// its argument; its result is returned.
+pub type SbthreadBlockingFn = Option<unsafe extern "C" fn(arg: *mut c_void) -> usize>;

@@ -61,6 +61,10 @@ pub(crate) fn run_new_thread(th: ThreadRef) -> c_int {
     trace!(1, "thread {:#x} running", addr(th.as_ptr()));
     protocol().thread_started(th);
     let result = h.funcall0(function);
+    let regions = crate::thread::region_depth(th);
+    if regions != 0 {
+        lose!("new_thread_trampoline: thread {:#x} returned from its function inside {} blocking region(s)", addr(th.as_ptr()), regions);
+    }
     exit_thread(th);
     result as c_int
 }

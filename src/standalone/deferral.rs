@@ -14,7 +14,8 @@
 //!   are deferred until the outermost section ends; a stop is not.
 //!
 //! Sections must be left in the reverse order they were entered, by the
-//! thread that entered them; anything else ends in `lose`.
+//! thread that entered them, and never begin or end inside a blocking
+//! region (`blocking.rs`); anything else ends in `lose`.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -31,10 +32,12 @@ fn me(caller: &str) -> ThreadRef {
     if hooks().mode != Mode::Standalone {
         lose!("{}: only available in standalone mode; a host runtime manages its own sections", caller);
     }
-    match crate::thread::current() {
+    let th = match crate::thread::current() {
         Some(th) => th,
         None => lose!("{}: the calling thread is not a registered thread", caller),
-    }
+    };
+    super::blocking::assert_outside(th, caller, "no deferral section may begin or end");
+    th
 }
 
 /// Increments a depth counter; returns the old depth.

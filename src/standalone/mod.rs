@@ -11,7 +11,10 @@
 //! - resuming is one futex broadcast on a sequence number, not one signal
 //!   per thread;
 //! - at most one `SIG_INTERRUPT_THREAD` is in flight per thread (a doorbell
-//!   word), so interrupts cannot fill the real-time signal queue.
+//!   word), so interrupts cannot fill the real-time signal queue;
+//! - a thread inside a blocking region (`blocking.rs`) is counted as
+//!   stopped without a signal, and leaving one while the world is stopped
+//!   waits for the start.
 //!
 //! Modules: `table` and `defaults` (the hook table: the library's own
 //! definition of every hook), `static_space` (the static symbols at their
@@ -19,8 +22,10 @@
 //! `protocol` (standalone's half of the shared algorithms), `stop` (the
 //! state of a stop: the world's words and the threads still to signal),
 //! `signals` (the handlers), `deferral` (pseudo-atomic, WITHOUT-GCING,
-//! WITHOUT-INTERRUPTS).
+//! WITHOUT-INTERRUPTS), `blocking` (blocking regions: threads a stop counts
+//! as stopped without a signal).
 
+pub(crate) mod blocking;
 pub(crate) mod cons_pool;
 pub(crate) mod defaults;
 pub(crate) mod deferral;

@@ -1,18 +1,20 @@
 //! The standalone side of the shared algorithms (see `crate::world::protocol`).
 
 use core::ffi::c_int;
+use core::sync::atomic::Ordering;
 
 use super::signals::run_pending_interrupts;
-use super::stop::{signal_stop, ThreadLinks, FANOUT, STATES, WORLD};
+use super::stop::{signal_stop, stop_serial, ThreadLinks, FANOUT, REGIONS, SLEEPERS, STATES, WORLD};
 use crate::interrupt::{self, queue_of, RawCells};
 use crate::legacy::lisp::NIL;
 use crate::legacy::types::lispobj;
 use crate::thread::kill::kill_thread_safely;
 use crate::world::protocol::Protocol;
-use crate::thread::registry::AllThreadsLock;
+use crate::thread::registry::{self, AllThreadsLock};
 use crate::sys::sigset::{self, sig_interrupt_thread, MaskGuard};
 use crate::sys::sync::Futex;
 use crate::thread::thread_ref::ThreadRef;
+use crate::world::region;
 
 /// The standalone protocol.
 pub(crate) struct OwnProtocol;
@@ -76,18 +78,60 @@ impl Protocol for OwnProtocol {
     fn begin_stop(&self) {
         WORLD.begin_stop();
         FANOUT.reset();
+        SLEEPERS.store(false, Ordering::Relaxed);
+        region::begin_stop(&REGIONS, &Futex);
+    }
+
+    /// Walks the stop table: a thread inside a blocking region is counted
+    /// from its slot, not asked (nothing else of it is read).
+    fn for_each_to_stop(&self, me: Option<ThreadRef>, ask: &mut dyn FnMut(ThreadRef)) -> u32 {
+        let serial = stop_serial();
+        let mut counted = 0;
+        registry::for_each_member(|th, slot| {
+            if Some(th) == me {
+                return;
+            }
+            if region::count(&slot.region, &slot.counted, serial) {
+                counted += 1;
+            } else {
+                ask(th);
+            }
+        });
+        counted
+    }
+
+    /// The threads in blocking regions need nothing from the start; when
+    /// the stop signalled nobody, no thread needs anything (every other
+    /// live one was counted, or is DEAD), and the table is not walked.
+    fn for_each_to_start(&self, me: Option<ThreadRef>, start: &mut dyn FnMut(ThreadRef)) {
+        if !SLEEPERS.load(Ordering::Relaxed) {
+            return;
+        }
+        let serial = stop_serial();
+        registry::for_each_member(|th, slot| {
+            if Some(th) != me && !region::is_counted(&slot.counted, serial) {
+                start(th);
+            }
+        });
+    }
+
+    fn counted_in_region(&self, th: ThreadRef) -> bool {
+        region::is_counted(&crate::thread::slot_of(th).counted, stop_serial())
     }
 
     /// Only collects `th`: the signals go out in `send_requests`.
     fn request_stop(&self, th: ThreadRef) -> c_int {
         WORLD.count_request();
         FANOUT.push(&ThreadLinks, th.as_ptr() as usize as u64);
+        SLEEPERS.store(true, Ordering::Relaxed);
         0
     }
 
     fn send_requests(&self) {
         let sent = FANOUT.send_until_helped(&ThreadLinks, signal_stop);
-        crate::diag::stats::STOP_SIGNALS_BY_STOPPER.add(sent.into());
+        if sent != 0 {
+            crate::diag::stats::STOP_SIGNALS_BY_STOPPER.add_by_stopper(sent.into());
+        }
         crate::diag::trace::trace!(1, "gc_stop_the_world: sent {} stop signal(s), stopped threads send the rest", sent);
     }
 
@@ -100,7 +144,9 @@ impl Protocol for OwnProtocol {
         0
     }
 
+    /// Leaves of blocking regions may go; one broadcast, if anyone sleeps.
     fn end_start(&self) {
-        WORLD.end_start(&Futex);
+        region::end_stop(&REGIONS);
+        WORLD.end_start(&Futex, || SLEEPERS.load(Ordering::Relaxed) || region::someone_waits(&REGIONS, &Futex));
     }
 }

@@ -21,10 +21,10 @@
 //!   (`contexts.rs`), for a collector to scan.
 //! - `SIG_INTERRUPT_THREAD` runs with the deferrable signals blocked but
 //!   `SIG_STOP_FOR_GC` open, so a stop is never delayed by an interrupt
-//!   function. Inside a pseudo-atomic section or WITHOUT-INTERRUPTS it
-//!   records `INTERRUPT_PENDING` and leaves the doorbell rung (so no more
-//!   signals are sent until the section ends); otherwise it runs every
-//!   queued function, oldest first.
+//!   function. Inside a pseudo-atomic section, WITHOUT-INTERRUPTS or a
+//!   blocking region it records `INTERRUPT_PENDING` and leaves the doorbell
+//!   rung (so no more signals are sent until the section or region ends);
+//!   otherwise it runs every queued function, oldest first.
 
 use core::ffi::{c_int, c_void};
 use core::sync::atomic::Ordering;
@@ -119,6 +119,11 @@ extern "C" fn interrupt_thread_handler(_sig: c_int, _info: *mut libc::siginfo_t,
     if symbol_value(sym::INTERRUPTS_ENABLED, Some(th)) == NIL {
         set_symbol_value(sym::INTERRUPT_PENDING, T, Some(th));
         trace!(2, "interrupt deferred in thread {:#x} (without-interrupts)", addr(th.as_ptr()));
+        return;
+    }
+    if super::blocking::defers_interrupts(th) {
+        set_symbol_value(sym::INTERRUPT_PENDING, T, Some(th));
+        trace!(2, "interrupt deferred in thread {:#x} (blocking region)", addr(th.as_ptr()));
         return;
     }
     run_pending_interrupts(th);

@@ -1,13 +1,15 @@
 //! The state of a standalone stop, shared by the stopper
-//! (`protocol.rs`) and the `SIG_STOP_FOR_GC` handler (`signals.rs`): the
-//! world's words (`world/handshake.rs`) and the stack of threads still to
-//! signal (`world/fanout.rs`), with the sending of one stop signal.
+//! (`protocol.rs`), the `SIG_STOP_FOR_GC` handler (`signals.rs`) and the
+//! leave of a blocking region (`blocking.rs`): the world's words
+//! (`world/handshake.rs`) and the stack of threads still to signal
+//! (`world/fanout.rs`), with the sending of one stop signal.
 
-use core::sync::atomic::{AtomicU32, AtomicU64};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 
 use crate::legacy::types::{SBTHREAD_STATE_RUNNING, SBTHREAD_STATE_SUSPENDED};
 use crate::world::fanout::{Fanout, Links};
 use crate::world::handshake::{States, World};
+use crate::world::region::Regions;
 use crate::thread::kill::kill_thread_safely;
 use crate::sys::sigset::sig_stop_for_gc;
 use crate::sys::sync::Futex;
@@ -19,6 +21,20 @@ pub(crate) static WORLD: World<AtomicU32> =
 
 /// The state words the handshake writes.
 pub(crate) const STATES: States = States { running: SBTHREAD_STATE_RUNNING, suspended: SBTHREAD_STATE_SUSPENDED };
+
+/// Whether the stop signalled a thread (it suspends and sleeps on
+/// `resume_seq`, which the start must then wake). The stopper's alone.
+pub(crate) static SLEEPERS: AtomicBool = AtomicBool::new(false);
+
+/// The words of blocking regions every thread shares (`region.rs`).
+pub(crate) static REGIONS: Regions<AtomicU32, AtomicU64> =
+    Regions { stopping: AtomicU32::new(0), waiting: AtomicU32::new(0), serial: AtomicU64::new(0) };
+
+/// The serial of the current (or last) stop, for `region::is_counted`.
+/// The stopper's alone.
+pub(crate) fn stop_serial() -> u64 {
+    REGIONS.serial.load(core::sync::atomic::Ordering::Relaxed)
+}
 
 /// The threads of the current stop still to signal (see `fanout.rs`).
 pub(crate) static FANOUT: Fanout<AtomicU64, AtomicU32> = Fanout { head: AtomicU64::new(0), helping: AtomicU32::new(0) };

@@ -1,5 +1,5 @@
 //! The few atomic operations and waits the protocol cores (`queue.rs`,
-//! `handshake.rs`) use, as traits. The library implements them with real
+//! `handshake.rs`, `fanout.rs`, `region.rs`) use, as traits. The library implements them with real
 //! atomics and futexes; the loom model (`model_tests.rs`) with loom's, so
 //! that loom checks the very code the library runs.
 
@@ -33,6 +33,9 @@ pub(crate) trait Park<W: Word32> {
     /// A spinlock was just released (the model wakes its spinners here;
     /// the library's spinners do not sleep).
     fn released(&self);
+    /// A sequentially consistent fence (loom models `fence(SeqCst)`, not
+    /// `SeqCst` accesses, so the cores that need one say so here).
+    fn fence(&self);
 }
 
 macro_rules! delegate_word {
@@ -82,4 +85,8 @@ impl Park<AtomicU32> for Futex {
     }
 
     fn released(&self) {}
+
+    fn fence(&self) {
+        core::sync::atomic::fence(Ordering::SeqCst);
+    }
 }

@@ -16,11 +16,12 @@
 //! being unmapped; see there.
 
 use core::mem::size_of;
-use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use crate::legacy::globals::dynamic_values_bytes;
 use crate::legacy::types::{Thread, SBTHREAD_MAX_INTERRUPTS};
 use crate::diag::lose::lose;
+use crate::thread::table::Slot;
 
 /// `THREAD_CONTROL_STACK_SIZE`.
 pub(crate) const CONTROL_STACK_SIZE: usize = 2 << 20;
@@ -106,7 +107,25 @@ pub(crate) struct Private {
     /// The value that slot had before (meaningful while `lowered_sp_slot`
     /// is not 0).
     pub(crate) lowered_sp: AtomicU64,
+    /// The thread's slot in the stop table (`table.rs`), which holds its
+    /// blocking-region words; set while it is linked.
+    pub(crate) slot: AtomicPtr<Slot>,
+    /// Depth of blocking regions (both modes; only the outermost changes
+    /// the region word of its slot). Written by the thread only.
+    pub(crate) region_depth: AtomicU32,
+    /// The registers the thread saved when it entered its outermost region
+    /// ([`REGION_REGS`] says which is which), for a collector while a stop
+    /// counts it as stopped. Written by the thread before its region word
+    /// becomes INSIDE, read by a stopper only while that stop counts it.
+    pub(crate) region_regs: [AtomicUsize; REGION_REGS.len()],
 }
+
+/// The general register (a `ucontext_t` `gregs` index) each word of
+/// `Private::region_regs` holds, in the order the region's entry saves
+/// them (`standalone/blocking.rs`): the callee-saved registers, the stack
+/// pointer the caller has once the entry returns, and the return address.
+pub(crate) const REGION_REGS: [libc::c_int; 8] =
+    [libc::REG_RBX, libc::REG_RBP, libc::REG_R12, libc::REG_R13, libc::REG_R14, libc::REG_R15, libc::REG_RSP, libc::REG_RIP];
 
 /// Where everything is in a block.
 pub(crate) struct Layout {
@@ -208,12 +227,18 @@ fn private_offset_of(base: *mut u8, l: &Layout) -> usize {
     if base as usize == INITIAL_BLOCK.load(Ordering::Acquire) { l.private_offset } else { CONTROL_STACK_SIZE - TOP_RESERVE }
 }
 
-/// The private area of the live block starting at `base` (a thread's
-/// `control_stack_start`).
-pub(crate) fn private_of(base: *mut u8) -> &'static Private {
+/// The private area of the live block holding the `struct thread` at
+/// `th` (found from the address alone: a stopper walking hundreds of
+/// threads reads no other line of the struct for it).
+pub(crate) fn private_of_thread(th: *mut Thread) -> &'static Private {
     let Some(l) = LAYOUT.get() else {
-        lose!("private_of: a thread block at {:#x} exists before any block layout", base as usize)
+        lose!("private_of: a thread at {:#x} exists before any block layout", th as usize)
     };
+    private_in(th.cast::<u8>().wrapping_sub(l.tls_offset), l)
+}
+
+/// The private area of the block at `base`, laid out as `l`.
+fn private_in(base: *mut u8, l: &Layout) -> &'static Private {
     let p = base.wrapping_add(private_offset_of(base, l)).cast::<Private>();
     // SAFETY: the block is mapped while its thread is in use (ThreadRef
     // contract), the private area is aligned (64 bytes at least) inside it,
@@ -228,7 +253,21 @@ static SERIAL: AtomicU64 = AtomicU64::new(0);
 /// cached `interrupt_data` mapping.
 pub(crate) fn init_private(p: &Private) {
     p.serial.store(SERIAL.fetch_add(1, Ordering::Relaxed) + 1, Ordering::Relaxed);
-    for w in [&p.linked, &p.started, &p.dead, &p.reaping, &p.queue_closed, &p.doorbell, &p.pa_depth, &p.wogc_depth, &p.woi_depth, &p.tid, &p.stop_sent, &p.adopted] {
+    for w in [
+        &p.linked,
+        &p.started,
+        &p.dead,
+        &p.reaping,
+        &p.queue_closed,
+        &p.doorbell,
+        &p.pa_depth,
+        &p.wogc_depth,
+        &p.woi_depth,
+        &p.tid,
+        &p.stop_sent,
+        &p.adopted,
+        &p.region_depth,
+    ] {
         w.store(0, Ordering::Relaxed);
     }
     p.interrupts_run.store(0, Ordering::Relaxed);
@@ -236,6 +275,7 @@ pub(crate) fn init_private(p: &Private) {
     p.own_stack_high.store(0, Ordering::Relaxed);
     p.lowered_sp_slot.store(0, Ordering::Relaxed);
     p.lowered_sp.store(0, Ordering::Relaxed);
+    p.slot.store(core::ptr::null_mut(), Ordering::Relaxed);
     p.magic.store(PRIVATE_MAGIC, Ordering::Release);
 }
 

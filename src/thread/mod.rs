@@ -9,6 +9,9 @@
 //! - `contexts`: the interrupt contexts a suspended thread records (the
 //!   runtime's convention, used by both modes);
 //! - `registry`: `all_threads` and the `all_threads_lock` discipline;
+//! - `table`: the stop table, one cache line per registered thread (its
+//!   blocking-region words), which a stopper reads instead of the
+//!   threads' own memory;
 //! - `kill`: sending a signal to a thread, retrying on a full queue.
 
 pub(crate) mod block;
@@ -18,6 +21,7 @@ pub(crate) mod dormant;
 pub(crate) mod kill;
 pub(crate) mod registry;
 pub(crate) mod symbols;
+pub(crate) mod table;
 pub(crate) mod thread_ref;
 
 use crate::legacy::hooks::hooks;
@@ -35,6 +39,23 @@ pub(crate) fn current() -> Option<ThreadRef> {
 pub(crate) fn current_if_ready() -> Option<ThreadRef> {
     // SAFETY: as in `current`.
     unsafe { ThreadRef::new(crate::legacy::hooks::current_thread_ptr_if_ready()) }
+}
+
+/// `th`'s slot in the stop table; loses if it has none (not linked).
+pub(crate) fn slot_of(th: ThreadRef) -> &'static table::Slot {
+    let s = th.private().slot.load(core::sync::atomic::Ordering::Acquire);
+    // SAFETY: slots are never unmapped; a linked thread's slot is its own
+    // until it is unlinked.
+    match unsafe { s.as_ref() } {
+        Some(s) => s,
+        None => crate::diag::lose::lose!("stop table: thread {:#x} is not linked", crate::diag::lose::addr(th.as_ptr())),
+    }
+}
+
+/// How deep `th` is in blocking regions (0: outside any). Read by the
+/// thread itself, for the rules of what may not run inside one.
+pub(crate) fn region_depth(th: ThreadRef) -> u32 {
+    th.private().region_depth.load(core::sync::atomic::Ordering::Relaxed)
 }
 
 /// Closes `th`'s allocation region (`gc_alloc_update_page_tables`). The

@@ -70,6 +70,8 @@ pub(crate) fn push_front(th: ThreadRef) {
     }
     th.next_word().store(old, Ordering::Release);
     th.prev_word().store(core::ptr::null_mut(), Ordering::Release);
+    let slot = crate::thread::table::take(th.as_ptr());
+    th.private().slot.store((slot as *const crate::thread::table::Slot).cast_mut(), Ordering::Release);
     all_threads.store(th.as_ptr(), Ordering::Release);
     LIVE.fetch_add(1, Ordering::Relaxed);
 }
@@ -84,7 +86,20 @@ pub(crate) fn unlink(th: ThreadRef) {
     if let Some(next) = th.next() {
         next.prev_word().store(th.prev_word().load(Ordering::Acquire), Ordering::Release);
     }
+    crate::thread::table::give_back(crate::thread::slot_of(th));
+    th.private().slot.store(core::ptr::null_mut(), Ordering::Release);
     LIVE.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Calls `f` with every registered thread and its stop-table slot, in
+/// table order (for a stopper, which holds the lock: cheaper to walk than
+/// `all_threads` when it needs no more of a thread than its slot).
+pub(crate) fn for_each_member(mut f: impl FnMut(ThreadRef, &'static crate::thread::table::Slot)) {
+    crate::thread::table::for_each_in_use(|s, th| {
+        // SAFETY: a slot in use holds a linked thread (module invariant),
+        // non-null (checked by the walk).
+        f(unsafe { ThreadRef::new(th).unwrap_unchecked() }, s)
+    });
 }
 
 /// `check_sig_stop_for_gc_can_arrive_or_lose`, naming `caller`.
@@ -182,6 +197,15 @@ impl<'m> AllThreadsLock<'m> {
 
     fn lock(caller: &'static str, stop_blocked: bool, mask: Mask<'m>) -> Self {
         check_stop_can_arrive(caller, stop_blocked);
+        if let Some(th) = crate::thread::current()
+            && crate::thread::region_depth(th) != 0
+        {
+            lose!(
+                "{}: thread {:#x} is inside a blocking region, where it may not take all_threads_lock (create or reap threads); leave the region first",
+                caller,
+                addr(th.as_ptr())
+            );
+        }
         if i_am_stopper() {
             lose!("{}: this thread stopped the world and holds all_threads_lock; call gc_start_the_world first", caller);
         }
@@ -251,12 +275,16 @@ pub(crate) fn lock_for_stop() {
 }
 
 /// Releases the lock at the end of `gc_start_the_world`, and passes the
-/// turn on.
+/// turn on, waking the waiting stoppers if there are any: a waiter took
+/// its ticket before it read the turn, so either it reads the new turn, or
+/// the ticket is seen here (both sides are sequentially consistent).
 pub(crate) fn unlock_after_start() {
     STOPPER.store(0, Ordering::Release);
     mutex_unlock("gc_start_the_world");
-    STOP_TURN.fetch_add(1, Ordering::SeqCst);
-    crate::sys::futex::wake_all(&STOP_TURN);
+    let turn = STOP_TURN.fetch_add(1, Ordering::SeqCst) + 1;
+    if STOP_TICKETS.load(Ordering::SeqCst) != turn {
+        crate::sys::futex::wake_all(&STOP_TURN);
+    }
 }
 
 /// Loses unless the caller stopped the world.

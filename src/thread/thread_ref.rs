@@ -155,9 +155,10 @@ impl ThreadRef {
         unsafe { AtomicPtr::from_ptr(p) }
     }
 
-    /// The library's private per-thread words (`block::Private`).
+    /// The library's private per-thread words (`block::Private`), found
+    /// from the struct's address (its block starts `tls_offset` below).
     pub(crate) fn private(self) -> &'static Private {
-        block::private_of(self.block_start())
+        block::private_of_thread(self.as_ptr())
     }
 
     /// `control_stack_start`, which is also the start of the block.

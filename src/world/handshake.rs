@@ -11,7 +11,8 @@
 //! `stopped`, the one word the stopper sleeps on: the stopper wakes once,
 //! when the last thread has suspended, not at every suspension.
 //! `resume_seq` is bumped once per start; suspended threads sleep on it,
-//! so resuming every thread is one broadcast.
+//! and so do threads waiting to leave a blocking region (`region.rs`), so
+//! resuming every thread is one broadcast.
 
 use core::sync::atomic::Ordering;
 
@@ -100,9 +101,16 @@ impl<W32: Word32> World<W32> {
         state.store(s.running, Ordering::Release);
     }
 
-    /// After every thread was marked RUNNING: one broadcast.
-    pub(crate) fn end_start<P: Park<W32>>(&self, park: &P) {
+    /// After every thread was marked RUNNING: bumps `resume_seq`, then
+    /// wakes everyone sleeping on it (one broadcast) if `sleepers`, asked
+    /// after the bump, says someone may be: false only when this stop
+    /// suspended no thread and no thread waits to leave a region
+    /// (`region.rs`), so that a stop of threads that all sit in regions
+    /// makes no system call for them.
+    pub(crate) fn end_start<P: Park<W32>>(&self, park: &P, sleepers: impl FnOnce() -> bool) {
         self.resume_seq.fetch_add(1, Ordering::AcqRel);
-        park.wake_all(&self.resume_seq);
+        if sleepers() {
+            park.wake_all(&self.resume_seq);
+        }
     }
 }

@@ -5,13 +5,15 @@
 //! - `stw`: `gc_stop_the_world` / `gc_start_the_world`, the shared
 //!   algorithm;
 //! - `roots`: what a collector scans of a stopped world (standalone);
-//! - `handshake`, `fanout`: the standalone stop/start protocol cores and
-//!   the stack of threads still to signal, written over atomic traits so
-//!   that the loom models (`model_tests.rs`) check the code the library
-//!   runs.
+//! - `handshake`, `fanout`, `region`: the standalone stop/start protocol
+//!   cores, the stack of threads still to signal, and the blocking regions
+//!   (threads a stop counts as stopped without a signal), written over
+//!   atomic traits so that the loom models (`model_tests.rs`) check the
+//!   code the library runs.
 
 pub(crate) mod fanout;
 pub(crate) mod handshake;
 pub(crate) mod protocol;
+pub(crate) mod region;
 pub(crate) mod roots;
 pub(crate) mod stw;

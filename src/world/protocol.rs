@@ -9,6 +9,7 @@ use core::ffi::c_int;
 use std::sync::OnceLock;
 
 use crate::legacy::types::lispobj;
+use crate::thread::registry;
 use crate::thread::thread_ref::ThreadRef;
 
 /// What a mode must provide.
@@ -34,6 +35,29 @@ pub(crate) trait Protocol: Sync {
     /// Start of a stop, with `all_threads_lock` held.
     fn begin_stop(&self);
 
+    /// After `begin_stop`: calls `ask` with every registered thread but
+    /// `me` that the stop must ask to stop (if RUNNING), and returns how
+    /// many more it counted as stopped without asking (standalone: those in
+    /// blocking regions, `region.rs`; they stay RUNNING, and
+    /// `counted_in_region` says so until the start).
+    fn for_each_to_stop(&self, me: Option<ThreadRef>, ask: &mut dyn FnMut(ThreadRef)) -> u32 {
+        registry::iter().filter(|t| Some(*t) != me).for_each(ask);
+        0
+    }
+
+    /// Starting the world: calls `start` with every registered thread but
+    /// `me`, except those `for_each_to_stop` counted as stopped (which
+    /// need nothing: `end_start` lets them go).
+    fn for_each_to_start(&self, me: Option<ThreadRef>, start: &mut dyn FnMut(ThreadRef)) {
+        registry::iter().filter(|t| Some(*t) != me).for_each(start);
+    }
+
+    /// While the world is stopped (for the stopper): whether `th` is
+    /// counted as stopped in a blocking region by this stop.
+    fn counted_in_region(&self, _th: ThreadRef) -> bool {
+        false
+    }
+
     /// Ask one RUNNING thread to suspend. Returns 0 or a `pthread_kill`
     /// error.
     fn request_stop(&self, th: ThreadRef) -> c_int;
@@ -48,9 +72,9 @@ pub(crate) trait Protocol: Sync {
     /// Starting the world, before any thread is resumed.
     fn begin_start(&self, _me: Option<ThreadRef>) {}
 
-    /// Starting the world, for each thread but the stopper: true if `th`
-    /// was counted as stopped without suspending (host mode's adoption),
-    /// which this undoes; such a thread needs no resume.
+    /// Starting the world, for each thread `for_each_to_start` gives: true
+    /// if `th` was counted as stopped without suspending (host mode's
+    /// adoption), which this undoes; such a thread needs no resume.
     fn release_unsuspended(&self, _th: ThreadRef) -> bool {
         false
     }

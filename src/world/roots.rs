@@ -8,8 +8,12 @@
 //! `gc_stop_the_world` and `gc_start_the_world`: then the set of threads
 //! cannot change (link, unlink and the DEAD transition need the lock the
 //! stopper holds) and every other live thread is SUSPENDED with its
-//! context recorded (`standalone/contexts.rs`). A DEAD thread has no
-//! roots: its function has returned.
+//! context recorded (`thread/contexts.rs`), or counted as stopped in a
+//! blocking region (`region.rs`) with the registers it saved when it
+//! entered the region, given to the collector as a `ucontext_t` holding
+//! those (the stack above that point is the live part: the thread runs
+//! below it, touching no collected memory). A DEAD thread has no roots:
+//! its function has returned.
 //!
 //! A thread that was inside a deferral section when asked to stop is
 //! suspended only when it leaves it, so the stop itself waits for that;
@@ -27,6 +31,7 @@ use crate::diag::lose::{addr, lose, state_name};
 use crate::thread::registry;
 use crate::thread::contexts;
 use crate::thread::thread_ref::ThreadRef;
+use crate::world::protocol::protocol;
 
 /// The System V x86-64 red zone: leaf code may keep data this far below
 /// its stack pointer.
@@ -83,6 +88,25 @@ fn live_low(sp: usize, low: usize, high: usize) -> usize {
     if (low..high).contains(&sp) { sp.saturating_sub(RED_ZONE).max(low) } else { low }
 }
 
+/// The context of `th`, counted as stopped in a blocking region: a
+/// `ucontext_t` with nothing but the registers it saved at the entry
+/// (`block::REGION_REGS`: callee-saved registers, stack pointer, return
+/// address), built in `buf`.
+fn region_entry_context(th: ThreadRef, buf: &mut MaybeUninit<libc::ucontext_t>) -> *const libc::ucontext_t {
+    buf.write(
+        // SAFETY: an all-zero ucontext_t is a valid value (integers, and a
+        // null `fpregs` pointer).
+        unsafe { core::mem::zeroed() },
+    );
+    // SAFETY: initialised just above.
+    let uc = unsafe { buf.assume_init_mut() };
+    for (slot, reg) in th.private().region_regs.iter().zip(block::REGION_REGS) {
+        // The stopper saw the thread INSIDE (acquire), after it saved these.
+        uc.uc_mcontext.gregs[reg as usize] = slot.load(Ordering::Relaxed) as i64;
+    }
+    buf.as_ptr()
+}
+
 /// Calls `visit` with the roots of every live thread, the caller
 /// included, in registry order; returns how many it visited. Loses unless
 /// the caller is the registered thread that stopped the world (standalone
@@ -100,6 +124,9 @@ pub(crate) fn for_each(mut visit: impl FnMut(&SbthreadRoots)) -> u32 {
         lose!("{}: getcontext failed", CALLER);
     }
     let tls_size = block::layout().tls_bytes;
+    // The context of a thread counted in a blocking region, rebuilt for
+    // each such thread from the registers it saved.
+    let mut entry = MaybeUninit::<libc::ucontext_t>::zeroed();
     let mut visited = 0;
     for th in registry::iter() {
         let state = th.state();
@@ -107,8 +134,11 @@ pub(crate) fn for_each(mut visit: impl FnMut(&SbthreadRoots)) -> u32 {
             continue;
         }
         let is_self = th == me;
+        let in_region = !is_self && protocol().counted_in_region(th);
         let context: *const libc::ucontext_t = if is_self {
             own.as_ptr()
+        } else if in_region {
+            region_entry_context(th, &mut entry)
         } else if state != SBTHREAD_STATE_SUSPENDED {
             lose!("{}: thread {:#x} is in state {}, not SUSPENDED, in a stopped world", CALLER, addr(th.as_ptr()), state_name(state))
         } else {
@@ -127,6 +157,7 @@ pub(crate) fn for_each(mut visit: impl FnMut(&SbthreadRoots)) -> u32 {
             stack_high: high as *const c_void,
             tls: th.as_ptr().cast_const().cast(),
             tls_size,
+            in_blocking_region: in_region.into(),
         };
         visit(&roots);
         visited += 1;
