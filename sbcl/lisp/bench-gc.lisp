@@ -3,6 +3,13 @@
 ;;;;   gc-idle-0                 no other thread
 ;;;;   gc-idle-queue-N           N threads waiting on a waitqueue
 ;;;;   gc-idle-sleep-N           N threads sleeping (SLEEP 0.05 in a loop)
+;;;;   stw-idle-queue-N          no collection: one gc_stop_the_world +
+;;;;                             gc_start_the_world called from Lisp exactly
+;;;;                             as SUB-GC calls them (its mutex held,
+;;;;                             interrupts off), N threads waiting on a
+;;;;                             waitqueue, µs per round trip: the thread
+;;;;                             library's share of a collection, timed at
+;;;;                             its boundary
 ;;;;   gc-consing-N              N threads consing lists as fast as they can;
 ;;;;                             bytes-consed-between-gcs is raised (to
 ;;;;                             consing-threshold-mb=N MiB, default 512) so
@@ -39,6 +46,25 @@
     (emit-samples name samples "ms/gc" :threads n)
     (sb-ext:gc :full t)))
 
+(defun time-stws (count)
+  "COUNT samples of one stop + start of the world without a collection, µs
+each: SUB-GC's own sequence (gc.lisp) with COLLECT-GARBAGE left out."
+  (sb-ext:gc)
+  (loop repeat count
+        collect (sb-thread:with-mutex (sb-kernel::*already-in-gc*)
+                  (sb-sys:without-interrupts
+                    (let ((t0 (now-us)))
+                      (sb-kernel::gc-stop-the-world)
+                      (sb-kernel::gc-start-the-world)
+                      (- (now-us) t0))))))
+
+(defun stw-case (n)
+  (let* ((threads (start-idlers n :queue))
+         (samples (time-stws *gcs*)))
+    (release-idlers threads)
+    (emit-samples (format nil "stw-idle-queue-~D" n) samples "us/stw" :threads n)
+    (sb-ext:gc :full t)))
+
 (defvar *consing* nil)
 (defvar *default-threshold* (sb-ext:bytes-consed-between-gcs))
 (defvar *consing-threshold* (* (bench-arg :consing-threshold-mb 512) 1024 1024))
@@ -72,6 +98,7 @@
 (dolist (n (list 8 *idle-big*))
   (idle-case n :queue)
   (idle-case n :sleep))
+(stw-case *idle-big*)
 (consing-case 2)
 (consing-case 8)
 (bench-done)
