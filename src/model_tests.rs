@@ -46,6 +46,9 @@ use crate::sys::sync::{delegate_word, Park, Word32, Word64};
 delegate_word!(Word32 for AtomicU32, u32, [
     fn fetch_add(&self, v: u32, o: Ordering) -> u32 { AtomicU32::fetch_add(self, v, o) }
     fn fetch_sub(&self, v: u32, o: Ordering) -> u32 { AtomicU32::fetch_sub(self, v, o) }
+    fn compare_exchange(&self, c: u32, n: u32, s: Ordering, f: Ordering) -> Result<u32, u32> {
+        AtomicU32::compare_exchange(self, c, n, s, f)
+    }
 ]);
 delegate_word!(Word64 for AtomicU64, u64, [
     fn compare_exchange_weak(&self, c: u64, n: u64, s: Ordering, f: Ordering) -> Result<u64, u64> {

@@ -95,6 +95,10 @@ pub(crate) struct Private {
     /// real-time and queues, and the runtime's handler would take the
     /// extra one for its resume.
     pub(crate) stop_sent: AtomicU32,
+    /// Host mode: the thread's side of its resume (`world/resume.rs`):
+    /// IDLE, WAITING or SIGNALLED, and whether its handler's resume wait
+    /// is ours (KNOWN).
+    pub(crate) resume_wait: AtomicU32,
     /// Host mode, during a stop: 1 + the context slot the stopper uses for
     /// this thread, counted as stopped while it sleeps on a Lisp mutex the
     /// stopper holds (`host_adopt.rs`); 0 otherwise.
@@ -265,6 +269,7 @@ pub(crate) fn init_private(p: &Private) {
         &p.woi_depth,
         &p.tid,
         &p.stop_sent,
+        &p.resume_wait,
         &p.adopted,
         &p.region_depth,
     ] {
