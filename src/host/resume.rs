@@ -56,7 +56,11 @@ pub(crate) fn resume(th: ThreadRef) -> c_int {
         return 0;
     }
     stats::RESUME_SIGNALS.add_by_stopper(1);
-    kill_thread_safely(th.os_thread(), sig_stop_for_gc())
+    let r = kill_thread_safely(th.os_thread(), sig_stop_for_gc());
+    if measures::RESUME_WAKE.on() {
+        resume::signal_sent(&p.resume_wait);
+    }
+    r
 }
 
 /// Stopper, after [`resume`] for every thread it resumes: wakes the ones

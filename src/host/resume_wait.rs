@@ -98,7 +98,8 @@ pub(crate) fn await_resume(info: *mut libc::siginfo_t) -> Option<c_int> {
         }
         Resumed::Signalled => {
             let r = take_signal(sig, info, None);
-            protocol::signal_taken(&p.resume_wait);
+            let mut wait = crate::sys::backoff::Backoff::new();
+            protocol::signal_taken(&p.resume_wait, || wait.pause());
             r
         }
     };

@@ -23,7 +23,10 @@
 //! compare-and-swap to SIGNALLED and sends the signal, the fallback of a
 //! thread whose handler may not wait in ours. The thread enters with a
 //! compare-and-swap to KNOWN|WAITING; exactly one of the two swaps wins,
-//! so a signal is sent exactly when the thread will take it. The thread
+//! so a signal is sent exactly when the thread will take it; the stopper
+//! adds OUT once it is sent, and the thread, having taken a signal, waits
+//! for OUT before it drains (below): the one it took may have been a
+//! stale one, the resume signal then pending. The thread
 //! reads `generation` before the state, the stopper bumps it after every
 //! state: a waiter that saw SUSPENDED sleeps on a value the bump changes.
 //!
@@ -49,6 +52,8 @@ pub(crate) const SIGNALLED: u32 = 2;
 const PHASE: u32 = 3;
 /// The thread's handler waits in ours.
 pub(crate) const KNOWN: u32 = 4;
+/// With SIGNALLED: the stopper has sent the resume signal.
+pub(crate) const OUT: u32 = 8;
 
 /// No stop signal owed (`sent`).
 pub(crate) const NONE: u32 = 0;
@@ -91,8 +96,14 @@ pub(crate) fn wait<W: Word32, P: Park<W>>(word: &W, state: &impl Word64, running
     Resumed::Woken
 }
 
-/// In the thread, once it took the resume signal [`wait`] told it of.
-pub(crate) fn signal_taken(word: &impl Word32) {
+/// In the thread, once it took a signal after [`wait`] told it of the
+/// resume signal: waits (`relax`) until the stopper has sent it, so that
+/// [`drain_stale`] then finds it pending if the signal taken was a stale
+/// one instead (they are the same signal).
+pub(crate) fn signal_taken(word: &impl Word32, mut relax: impl FnMut()) {
+    while word.load(Acquire) & OUT == 0 {
+        relax();
+    }
     word.store(KNOWN | IDLE, Release);
 }
 
@@ -111,6 +122,11 @@ pub(crate) fn resume_one(word: &impl Word32, state: &impl Word64, running: u64) 
             Err(now) => cur = now,
         }
     }
+}
+
+/// Stopper, once the resume signal [`resume_one`] asked for is sent.
+pub(crate) fn signal_sent(word: &impl Word32) {
+    word.store(SIGNALLED | OUT, Release);
 }
 
 /// Stopper, after [`resume_one`] for every thread: bumps the generation
