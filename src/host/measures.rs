@@ -12,7 +12,7 @@
 //! | adoption | `SBTHREAD_ADOPT=0` | the same sleeper, on a Lisp mutex the stopper itself holds | `adopt.rs` | `sbcl/lisp/gc-in-lock.lisp` |
 //! | resume retry | `SBTHREAD_RESUME_RETRY=0` | the handler takes any return of its resume wait, EINTR too, for the resume | `resume_wait.rs` | `c-tests/exit_races.c` (the resume waits it interrupts; the death with `SBTHREAD_RESUME_WAKE=0` too: the resume wake's futex wait retries anyway) |
 //! | stack-top scan | `SBTHREAD_SCAN_TOP=0` | gencgc skips the word at a stopped thread's stack pointer: a return address into young code, when the thread stopped in a frameless allocation routine | `stack_top.rs` | `c-tests/stack_top.c`; `sbcl/lisp/young-code.lisp` |
-//! | resume wake | `SBTHREAD_RESUME_WAKE=0` | the handler's resume wait takes the next `SIG_STOP_FOR_GC` for its resume: one signal per thread to start the world, and a stale one is taken for a resume | `resume.rs`, `resume_wait.rs`, `world/resume.rs` | `c-tests/resume_wake.c`; the loom model `host_resume_*` |
+//! | resume wake | `SBTHREAD_RESUME_WAKE=0` | the handler's resume wait takes the next `SIG_STOP_FOR_GC` for its resume: one signal per thread to start the world, and a stale one is taken for a resume | `resume.rs`, `resume_wait.rs`, `world/resume.rs` | `c-tests/resume_wake.c`; the loom model `host_resume_*`; `sbcl/lisp/resume-wake.lisp` |
 //!
 //! The behaviours, in 0.9.4.1's sources:
 //! - `src/code/target-thread.lisp:500-509`: a thread's exit code binds
