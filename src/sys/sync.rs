@@ -1,7 +1,8 @@
 //! The few atomic operations and waits the protocol cores (`queue.rs`,
-//! `handshake.rs`, `fanout.rs`, `region.rs`, `resume.rs`) use, as traits. The library implements them with real
-//! atomics and futexes; the loom model (`model_tests.rs`) with loom's, so
-//! that loom checks the very code the library runs.
+//! `handshake.rs`, `fanout.rs`, `region.rs`, `resume.rs`) use, as traits.
+//! The library implements them with real atomics and futexes; the loom
+//! model (`model_tests.rs`) with loom's, so that loom checks the very code
+//! the library runs.
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
