@@ -240,9 +240,16 @@ static void measures_switched_off(void)
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM);
     printf("exit_races: with SBTHREAD_BACKOFF=0, a dying thread asleep on a lock its suspended holder keeps "
            "hangs the stop (the child ended by SIGALRM)\n");
+    /* The retry is the signal wait's (SBTHREAD_RESUME_WAKE=0); the futex
+     * wait of the resume wake retries anyway. */
+    status = harness_run_self("resume-waits", "SBTHREAD_RESUME_WAKE=0", out, sizeof out);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    printf("exit_races: with SBTHREAD_RESUME_WAKE=0 (a signal resumes), the 50 interrupted resume waits are "
+           "retried too\n");
     static const char *const wakeup[] = { "wrong thread state on wakeup", NULL };
-    CHECK(harness_expect_death("resume-waits", "SBTHREAD_RESUME_RETRY=0", wakeup));
-    printf("exit_races: with SBTHREAD_RESUME_RETRY=0, an interrupted resume wait is the handler's death\n");
+    CHECK(harness_expect_death("resume-waits", "SBTHREAD_RESUME_WAKE=0 SBTHREAD_RESUME_RETRY=0", wakeup));
+    printf("exit_races: with SBTHREAD_RESUME_WAKE=0 SBTHREAD_RESUME_RETRY=0, an interrupted resume wait is the "
+           "handler's death\n");
 }
 
 /* ---- e ---- */

@@ -353,6 +353,23 @@ struct sbthread_stats {
    (a stop had counted the thread).
    */
   uint64_t region_leaves_waited;
+  /*
+   Stopped threads resumed with a `SIG_STOP_FOR_GC` each (host mode:
+   all of them with `SBTHREAD_RESUME_WAKE=0`, otherwise only a thread
+   whose handler was not seen waiting in the library's resume wait).
+   */
+  uint64_t resume_signals;
+  /*
+   Stopped threads resumed by the start's futex wake instead (host
+   mode; standalone always resumes that way and does not count it).
+   */
+  uint64_t resume_wakes;
+  /*
+   Stale `SIG_STOP_FOR_GC`s (no stop owed them) a resumed thread took
+   before its handler returned, so that none starts a suspension no
+   stopper asked for (host mode).
+   */
+  uint64_t stale_stop_signals;
 };
 
 /*

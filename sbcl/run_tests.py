@@ -64,6 +64,7 @@ OURS = [
     ("gc-behind-lock.lisp", 120, False),   # ... on a lock whose holder waits for the collecting thread
     ("backoff-waitqueue.lisp", 120, False),  # ... on a waitqueue a suspended thread notifies
     ("young-code.lisp", 120, False),       # the word at a stopped thread's stack pointer, scanned
+    ("resume-wake.lisp", 120, False),      # the start resumes without a signal per thread
 ]
 # One short round of each file of the stress family (sbcl/soak.py runs them
 # long): (file, seconds of stress).

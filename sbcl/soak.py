@@ -308,6 +308,7 @@ FINDINGS = [
     " thread gone: its worker had been terminated before notifying, and the interrupter's fallback broadcasts"
     " had ended with the run. The file now broadcasts from the main thread until the creators are gone (3 s"
     " check runs pass); the table's figures are from before that change.",
+    "**A second stop signal to a thread that still owed one (found by reading, for the resume wake; not seen in a run).** The back-off never re-sent a stop signal still on its way, but a new stop did: it asked every RUNNING thread, so an adopted sleeper whose first signal was still queued behind its blocked mask got a second. Had it ever unblocked, 0.9.4.1's handler would have taken the second for the resume of the first (\"wrong thread state on wakeup\", or a resume in the middle of a stop); with the resume wake it would have started a suspension no stopper asked for. 0.9.4.1's exit code never unblocks, so the thread died with both. A stop now claims the thread's `stop_sent` (`world/resume.rs`: `claim_stop`) and sends nothing while one is owed; a resumed thread takes any stale stop signal before its handler returns (`c-tests/resume_wake.c`, the loom model `host_resume_*`).",
 ]
 
 

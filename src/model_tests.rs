@@ -1,6 +1,6 @@
 //! Loom models of the protocols, run by `cargo test`. They drive the
 //! library's own protocol code (`queue.rs`, `handshake.rs`, `fanout.rs`,
-//! `region.rs`), instantiated with loom's atomics instead of the real ones,
+//! `region.rs`, `resume.rs`), instantiated with loom's atomics instead of the real ones,
 //! and check every interleaving loom produces (up to its preemption bound)
 //! for 2 or 3 threads:
 //!
@@ -22,7 +22,15 @@
 //!   stopped, each signal is handled once, a leave that waits is woken; and
 //!   three deliberately broken variants (a leave without its fence, a stop
 //!   without its fence, a start that does not wake a waiting leaver), each
-//!   of which must make the model fail (`should_panic`).
+//!   of which must make the model fail (`should_panic`);
+//! - host mode's resume (`resume.rs`): a thread whose 0.9.4.1 handler
+//!   waits in the library's resume wait, against two stops and starts and
+//!   a stale `SIG_STOP_FOR_GC` sent while it is suspended: one suspension
+//!   per stop, RUNNING when its wait returns, a resume signal only when the
+//!   thread takes it, the stale one drained, no lost wake-up; and four
+//!   broken variants (0.9.4.1's wait that takes any signal, no drain, a
+//!   stopper that decides by a load instead of a compare-and-swap, a start
+//!   that wakes before it marks RUNNING), each of which must fail.
 //!
 //! What is not the library's code is the harness around it: a signal is a
 //! counter under a model mutex that the target looks at between its steps
@@ -40,12 +48,16 @@ use loom::thread;
 use crate::world::fanout::{Fanout, Links};
 use crate::world::handshake::{States, World};
 use crate::world::region::{self, Regions};
+use crate::world::resume;
 use crate::interrupt::queue::{self, Cells, Push, Queue};
 use crate::sys::sync::{delegate_word, Park, Word32, Word64};
 
 delegate_word!(Word32 for AtomicU32, u32, [
     fn fetch_add(&self, v: u32, o: Ordering) -> u32 { AtomicU32::fetch_add(self, v, o) }
     fn fetch_sub(&self, v: u32, o: Ordering) -> u32 { AtomicU32::fetch_sub(self, v, o) }
+    fn compare_exchange(&self, c: u32, n: u32, s: Ordering, f: Ordering) -> Result<u32, u32> {
+        AtomicU32::compare_exchange(self, c, n, s, f)
+    }
 ]);
 delegate_word!(Word64 for AtomicU64, u64, [
     fn compare_exchange_weak(&self, c: u64, n: u64, s: Ordering, f: Ordering) -> Result<u64, u64> {
@@ -783,4 +795,221 @@ fn blocking_region_model_fails_with_a_stop_without_fence() {
 #[should_panic(expected = "lost wake-up")]
 fn blocking_region_model_fails_when_the_start_ignores_a_waiting_leaver() {
     region_model(1, RegionVariant::StartIgnoresWaiting);
+}
+
+// ---- Host mode's resume (`world/resume.rs`) ----
+
+/// How the model's stopper resumes and how the thread's handler waits: the
+/// library's code, or one deliberately broken step (each must make the
+/// model fail: the `should_panic` tests below).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ResumeVariant {
+    /// `world/resume.rs` as the library runs it.
+    Library,
+    /// 0.9.4.1's own wait: the next `SIG_STOP_FOR_GC` is the resume.
+    TakeAnySignal,
+    /// The resumed thread does not take stale stop signals.
+    NoDrain,
+    /// The stopper decides between wake and signal by a load and a store
+    /// instead of a compare-and-swap.
+    DecideByLoad,
+    /// The start bumps the generation and wakes before it marks the
+    /// thread RUNNING.
+    WakeBeforeRunning,
+}
+
+struct ResumeModel {
+    /// The thread's `resume_wait`, `stop_sent` and `state`.
+    word: AtomicU32,
+    sent: AtomicU32,
+    state: AtomicU64,
+    /// The resume generation.
+    generation: AtomicU32,
+    /// Futex, and the signals sent to the thread (`ModelPark::send`).
+    park: ModelPark,
+    /// Signals the thread has taken (delivered to its handler, taken in
+    /// its wait, or drained), suspensions, stale ones drained.
+    handled: AtomicU32,
+    suspensions: AtomicU32,
+    drained: AtomicU32,
+    variant: ResumeVariant,
+}
+
+/// The thread's futex: a wait that nobody will end any more is reported
+/// (the model would spin for ever otherwise).
+struct ResumePark<'a>(&'a ModelPark);
+
+impl Park<AtomicU32> for ResumePark<'_> {
+    fn wait(&self, w: &AtomicU32, expected: u32) {
+        self.0.wait(w, expected);
+        assert!(!self.0.lost_wakeup(), "host resume: lost wake-up: the thread waits for a resume nobody sends");
+    }
+    fn wake_all(&self, w: &AtomicU32) {
+        self.0.wake_all(w);
+    }
+    fn relax(&self, lock: &impl Word64, round: u32) {
+        self.0.relax(lock, round);
+    }
+    fn released(&self) {
+        self.0.released();
+    }
+    fn fence(&self) {
+        self.0.fence();
+    }
+}
+
+impl ResumeModel {
+    /// Takes one signal that has arrived or arrives (a blocked wait).
+    fn take_waiting(&self) {
+        assert!(self.park.sleep(self.handled.load(SeqCst)), "host resume: the thread waits for a signal nobody sends");
+        self.handled.fetch_add(1, SeqCst);
+    }
+
+    /// Takes a pending signal without waiting, if there is one.
+    fn take_pending(&self) -> bool {
+        if !self.park.pending(self.handled.load(SeqCst)) {
+            return false;
+        }
+        self.handled.fetch_add(1, SeqCst);
+        true
+    }
+
+    /// 0.9.4.1's `SIG_STOP_FOR_GC` handler, its wait being the library's.
+    fn handler(&self) {
+        assert_eq!(self.sent.load(SeqCst), resume::SENT, "host resume: a suspension no stopper asked for");
+        assert_eq!(self.state.load(SeqCst), RUNNING, "host resume: wrong thread state");
+        self.suspensions.fetch_add(1, SeqCst);
+        self.state.store(SUSPENDED, SeqCst);
+        if self.variant == ResumeVariant::TakeAnySignal {
+            self.take_waiting();
+        } else if resume::wait(&self.word, &self.state, RUNNING, &self.generation, &ResumePark(&self.park))
+            == resume::Resumed::Signalled
+        {
+            self.take_waiting();
+            resume::signal_taken(&self.word, thread::yield_now);
+        }
+        if self.variant != ResumeVariant::NoDrain {
+            let n = resume::drain_stale(&self.sent, || self.take_pending());
+            self.drained.fetch_add(n, SeqCst);
+        }
+        assert_eq!(self.state.load(SeqCst), RUNNING, "host resume: wrong thread state on wakeup");
+    }
+
+    /// The stopper's start for the one thread.
+    fn start(&self) {
+        resume::stop_answered(&self.sent);
+        let signal = match self.variant {
+            ResumeVariant::DecideByLoad => {
+                self.state.store(RUNNING, SeqCst);
+                let cur = self.word.load(SeqCst);
+                let signal = cur & resume::KNOWN == 0 && cur != resume::WAITING;
+                if signal {
+                    self.word.store(resume::SIGNALLED, SeqCst);
+                }
+                signal
+            }
+            ResumeVariant::WakeBeforeRunning => {
+                resume::end(&self.generation, &self.park, true);
+                resume::resume_one(&self.word, &self.state, RUNNING)
+            }
+            _ => resume::resume_one(&self.word, &self.state, RUNNING),
+        };
+        if signal {
+            self.park.send();
+            resume::signal_sent(&self.word);
+        }
+        if self.variant != ResumeVariant::WakeBeforeRunning {
+            resume::end(&self.generation, &self.park, !signal);
+        }
+    }
+}
+
+/// A thread that runs (taking the signals that arrive, where a handler can
+/// run) against a stopper that stops and starts it twice, sending one
+/// stale `SIG_STOP_FOR_GC` while it is suspended the first time. The
+/// thread's handler is 0.9.4.1's, waiting in the library's resume wait.
+/// Checked: each stop suspends the thread exactly once and the thread is
+/// RUNNING when its wait returns (the stale signal is never its resume,
+/// and starts no suspension of its own), the start sends a resume signal
+/// only when the thread takes it in its wait, the stale one is drained,
+/// every signal is taken, no wake-up is lost, nothing deadlocks.
+fn resume_model(variant: ResumeVariant) {
+    builder(3).check(move || {
+        let m = Arc::new(ResumeModel {
+            word: AtomicU32::new(resume::IDLE),
+            sent: AtomicU32::new(resume::NONE),
+            state: AtomicU64::new(RUNNING),
+            generation: AtomicU32::new(0),
+            park: ModelPark::new(),
+            handled: AtomicU32::new(0),
+            suspensions: AtomicU32::new(0),
+            drained: AtomicU32::new(0),
+            variant,
+        });
+        let target = {
+            let m = m.clone();
+            thread::spawn(move || {
+                loop {
+                    while m.take_pending() {
+                        m.handler();
+                    }
+                    if !m.park.sleep(m.handled.load(SeqCst)) {
+                        break;
+                    }
+                }
+            })
+        };
+        for stop in 0..2 {
+            // gc_stop_the_world.
+            if resume::claim_stop(&m.sent, thread::yield_now) {
+                m.park.send();
+            }
+            while m.state.load(SeqCst) != SUSPENDED {
+                thread::yield_now();
+            }
+            if stop == 0 {
+                m.park.send(); // stale: no stop owes it
+            }
+            // gc_start_the_world.
+            m.start();
+        }
+        m.park.rescue(&m.generation);
+        m.park.finish();
+        target.join().unwrap();
+        assert!(!m.park.lost_wakeup(), "host resume: lost wake-up");
+        assert_eq!(m.suspensions.load(SeqCst), 2, "host resume: one suspension per stop");
+        assert_eq!(m.drained.load(SeqCst), 1, "host resume: exactly the stale signal drained");
+        assert_eq!(m.handled.load(SeqCst), m.park.sent(), "host resume: every signal taken");
+        assert_eq!(m.state.load(SeqCst), RUNNING);
+        assert_eq!(m.sent.load(SeqCst), resume::NONE);
+    });
+}
+
+#[test]
+fn host_resume_wakes_without_a_signal_and_ignores_a_stale_one() {
+    resume_model(ResumeVariant::Library);
+}
+
+#[test]
+#[should_panic(expected = "wrong thread state on wakeup")]
+fn host_resume_model_fails_when_any_signal_is_the_resume() {
+    resume_model(ResumeVariant::TakeAnySignal);
+}
+
+#[test]
+#[should_panic(expected = "a suspension no stopper asked for")]
+fn host_resume_model_fails_without_the_drain() {
+    resume_model(ResumeVariant::NoDrain);
+}
+
+#[test]
+#[should_panic(expected = "exactly the stale signal drained")]
+fn host_resume_model_fails_when_the_stopper_decides_by_a_load() {
+    resume_model(ResumeVariant::DecideByLoad);
+}
+
+#[test]
+#[should_panic(expected = "lost wake-up")]
+fn host_resume_model_fails_when_the_start_wakes_before_running() {
+    resume_model(ResumeVariant::WakeBeforeRunning);
 }

@@ -236,8 +236,13 @@ int harness_run_self(const char *scenario, const char *env, char *out, size_t le
         dup2(fds[1], 2);
         close(fds[0]);
         close(fds[1]);
-        if (env)
-            putenv((char *)env);
+        if (env) {
+            /* "NAME=value", or several separated by spaces */
+            static char vars[1024];
+            snprintf(vars, sizeof vars, "%s", env);
+            for (char *save = NULL, *v = strtok_r(vars, " ", &save); v; v = strtok_r(NULL, " ", &save))
+                putenv(v);
+        }
         char *args[] = { harness_argv[0], (char *)scenario, NULL };
         /* argv[0], not /proc/self/exe: under valgrind the latter is the tool */
         execv(harness_argv[0], args);

@@ -100,7 +100,8 @@ int harness_mapping_writable(const void *addr);
 
 /*
  * Death tests. Re-runs this executable with argv[1] = scenario and the
- * given environment addition ("NAME=value" or NULL), captures stderr, and
+ * given environment addition ("NAME=value", several separated by spaces,
+ * or NULL), captures stderr, and
  * checks that the child ends by SIGABRT and that its stderr contains each
  * of the NULL-terminated needles. Prints the child's message. Returns 1 if
  * all holds, 0 otherwise.

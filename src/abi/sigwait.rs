@@ -10,8 +10,11 @@ const _: unsafe extern "C" fn(*const libc::sigset_t, *mut libc::siginfo_t) -> c_
 const _: unsafe extern "C" fn(*const libc::sigset_t, *mut libc::siginfo_t) -> c_int = libc::sigwaitinfo;
 
 /// `sigwaitinfo(set, info)`: libc's, except that the resume wait of a
-/// host runtime's registered thread helps the stop in progress and is
-/// retried after EINTR (see `host/resume_wait.rs`).
+/// host runtime's registered thread helps the stop in progress, then waits
+/// for the thread to be resumed (a futex wake, not a signal) and returns
+/// `SIG_STOP_FOR_GC` as if that signal had come (`SBTHREAD_RESUME_WAKE=0`:
+/// waits for the signal, retried after EINTR); see
+/// `host/resume_wait.rs`.
 ///
 /// # Safety
 /// As libc's: `set` points to an initialised `sigset_t`; `info` is NULL or
@@ -22,6 +25,9 @@ const _: unsafe extern "C" fn(*const libc::sigset_t, *mut libc::siginfo_t) -> c_
 pub unsafe extern "C" fn sigwaitinfo(set: *const libc::sigset_t, info: *mut libc::siginfo_t) -> c_int {
     // SAFETY: `set` is NULL or initialised (the caller's contract).
     let resume_wait = !set.is_null() && resume_wait::enter(unsafe { &*set });
+    if resume_wait && let Some(r) = resume_wait::await_resume(info) {
+        return r;
+    }
     loop {
         // SAFETY: the caller's arguments, passed on unchanged; a NULL
         // timeout makes sigtimedwait exactly sigwaitinfo.

@@ -100,6 +100,12 @@ pub(crate) static STOP_COUNTED_IN_REGIONS: Counter = Counter::new();
 /// Leaves of a blocking region that waited for the world to be started.
 pub(crate) static REGION_LEAVES_WAITED: Counter = Counter::new();
 
+/// Host mode: threads resumed with a signal each, by the futex wake, and
+/// stale stop signals taken by resumed threads (`host/resume.rs`).
+pub(crate) static RESUME_SIGNALS: Counter = Counter::new();
+pub(crate) static RESUME_WAKES: Counter = Counter::new();
+pub(crate) static STALE_STOP_SIGNALS: Counter = Counter::new();
+
 /// Records one wait of a stopper (after it sent its signals); by the
 /// stopper, the only writer.
 pub(crate) fn record_stop_wait(wall_ns: u64) {

@@ -10,8 +10,9 @@
 //! |---|---|---|---|---|
 //! | back-off | `SBTHREAD_BACKOFF=0` | a thread that defers its stop, then sleeps on a Lisp mutex whose holder this stop suspended | `stuck.rs` | `c-tests/exit_races.c` case d; `sbcl/lisp/exit-lock.lisp` |
 //! | adoption | `SBTHREAD_ADOPT=0` | the same sleeper, on a Lisp mutex the stopper itself holds | `adopt.rs` | `sbcl/lisp/gc-in-lock.lisp` |
-//! | resume retry | `SBTHREAD_RESUME_RETRY=0` | the handler takes any return of its resume wait, EINTR too, for the resume | `resume_wait.rs` | `c-tests/exit_races.c` (the resume waits it interrupts) |
+//! | resume retry | `SBTHREAD_RESUME_RETRY=0` | the handler takes any return of its resume wait, EINTR too, for the resume | `resume_wait.rs` | `c-tests/exit_races.c` (the resume waits it interrupts; the death with `SBTHREAD_RESUME_WAKE=0` too: the resume wake's futex wait retries anyway) |
 //! | stack-top scan | `SBTHREAD_SCAN_TOP=0` | gencgc skips the word at a stopped thread's stack pointer: a return address into young code, when the thread stopped in a frameless allocation routine | `stack_top.rs` | `c-tests/stack_top.c`; `sbcl/lisp/young-code.lisp` |
+//! | resume wake | `SBTHREAD_RESUME_WAKE=0` | the handler's resume wait takes the next `SIG_STOP_FOR_GC` for its resume: one signal per thread to start the world, and a stale one is taken for a resume | `resume.rs`, `resume_wait.rs`, `world/resume.rs` | `c-tests/resume_wake.c`; the loom model `host_resume_*`; `sbcl/lisp/resume-wake.lisp` |
 //!
 //! The behaviours, in 0.9.4.1's sources:
 //! - `src/code/target-thread.lisp:500-509`: a thread's exit code binds
@@ -24,7 +25,9 @@
 //!   (its `PUSH` allocates).
 //! - `src/runtime/interrupt.c:695-700`: `sigwaitinfo({SIG_STOP_FOR_GC})`,
 //!   its result unchecked, then "wrong thread state on wakeup" if the
-//!   thread is not RUNNING.
+//!   thread is not RUNNING: any `SIG_STOP_FOR_GC` is the resume, so each
+//!   thread needs its own, and a stale one (no stop owed it) is taken for
+//!   it.
 //! - `src/runtime/gencgc.c:3605`: a stopped thread's stack is scanned from
 //!   its end down to, but not including, the word at the lowest stack
 //!   pointer of its interrupt contexts.
@@ -65,8 +68,13 @@ pub(crate) static RESUME_RETRY: Measure = Measure::new("SBTHREAD_RESUME_RETRY");
 /// the real one (`stack_top.rs`).
 pub(crate) static SCAN_TOP: Measure = Measure::new("SBTHREAD_SCAN_TOP");
 
+/// The handler's resume wait waits for its thread to be RUNNING (a futex
+/// wake), not for a signal: a start wakes every thread at once
+/// (`resume.rs`).
+pub(crate) static RESUME_WAKE: Measure = Measure::new("SBTHREAD_RESUME_WAKE");
+
 /// Every measure.
-pub(crate) static ALL: [&Measure; 4] = [&BACK_OFF, &ADOPT, &RESUME_RETRY, &SCAN_TOP];
+pub(crate) static ALL: [&Measure; 5] = [&BACK_OFF, &ADOPT, &RESUME_RETRY, &SCAN_TOP, &RESUME_WAKE];
 
 /// Reads the switches (`init.rs`, once, host mode).
 pub(crate) fn configure_from_env() {

@@ -7,7 +7,9 @@
 //! - `stop`: the stop, in order: signal (with the help of stopped threads),
 //!   wait (yield, then sleep), and the measures below when it is stuck;
 //! - `resume_wait`: the runtime's handler waits for its resume in our
-//!   `sigwaitinfo`: the hook where a stopped thread helps the stop;
+//!   `sigwaitinfo`: the hook where a stopped thread helps the stop, and
+//!   where it waits for the futex wake of `resume` (the stopper's side:
+//!   one wake for every thread, not a signal each);
 //! - `measures`: the workarounds for 0.9.4.1's own behaviour, each with its
 //!   switch: `stuck` (back off from a stop a sleeper deferred), `adopt`
 //!   (count a sleeper on the stopper's own Lisp mutex as stopped), and the
@@ -20,6 +22,7 @@ pub(crate) mod graft;
 pub(crate) mod measures;
 mod proc;
 pub(crate) mod protocol;
+mod resume;
 pub(crate) mod resume_wait;
 mod stack_top;
 pub(crate) mod stop;

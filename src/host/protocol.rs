@@ -2,9 +2,10 @@
 //! (spec §6). On `SIG_STOP_FOR_GC` a RUNNING thread marks itself SUSPENDED
 //! and waits for the next `SIG_STOP_FOR_GC`, after which it runs again; on
 //! `SIG_INTERRUPT_THREAD` it pops one function off `interrupt_fun`. Every
-//! thread still needs its own stop signal and its own resume signal, but
-//! stopped threads help send the stop signals and the stopper sleeps: the
-//! handler's wait is our `sigwaitinfo` (`stop.rs`, `resume_wait.rs`).
+//! thread still needs its own stop signal, but stopped threads help send
+//! them and the stopper sleeps, and the resume is one futex wake: the
+//! handler's wait is our `sigwaitinfo` (`stop.rs`, `resume.rs`,
+//! `resume_wait.rs`).
 
 use core::ffi::c_int;
 
@@ -94,5 +95,8 @@ impl Protocol for HostProtocol {
         adopt::forget(th)
     }
 
-    fn end_start(&self) {}
+    /// One futex wake for every thread `resume` did not signal.
+    fn end_start(&self) {
+        super::resume::wake_resumed();
+    }
 }

@@ -24,11 +24,28 @@
 //! resume signal pending, to be taken later as a new stop). Test:
 //! `c-tests/exit_races.c` interrupts 50 resume waits of the test host's
 //! copy of the handler.
+//!
+//! With the measure `RESUME_WAKE` (`measures.rs`), the wait does not wait
+//! for a signal at all ([`await_resume`]): it waits until the thread is
+//! RUNNING again, on the futex the start wakes once for everyone
+//! (`resume.rs`, `world/resume.rs`), and returns what the handler expects
+//! of `sigwaitinfo`: `SIG_STOP_FOR_GC`, with a siginfo saying so. A thread
+//! the stopper signalled instead (it was not seen waiting here yet) takes
+//! that signal, as before. Before it returns, a thread that no stop has
+//! asked since takes every `SIG_STOP_FOR_GC` still pending: each is stale,
+//! and once the handler unblocks the signal it would start a suspension
+//! no stopper asked for. Test: `c-tests/resume_wake.c`.
 
+use core::ffi::c_int;
+
+use crate::diag::stats;
+use crate::legacy::types::SBTHREAD_STATE_RUNNING;
 use crate::sys::sigset;
+use crate::sys::sync::Futex;
 use crate::thread;
+use crate::world::resume::{self as protocol, Resumed};
 
-use super::{measures, stop};
+use super::{measures, resume, stop};
 
 /// Whether `set` is the resume wait's set, in a registered thread of a
 /// host runtime. Async-signal-safe (no initialisation: an uninitialised
@@ -58,4 +75,72 @@ pub(crate) fn enter(set: &libc::sigset_t) -> bool {
 /// Async-signal-safe.
 pub(crate) fn retry(resume_wait: bool, errno: i32) -> bool {
     resume_wait && errno == libc::EINTR && measures::RESUME_RETRY.on()
+}
+
+/// The resume wait with `RESUME_WAKE` on, for the registered thread that
+/// entered it: waits until the thread is resumed, takes stale stop
+/// signals, and returns `SIG_STOP_FOR_GC` (filling `info` as the signal's
+/// would) or what taking the resume signal returned. `errno` is kept
+/// unless that failed.
+/// Async-signal-safe.
+pub(crate) fn await_resume(info: *mut libc::siginfo_t) -> Option<c_int> {
+    if !measures::RESUME_WAKE.on() {
+        return None;
+    }
+    let th = thread::current_if_ready()?;
+    let errno = crate::sys::errno::get();
+    let p = th.private();
+    let sig = sigset::sig_stop_for_gc();
+    let r = match protocol::wait(&p.resume_wait, th.state_word(), SBTHREAD_STATE_RUNNING, &resume::GEN, &Futex) {
+        Resumed::Woken => {
+            fill(info, sig);
+            sig
+        }
+        Resumed::Signalled => {
+            let r = take_signal(sig, info, None);
+            let mut wait = crate::sys::backoff::Backoff::new();
+            protocol::signal_taken(&p.resume_wait, || wait.pause());
+            r
+        }
+    };
+    let stale = protocol::drain_stale(&p.stop_sent, || take_signal(sig, core::ptr::null_mut(), Some(ZERO)) == sig);
+    if stale != 0 {
+        stats::STALE_STOP_SIGNALS.add(stale.into());
+    }
+    if r >= 0 {
+        crate::sys::errno::set(errno);
+    }
+    Some(r)
+}
+
+const ZERO: libc::timespec = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+
+/// Takes one pending `sig` (waiting for it, or not if `timeout` is zero),
+/// retrying EINTR as [`retry`] says. Returns the signal, or -1.
+fn take_signal(sig: c_int, info: *mut libc::siginfo_t, timeout: Option<libc::timespec>) -> c_int {
+    let set = sigset::only(sig);
+    let ts = timeout.as_ref().map_or(core::ptr::null(), |t| t as *const libc::timespec);
+    loop {
+        // SAFETY: `set` is initialised, `info` NULL or the caller's
+        // writable siginfo, `ts` NULL or a live timespec.
+        let r = unsafe { libc::sigtimedwait(&set, info, ts) };
+        if r >= 0 || !retry(true, crate::sys::errno::get()) {
+            return r;
+        }
+    }
+}
+
+/// What `sigwaitinfo` would have stored in `info` for a `sig` sent by
+/// this process with `pthread_kill`.
+fn fill(info: *mut libc::siginfo_t, sig: c_int) {
+    if info.is_null() {
+        return;
+    }
+    // SAFETY: `info` is the caller's writable siginfo (sigwaitinfo's
+    // contract); all zeroes is a valid siginfo_t.
+    unsafe {
+        info.write_bytes(0, 1);
+        (*info).si_signo = sig;
+        (*info).si_code = libc::SI_TKILL;
+    }
 }

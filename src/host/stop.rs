@@ -27,10 +27,11 @@
 //!    stack pointer one word lower until its resume, so that 0.9.4.1's
 //!    collector scans the word at the real one (`stack_top.rs`).
 //!
-//! Resuming is one signal per thread from the stopper, after marking the
-//! thread RUNNING, as 0.9.4.1 does: a fanned-out resume that waited for the
-//! resumed threads to send the rest was slower whenever they had to queue
-//! for a CPU.
+//! Resuming (`resume.rs`) marks every thread RUNNING and wakes them all
+//! with one futex wake: the handler's resume wait is ours, and waits for
+//! that (`world/resume.rs`); a thread not seen in it gets its own signal,
+//! as in 0.9.4.1 (and every thread, with `SBTHREAD_RESUME_WAKE=0`). The
+//! back-off resumes the same way.
 //!
 //! Unlike standalone handlers, which help before they count as stopped, a
 //! thread here is SUSPENDED before it reaches the wait, so a helper can be
@@ -48,7 +49,7 @@
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use core::time::Duration;
 
-use super::{adopt, measures, stack_top, stuck};
+use super::{adopt, measures, resume, stack_top, stuck};
 use crate::diag::lose::{addr, errno_name, lose};
 use crate::diag::trace::trace;
 use crate::diag::stats;
@@ -140,17 +141,18 @@ pub(crate) fn begin_stop() {
 }
 
 /// Whether a stop signal sent to `th` has not been answered by a resume
-/// yet: a stop restarted after a back-off never sends it a second one
-/// (the signal is real-time and queues, and the runtime's handler would
-/// take the extra one for its resume).
+/// yet: no stop sends it a second one (the signal is real-time and
+/// queues; the extra one would be stale: `resume.rs`).
 pub(crate) fn stop_on_its_way(th: ThreadRef) -> bool {
-    th.private().stop_sent.load(Ordering::Relaxed) != 0
+    th.private().stop_sent.load(Ordering::Acquire) == crate::world::resume::SENT
 }
 
-/// Stopper: `th` is to be stopped.
+/// Stopper: `th` is to be stopped (unless its stop signal is still on its
+/// way: then nothing is sent, and the stop waits for it all the same).
 pub(crate) fn request_stop(th: ThreadRef) {
-    th.private().stop_sent.store(1, Ordering::Relaxed);
-    push_filling(&STOPS_FILLING, &th.private().stop_next, node(th));
+    if resume::claim_stop(th) {
+        push_filling(&STOPS_FILLING, &th.private().stop_next, node(th));
+    }
 }
 
 /// Stopper: signals until every thread of the stop has been signalled,
@@ -287,6 +289,7 @@ fn resume_suspended(me: Option<ThreadRef>) {
         }
         resumed += 1;
     }
+    resume::wake_resumed();
     trace!(1, "gc_stop_the_world: a thread deferred its stop and sleeps; {} thread(s) resumed until it stops", resumed);
 }
 
@@ -309,17 +312,13 @@ fn events() -> u32 {
     EVENTS.load(Ordering::SeqCst)
 }
 
-/// Stopper: marks `th` RUNNING (before its resume signal: the handler
-/// checks its state when its wait returns) and sends that signal. Resume
-/// signals are not fanned out: a start that waited for helpers to send
-/// them was slower whenever the resumed threads had to queue for a CPU
-/// (8 threads consing on 2 CPUs: 2× upstream's GC time), and the original
-/// returns as soon as its signals are out.
+/// Stopper: resumes `th` (`resume.rs`: its stack top restored, RUNNING,
+/// then a futex wake after the last one, or its own signal). Resume
+/// signals, where still needed, are not fanned out: a start that waited
+/// for helpers to send them was slower whenever the resumed threads had to
+/// queue for a CPU (8 threads consing on 2 CPUs: 2× upstream's GC time).
 pub(crate) fn resume(th: ThreadRef) -> libc::c_int {
-    stack_top::restore(th);
-    th.private().stop_sent.store(0, Ordering::Relaxed);
-    th.set_state(SBTHREAD_STATE_RUNNING);
-    kill_thread_safely(th.os_thread(), sig_stop_for_gc())
+    resume::resume(th)
 }
 
 /// Counts an event and wakes the stopper if it sleeps.

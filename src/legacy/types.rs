@@ -243,6 +243,17 @@ pub struct SbthreadStats {
     /// Leaves of a blocking region that waited for the world to be started
     /// (a stop had counted the thread).
     pub region_leaves_waited: u64,
+    /// Stopped threads resumed with a `SIG_STOP_FOR_GC` each (host mode:
+    /// all of them with `SBTHREAD_RESUME_WAKE=0`, otherwise only a thread
+    /// whose handler was not seen waiting in the library's resume wait).
+    pub resume_signals: u64,
+    /// Stopped threads resumed by the start's futex wake instead (host
+    /// mode; standalone always resumes that way and does not count it).
+    pub resume_wakes: u64,
+    /// Stale `SIG_STOP_FOR_GC`s (no stop owed them) a resumed thread took
+    /// before its handler returned, so that none starts a suspension no
+    /// stopper asked for (host mode).
+    pub stale_stop_signals: u64,
 }
 
 /// The function `sbthread_do_blocking` runs inside a blocking region, with

@@ -1,7 +1,8 @@
 //! The few atomic operations and waits the protocol cores (`queue.rs`,
-//! `handshake.rs`, `fanout.rs`, `region.rs`) use, as traits. The library implements them with real
-//! atomics and futexes; the loom model (`model_tests.rs`) with loom's, so
-//! that loom checks the very code the library runs.
+//! `handshake.rs`, `fanout.rs`, `region.rs`, `resume.rs`) use, as traits.
+//! The library implements them with real atomics and futexes; the loom
+//! model (`model_tests.rs`) with loom's, so that loom checks the very code
+//! the library runs.
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -12,6 +13,7 @@ pub(crate) trait Word32 {
     fn swap(&self, v: u32, o: Ordering) -> u32;
     fn fetch_add(&self, v: u32, o: Ordering) -> u32;
     fn fetch_sub(&self, v: u32, o: Ordering) -> u32;
+    fn compare_exchange(&self, current: u32, new: u32, success: Ordering, failure: Ordering) -> Result<u32, u32>;
 }
 
 /// A 64-bit atomic word.
@@ -54,6 +56,9 @@ pub(crate) use delegate_word;
 delegate_word!(Word32 for AtomicU32, u32, [
     fn fetch_add(&self, v: u32, o: Ordering) -> u32 { AtomicU32::fetch_add(self, v, o) }
     fn fetch_sub(&self, v: u32, o: Ordering) -> u32 { AtomicU32::fetch_sub(self, v, o) }
+    fn compare_exchange(&self, c: u32, n: u32, s: Ordering, f: Ordering) -> Result<u32, u32> {
+        AtomicU32::compare_exchange(self, c, n, s, f)
+    }
 ]);
 delegate_word!(Word64 for AtomicU64, u64, [
     fn compare_exchange_weak(&self, c: u64, n: u64, s: Ordering, f: Ordering) -> Result<u64, u64> {

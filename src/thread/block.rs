@@ -89,12 +89,16 @@ pub(crate) struct Private {
     /// The thread's kernel id, set when it starts running (0 before):
     /// a host-mode stopper looks it up in `/proc` (`host_stuck.rs`).
     pub(crate) tid: AtomicU32,
-    /// Host mode: 1 from the stop signal sent to the thread until the
-    /// thread is resumed, so that a stop restarted after a back-off
-    /// (`host_stuck.rs`) never sends it a second one: the signal is
-    /// real-time and queues, and the runtime's handler would take the
-    /// extra one for its resume.
+    /// Host mode (`world/resume.rs`): SENT from the stop signal a
+    /// stopper claimed for the thread until the thread is resumed, so that
+    /// no stop sends it a second one (the signal is real-time and queues:
+    /// the extra one would be stale); DRAINING while the resumed thread
+    /// takes stale ones; NONE otherwise.
     pub(crate) stop_sent: AtomicU32,
+    /// Host mode: the thread's side of its resume (`world/resume.rs`):
+    /// IDLE, WAITING or SIGNALLED, and whether its handler's resume wait
+    /// is ours (KNOWN).
+    pub(crate) resume_wait: AtomicU32,
     /// Host mode, during a stop: 1 + the context slot the stopper uses for
     /// this thread, counted as stopped while it sleeps on a Lisp mutex the
     /// stopper holds (`host_adopt.rs`); 0 otherwise.
@@ -265,6 +269,7 @@ pub(crate) fn init_private(p: &Private) {
         &p.woi_depth,
         &p.tid,
         &p.stop_sent,
+        &p.resume_wait,
         &p.adopted,
         &p.region_depth,
     ] {

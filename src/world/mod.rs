@@ -9,11 +9,14 @@
 //!   cores, the stack of threads still to signal, and the blocking regions
 //!   (threads a stop counts as stopped without a signal), written over
 //!   atomic traits so that the loom models (`model_tests.rs`) check the
-//!   code the library runs.
+//!   code the library runs;
+//! - `resume`: host mode's resume without a signal per thread (the
+//!   handler's resume wait sleeps on a generation word), loom-modelled too.
 
 pub(crate) mod fanout;
 pub(crate) mod handshake;
 pub(crate) mod protocol;
 pub(crate) mod region;
+pub(crate) mod resume;
 pub(crate) mod roots;
 pub(crate) mod stw;

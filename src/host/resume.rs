@@ -1,0 +1,79 @@
+//! Host mode: resuming stopped threads — the stopper's side of the
+//! measure `RESUME_WAKE` (`measures.rs`, `SBTHREAD_RESUME_WAKE=0`; the
+//! protocol: `world/resume.rs`; the thread's side: `resume_wait.rs`).
+//!
+//! `gc_start_the_world` and the back-off (`stop.rs`) resume threads the
+//! same way: for each, [`resume`] restores the word `stack_top.rs`
+//! lowered (before the thread can run again), marks the stop answered and
+//! the thread RUNNING, and sends a `SIG_STOP_FOR_GC` only if the thread's
+//! handler was not seen waiting in our resume wait; then [`wake_resumed`]
+//! bumps the generation and wakes all the others with one futex wake.
+//! With the switch off, every thread gets its signal, as 0.9.4.1 does.
+//!
+//! Stop signals are claimed too ([`claim_stop`]): a thread whose stop
+//! signal is still on its way (queued behind a blocked mask: an adopted
+//! sleeper, `adopt.rs`) is not sent a second, which would be stale once
+//! the first is answered; and a resumed thread taking stale ones
+//! (`resume_wait.rs`) finishes before a new stop signals it.
+
+use core::ffi::c_int;
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use super::{measures, stack_top};
+use crate::diag::stats;
+use crate::legacy::types::SBTHREAD_STATE_RUNNING;
+use crate::sys::backoff::Backoff;
+use crate::sys::sigset::sig_stop_for_gc;
+use crate::sys::sync::Futex;
+use crate::thread::kill::kill_thread_safely;
+use crate::thread::thread_ref::ThreadRef;
+use crate::world::resume;
+
+/// The resume generation: bumped by every start (and back-off) that
+/// resumed a thread without a signal; resume waits sleep on it.
+pub(crate) static GEN: AtomicU32 = AtomicU32::new(0);
+
+/// Whether the start in progress left a thread to [`wake_resumed`]
+/// (the stopper's alone).
+static TO_WAKE: AtomicBool = AtomicBool::new(false);
+
+/// Stopper, holding `all_threads_lock`: `th` (SUSPENDED) runs again.
+/// Returns 0 or the error of the resume signal, when one was needed.
+pub(crate) fn resume(th: ThreadRef) -> c_int {
+    // First of all: the thread may run as soon as it is RUNNING.
+    stack_top::restore(th);
+    let p = th.private();
+    resume::stop_answered(&p.stop_sent);
+    let signal = if measures::RESUME_WAKE.on() {
+        resume::resume_one(&p.resume_wait, th.state_word(), SBTHREAD_STATE_RUNNING)
+    } else {
+        th.set_state(SBTHREAD_STATE_RUNNING);
+        true
+    };
+    if !signal {
+        TO_WAKE.store(true, Ordering::Relaxed);
+        stats::RESUME_WAKES.add_by_stopper(1);
+        return 0;
+    }
+    stats::RESUME_SIGNALS.add_by_stopper(1);
+    let r = kill_thread_safely(th.os_thread(), sig_stop_for_gc());
+    if measures::RESUME_WAKE.on() {
+        resume::signal_sent(&p.resume_wait);
+    }
+    r
+}
+
+/// Stopper, after [`resume`] for every thread it resumes: wakes the ones
+/// that wait in our resume wait, with one futex wake.
+pub(crate) fn wake_resumed() {
+    if measures::RESUME_WAKE.on() {
+        resume::end(&GEN, &Futex, TO_WAKE.swap(false, Ordering::Relaxed));
+    }
+}
+
+/// Stopper, about to send `th` (RUNNING) a stop signal: false if one is
+/// still owed to it (no second is sent).
+pub(crate) fn claim_stop(th: ThreadRef) -> bool {
+    let mut wait = Backoff::new();
+    resume::claim_stop(&th.private().stop_sent, || wait.pause())
+}

@@ -1,0 +1,173 @@
+//! Host mode's resume, written once against `sync.rs` so that the library
+//! and the loom model (`model_tests.rs`) run the same code: a stopped
+//! thread waits for what its resume means (its state becoming RUNNING,
+//! announced by a bump of one generation word), not for the next
+//! `SIG_STOP_FOR_GC`, so that a start is one futex wake for every thread
+//! instead of a signal each (the measure `RESUME_WAKE`,
+//! `host/measures.rs`).
+//!
+//! 0.9.4.1's handler waits for its resume in `sigwaitinfo` and takes the
+//! next `SIG_STOP_FOR_GC` for it. That wait is ours (`abi/sigwait.rs`,
+//! `host/resume_wait.rs`), and it runs [`wait`] instead.
+//!
+//! Words: per thread, `word` (its private `resume_wait`): a phase — IDLE,
+//! WAITING (in [`wait`], woken by the generation) or SIGNALLED (the
+//! stopper sent the resume signal: the thread must take it) — and the
+//! flag KNOWN (the thread has waited in [`wait`] before: its handler's
+//! wait is ours, so it will be again); for everyone, `generation`, bumped by
+//! every start that woke anyone, the futex word the waiters sleep on.
+//!
+//! The stopper ([`resume_one`]) marks the thread RUNNING first, then
+//! decides: KNOWN, or WAITING, → no signal (the thread sees RUNNING, now
+//! or after the wake of [`end`]); otherwise it claims the thread with a
+//! compare-and-swap to SIGNALLED and sends the signal, the fallback of a
+//! thread whose handler may not wait in ours. The thread enters with a
+//! compare-and-swap to KNOWN|WAITING; exactly one of the two swaps wins,
+//! so a signal is sent exactly when the thread will take it; the stopper
+//! adds OUT once it is sent, and the thread, having taken a signal, waits
+//! for OUT before it drains (below): the one it took may have been a
+//! stale one, the resume signal then pending. The thread
+//! reads `generation` before the state, the stopper bumps it after every
+//! state: a waiter that saw SUSPENDED sleeps on a value the bump changes.
+//!
+//! A stale `SIG_STOP_FOR_GC` (one no stop is owed) is never taken for a
+//! resume here, and [`drain_stale`] takes it before the handler returns,
+//! or it would start a suspension that no stopper asked for. `sent` (the
+//! thread's `stop_sent`) is SENT from a stopper's claim ([`claim_stop`])
+//! until the thread is resumed: while the resumed thread sees it NONE,
+//! every `SIG_STOP_FOR_GC` pending for it is stale; it holds DRAINING
+//! while it takes them, and a stopper that wants to stop it meanwhile
+//! waits (a few system calls of a thread inside its handler).
+
+use core::sync::atomic::Ordering::{AcqRel, Acquire, Release};
+
+use crate::sys::sync::{Park, Word32, Word64};
+
+/// Not in the resume wait.
+pub(crate) const IDLE: u32 = 0;
+/// In [`wait`]: resumed by the generation.
+pub(crate) const WAITING: u32 = 1;
+/// The stopper sent the resume signal; the thread takes it.
+pub(crate) const SIGNALLED: u32 = 2;
+const PHASE: u32 = 3;
+/// The thread's handler waits in ours.
+pub(crate) const KNOWN: u32 = 4;
+/// With SIGNALLED: the stopper has sent the resume signal.
+pub(crate) const OUT: u32 = 8;
+
+/// No stop signal owed (`sent`).
+pub(crate) const NONE: u32 = 0;
+/// A stop signal sent and not answered by a resume yet.
+pub(crate) const SENT: u32 = 1;
+/// The resumed thread is taking stale stop signals.
+pub(crate) const DRAINING: u32 = 2;
+
+/// How [`wait`] ended.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Resumed {
+    /// RUNNING, seen after the generation: no signal to take.
+    Woken,
+    /// The stopper sent the resume signal: take it, then
+    /// [`signal_taken`].
+    Signalled,
+}
+
+/// In the thread, SUSPENDED, inside its handler's resume wait: waits
+/// until its state is `running` (or the stopper signals it instead).
+pub(crate) fn wait<W: Word32, P: Park<W>>(word: &W, state: &impl Word64, running: u64, generation: &W, park: &P) -> Resumed {
+    let mut cur = word.load(Acquire);
+    loop {
+        if cur & PHASE == SIGNALLED {
+            return Resumed::Signalled;
+        }
+        match word.compare_exchange(cur, KNOWN | WAITING, AcqRel, Acquire) {
+            Ok(_) => break,
+            Err(now) => cur = now,
+        }
+    }
+    loop {
+        let seen = generation.load(Acquire);
+        if state.load(Acquire) == running {
+            break;
+        }
+        park.wait(generation, seen);
+    }
+    word.store(KNOWN | IDLE, Release);
+    Resumed::Woken
+}
+
+/// In the thread, once it took a signal after [`wait`] told it of the
+/// resume signal: waits (`relax`) until the stopper has sent it, so that
+/// [`drain_stale`] then finds it pending if the signal taken was a stale
+/// one instead (they are the same signal).
+pub(crate) fn signal_taken(word: &impl Word32, mut relax: impl FnMut()) {
+    while word.load(Acquire) & OUT == 0 {
+        relax();
+    }
+    word.store(KNOWN | IDLE, Release);
+}
+
+/// Stopper, for one SUSPENDED thread (its stack restored: it may run as
+/// soon as it sees RUNNING): marks it `running`; true if the stopper must
+/// send it the resume signal, false if [`end`] must wake it.
+pub(crate) fn resume_one(word: &impl Word32, state: &impl Word64, running: u64) -> bool {
+    state.store(running, Release);
+    let mut cur = word.load(Acquire);
+    loop {
+        if cur & KNOWN != 0 || cur & PHASE == WAITING {
+            return false;
+        }
+        match word.compare_exchange(cur, SIGNALLED, AcqRel, Acquire) {
+            Ok(_) => return true,
+            Err(now) => cur = now,
+        }
+    }
+}
+
+/// Stopper, once the resume signal [`resume_one`] asked for is sent.
+pub(crate) fn signal_sent(word: &impl Word32) {
+    word.store(SIGNALLED | OUT, Release);
+}
+
+/// Stopper, after [`resume_one`] for every thread: bumps the generation
+/// and, if any of them is to be woken (`woken`), wakes every waiter.
+pub(crate) fn end<W: Word32, P: Park<W>>(generation: &W, park: &P, woken: bool) {
+    generation.fetch_add(1, AcqRel);
+    if woken {
+        park.wake_all(generation);
+    }
+}
+
+/// Stopper, about to send a stop signal to a RUNNING thread: claims it
+/// (NONE → SENT; `relax` while the thread drains). False if a signal is
+/// owed already (SENT): it is still on its way, and a second would be
+/// stale.
+pub(crate) fn claim_stop(sent: &impl Word32, mut relax: impl FnMut()) -> bool {
+    loop {
+        match sent.compare_exchange(NONE, SENT, AcqRel, Acquire) {
+            Ok(_) => return true,
+            Err(SENT) => return false,
+            Err(_) => relax(),
+        }
+    }
+}
+
+/// Stopper, resuming a thread: its stop is answered (before [`resume_one`]).
+pub(crate) fn stop_answered(sent: &impl Word32) {
+    sent.store(NONE, Release);
+}
+
+/// In the thread, resumed, before its handler returns: while no stop is
+/// owed, takes every pending stop signal with `take_one` (true while it
+/// took one). Returns how many it took.
+pub(crate) fn drain_stale(sent: &impl Word32, mut take_one: impl FnMut() -> bool) -> u32 {
+    if sent.compare_exchange(NONE, DRAINING, AcqRel, Acquire).is_err() {
+        return 0; // a new stop has asked already: what is pending is its
+    }
+    let mut n = 0;
+    while take_one() {
+        n += 1;
+    }
+    sent.store(NONE, Release);
+    n
+}
