@@ -118,6 +118,18 @@ pub(crate) struct Private {
     /// counts it as stopped. Written by the thread before its region word
     /// becomes INSIDE, read by a stopper only while that stop counts it.
     pub(crate) region_regs: [AtomicUsize; REGION_REGS.len()],
+    /// The [`HOLE_STACK`], [`HOLE_STACKS`] and [`HOLE_TOP`] pieces the
+    /// thread unmapped once it was DEAD (`dormant.rs`); 0 for a whole
+    /// block. Written by the thread before its pthread exits, read by the
+    /// reaper after the join.
+    pub(crate) holes: AtomicU32,
+    /// With [`HOLE_STACK`]: where the part of the control stack the thread
+    /// kept begins (the hole is `[block start, kept_low)`).
+    pub(crate) kept_low: AtomicUsize,
+    /// With [`HOLE_STACK`]: the end of the margin of stack the thread kept
+    /// below its last frame for its exit, unmapped by a later dying thread
+    /// once this one has exited (`dormant.rs`); 0 otherwise.
+    pub(crate) trim_to: AtomicUsize,
 }
 
 /// The general register (a `ucontext_t` `gregs` index) each word of
@@ -267,6 +279,7 @@ pub(crate) fn init_private(p: &Private) {
         &p.stop_sent,
         &p.adopted,
         &p.region_depth,
+        &p.holes,
     ] {
         w.store(0, Ordering::Relaxed);
     }
@@ -275,6 +288,8 @@ pub(crate) fn init_private(p: &Private) {
     p.own_stack_high.store(0, Ordering::Relaxed);
     p.lowered_sp_slot.store(0, Ordering::Relaxed);
     p.lowered_sp.store(0, Ordering::Relaxed);
+    p.kept_low.store(0, Ordering::Relaxed);
+    p.trim_to.store(0, Ordering::Relaxed);
     p.slot.store(core::ptr::null_mut(), Ordering::Relaxed);
     p.magic.store(PRIVATE_MAGIC, Ordering::Release);
 }
@@ -301,6 +316,63 @@ fn unmap(base: *mut u8) {
     // SAFETY: the block came from os_validate with this size and belongs
     // to no thread (callers give back only blocks of finished threads).
     unsafe { hooks.os_invalidate(base.cast(), layout().total) };
+}
+
+/// A hole a DEAD thread may leave in its block (`dormant.rs`): the
+/// control stack below what it kept (`Private::kept_low`), with the guard
+/// page.
+pub(crate) const HOLE_STACK: u32 = 1;
+/// A hole: the binding stack past its first page, and the alien stack.
+pub(crate) const HOLE_STACKS: u32 = 2;
+/// A hole: the alternate signal stack and the block's last page.
+pub(crate) const HOLE_TOP: u32 = 4;
+
+/// The five pieces of the block at `base`, low to high, each `[from, to)`
+/// with the hole bit it may be unmapped under (0: never a hole): the
+/// control stack below `kept_low`, the rest of it with the binding
+/// stack's first page (glibc's descriptor, the private words, the frames
+/// of the thread's exit; the bindings a dead thread keeps), the binding
+/// stack's rest and the alien stack, the TLS area (with the struct), the
+/// signal stack and the last page. `kept_low` is clamped into the control
+/// stack and page-aligned.
+pub(crate) fn pieces(base: usize, kept_low: usize, l: &Layout) -> [(usize, usize, u32); 5] {
+    let page = page_size();
+    let stack_top = base + CONTROL_STACK_SIZE;
+    let kept_low = (kept_low & !(page - 1)).clamp(base, stack_top);
+    let tls = base + l.tls_offset;
+    let tls_end = (tls + l.tls_bytes).next_multiple_of(page);
+    [
+        (base, kept_low, HOLE_STACK),
+        (kept_low, stack_top + page, 0),
+        (stack_top + page, tls, HOLE_STACKS),
+        (tls, tls_end, 0),
+        (tls_end, base + l.total, HOLE_TOP),
+    ]
+}
+
+/// Unmaps what is left of a block in which its thread made holes, and the
+/// thread's `interrupt_data` mapping. Piece by piece, never the whole: a
+/// hole may hold someone else's mapping by now.
+fn unmap_around_holes(base: *mut u8, holes: u32, interrupt_data: *mut u8) {
+    let hooks = crate::legacy::hooks::hooks();
+    let p = private_at(base);
+    let kept_low = p.kept_low.load(Ordering::Relaxed);
+    let spare = p.spare_interrupt_data.swap(0, Ordering::Relaxed);
+    for data in [interrupt_data as usize, spare] {
+        if data != 0 {
+            // SAFETY: the mapping came from os_validate with this size and
+            // belongs to no thread any more.
+            unsafe { hooks.os_invalidate(data as *mut _, crate::legacy::types::SBTHREAD_INTERRUPT_DATA_SIZE as usize) };
+        }
+    }
+    // The private words are in the second piece: everything is read.
+    for (from, to, hole) in pieces(base as usize, kept_low, layout()) {
+        if to > from && holes & hole == 0 {
+            // SAFETY: a piece of the block that its thread did not unmap;
+            // the thread is joined, nobody uses the block any more.
+            unsafe { hooks.os_invalidate(from as *mut _, to - from) };
+        }
+    }
 }
 
 /// A mapped block, not (or no longer) owned by a thread.
@@ -346,10 +418,17 @@ impl Block {
     }
 
     /// Returns the block, with the thread's `interrupt_data` mapping (or
-    /// NULL), to the cache; unmaps both when the cache is full.
+    /// NULL), to the cache; unmaps both when the cache is full. A block
+    /// its thread made holes in is never cached: only what is left of it
+    /// is unmapped.
     pub(crate) fn release(self, interrupt_data: *mut u8) {
         let p = private_at(self.base);
         p.magic.store(0, Ordering::Relaxed);
+        let holes = p.holes.load(Ordering::Relaxed);
+        if holes != 0 {
+            unmap_around_holes(self.base, holes, interrupt_data);
+            return;
+        }
         p.spare_interrupt_data.store(interrupt_data as usize, Ordering::Relaxed);
         if let Err(base) = crate::thread::block_cache::put(self.base) {
             unmap(base);
