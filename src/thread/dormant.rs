@@ -51,10 +51,15 @@
 //!   dying frame, with the guard page; the binding stack past its first
 //!   page and the alien stack; the signal stack and the last page), each
 //!   recorded in the private words (`Private::holes`, `kept_low`) once
-//!   done. A dead thread then keeps about 120 KiB of address space (the
-//!   control stack's top with the kept margin, the binding stack's first
-//!   page, the TLS area) instead of 4.3 MiB. `MADV_DONTNEED` gives back no
-//!   address space, and a `PROT_NONE` reservation still counts. The block
+//!   done. The margin (64 KiB: glibc's exit, destructors of thread-local
+//!   data, a late signal; a fault there would kill the process) is needed
+//!   only until the pthread has exited: the next thread that makes holes
+//!   unmaps it then (`TRIM_PENDING`; whether it has exited: `tgkill` with
+//!   signal 0 says ESRCH). A dead thread then keeps about 48 KiB of
+//!   address space (the control stack's top page or two, the binding
+//!   stack's first page, the TLS area, the interrupt data) instead of
+//!   4.3 MiB (110 KiB before its margin is trimmed). `MADV_DONTNEED` gives
+//!   back no address space, and a `PROT_NONE` reservation still counts. The block
 //!   is then never cached, and `Block::release` unmaps only the pieces
 //!   that are left, never the whole: by then a hole may hold someone
 //!   else's mapping;
@@ -69,7 +74,7 @@
 //! limit a 64-bit process has terabytes of address space, and
 //! `vm.max_map_count` (65530) is what dead threads run out of first; under
 //! one, address space runs out first (720 MiB is 160 whole blocks, or
-//! about 6000 with holes, 18,000 map entries). `RLIMIT_AS` is read at each
+//! about 15,000 with holes, 45,000 map entries). `RLIMIT_AS` is read at each
 //! give-back: a program may set it at any time.
 //!
 //! DEAD comes first, and nothing waits for the giving back: `become_dead`
@@ -93,7 +98,13 @@
 //!   its stand-in context);
 //! - the reaper takes the block only after `pthread_join`, so it reads
 //!   `holes` and `kept_low` after the thread wrote them, and unmaps
-//!   nothing the thread is still using.
+//!   nothing the thread is still using; before it releases the block it
+//!   takes the thread out of `TRIM_PENDING`, or waits while a dying
+//!   thread that claimed it (tagged `TRIMMING`) trims it (`forget_trim`):
+//!   no trim touches a released block, whose holes may be someone else's
+//!   by then. A trimmer only reads the private words of a thread it has
+//!   claimed, and writes its new `kept_low` before it lets go (release,
+//!   read by the reaper's acquire).
 //!
 //! Only when it pays: giving back costs system calls in the dying thread
 //! (each a TLB shootdown) and, for a block that comes back through
