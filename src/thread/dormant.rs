@@ -54,7 +54,7 @@
 //!   done. The margin (64 KiB: glibc's exit, destructors of thread-local
 //!   data, a late signal; a fault there would kill the process) is needed
 //!   only until the pthread has exited: the next thread that makes holes
-//!   unmaps it then (`TRIM_PENDING`; whether it has exited: `tgkill` with
+//!   unmaps it then (`holes.rs`; whether it has exited: `tgkill` with
 //!   signal 0 says ESRCH). A dead thread then keeps about 48 KiB of
 //!   address space (the control stack's top page or two, the binding
 //!   stack's first page, the TLS area, the interrupt data) instead of
@@ -99,8 +99,8 @@
 //! - the reaper takes the block only after `pthread_join`, so it reads
 //!   `holes` and `kept_low` after the thread wrote them, and unmaps
 //!   nothing the thread is still using; before it releases the block it
-//!   takes the thread out of `TRIM_PENDING`, or waits while a dying
-//!   thread that claimed it (tagged `TRIMMING`) trims it (`forget_trim`):
+//!   takes the thread out of `holes.rs`'s pending slot, or waits while a
+//!   dying thread that claimed it trims it (`holes::forget_trim`):
 //!   no trim touches a released block, whose holes may be someone else's
 //!   by then. A trimmer only reads the private words of a thread it has
 //!   claimed, and writes its new `kept_low` before it lets go (release,
@@ -124,7 +124,8 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::diag::trace::trace;
 use crate::legacy::hooks::hooks;
-use crate::thread::block::{self, page_size, Private, ALIEN_STACK_SIZE, BINDING_STACK_SIZE, CONTROL_STACK_SIZE, HOLE_STACK};
+use crate::thread::block::{self, page_size, Private, ALIEN_STACK_SIZE, BINDING_STACK_SIZE, CONTROL_STACK_SIZE};
+use crate::thread::holes;
 use crate::thread::thread_ref::ThreadRef;
 
 /// DEAD threads not yet reaped.
@@ -267,23 +268,8 @@ fn discard(mut r: Ranges, stack_low: usize, stack_high: usize, holes: Option<Hol
         r.add(low, here.saturating_sub(EXIT_MARGIN));
     }
     madvise_all(&r);
-    let Some(h) = holes else { return };
-    let p = h.private;
-    p.kept_low.store(kept_low, Ordering::Relaxed);
-    if on_stack {
-        p.trim_to.store(here & !(page_size() - 1), Ordering::Relaxed);
-    }
-    for (from, to, hole) in block::pieces(h.base, kept_low, block::layout()) {
-        if hole == 0 || to <= from || (hole == HOLE_STACK && !on_stack) {
-            continue;
-        }
-        // SAFETY: a piece of the calling thread's own block that nobody
-        // reads from now on (module comment); the thread runs above it.
-        if unsafe { libc::munmap(from as *mut libc::c_void, to - from) } == 0 {
-            p.holes.fetch_or(hole, Ordering::Relaxed);
-        } else {
-            report_failure("munmap", from, to - from);
-        }
+    if let Some(h) = holes {
+        holes::make(h.private, h.base, on_stack.then_some((kept_low, here)));
     }
 }
 
@@ -352,90 +338,12 @@ pub(crate) fn give_back(th: ThreadRef) {
     }
     let holes = unmap.then(|| Holes { private: th.private(), base: start });
     discard(r, start + page, binding, holes);
-    if unmap && th.private().holes.load(Ordering::Relaxed) & HOLE_STACK != 0 {
-        trim_previous_then_queue(th);
+    if unmap {
+        holes::trim_previous_then_queue(th);
     }
     if !unmap && DEAD_WAITING.load(Ordering::Relaxed) > GUARD_AFTER {
         // SAFETY: `th` is the calling thread's own live struct.
         unsafe { hooks().protect_control_stack_guard_page(th.as_ptr(), false) };
-    }
-}
-
-/// The last thread that made holes and has its exit margin still to trim
-/// (its `struct thread` address), tagged with [`TRIMMING`] while a later
-/// dying thread trims it; 0 for none.
-static TRIM_PENDING: AtomicUsize = AtomicUsize::new(0);
-/// Tag of [`TRIM_PENDING`]: the thread in it is being trimmed.
-const TRIMMING: usize = 1;
-
-/// In a dying thread `me` that made holes: trims the exit margin of the
-/// thread before it in [`TRIM_PENDING`] if that one has exited, then puts
-/// `me` there in its place. Best effort: when another dying thread is
-/// trimming, `me` keeps its margin (and when the previous one has not
-/// exited yet, it keeps its own).
-fn trim_previous_then_queue(me: ThreadRef) {
-    let mut cur = TRIM_PENDING.load(Ordering::Acquire);
-    loop {
-        if cur & TRIMMING != 0 {
-            return;
-        }
-        let next = if cur == 0 { me.as_ptr() as usize } else { cur | TRIMMING };
-        match TRIM_PENDING.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => break,
-            Err(now) => cur = now,
-        }
-    }
-    if cur != 0 {
-        trim(cur);
-        // Only the claimer changes a tagged value.
-        TRIM_PENDING.store(me.as_ptr() as usize, Ordering::Release);
-    }
-}
-
-/// Unmaps the exit margin of the thread whose struct is at `th`, claimed
-/// in [`TRIM_PENDING`] (so its reaper waits, [`forget_trim`]), if its
-/// pthread has exited: then nothing below its last frame is used any more
-/// (glibc's descriptor and static TLS, the private words, lie above it).
-fn trim(th: usize) {
-    let p = block::private_of_thread(th as *mut crate::legacy::types::Thread);
-    let (from, to) = (p.kept_low.load(Ordering::Relaxed), p.trim_to.load(Ordering::Relaxed));
-    let tid = p.tid.load(Ordering::Relaxed) as libc::c_long;
-    if to <= from || tid == 0 {
-        return;
-    }
-    // SAFETY: signal 0 only checks whether the task is in this process;
-    // ESRCH means it has exited (a reused id answers 0: then no trim).
-    let gone = unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid() as libc::c_long, tid, 0) } == -1
-        && crate::sys::errno::get() == libc::ESRCH;
-    if !gone {
-        return;
-    }
-    // SAFETY: part of a claimed, not yet released block's control stack,
-    // below the last frame of a thread that has exited.
-    if unsafe { libc::munmap(from as *mut libc::c_void, to - from) } == 0 {
-        p.kept_low.store(to, Ordering::Relaxed);
-    } else {
-        report_failure("munmap", from, to - from);
-    }
-}
-
-/// In the reaper of `th`, after the join and before its block is
-/// released: makes sure no dying thread trims it any more (waits while one
-/// does: a couple of system calls).
-pub(crate) fn forget_trim(th: ThreadRef) {
-    let me = th.as_ptr() as usize;
-    loop {
-        let cur = TRIM_PENDING.load(Ordering::Acquire);
-        if cur == me {
-            if TRIM_PENDING.compare_exchange(me, 0, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-                return;
-            }
-        } else if cur == me | TRIMMING {
-            // SAFETY: sched_yield has no preconditions.
-            unsafe { libc::sched_yield() };
-        } else {
-            return;
-        }
     }
 }
 
