@@ -21,7 +21,10 @@
  * alien stack, the signal stack) are unmapped (mincore says ENOMEM), and
  * that the struct and its first binding page are intact; then, with a
  * foreign mapping put into one hole, that reaping unmaps every piece left
- * and not the foreign mapping, and caches none of those blocks.
+ * and not the foreign mapping, and caches none of those blocks; and that
+ * threads dying one at a time, each exited before the next dies, keep at
+ * most 72 KiB each but the last (each dying thread unmaps the stack margin
+ * the one before it kept for its exit: src/thread/holes.rs).
  */
 #define _GNU_SOURCE
 #include "harness.h"
