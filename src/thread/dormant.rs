@@ -88,7 +88,8 @@
 //!   the bindings, the TLS tail and the interrupt data are as good as the
 //!   old words to it (a word it scavenges reads either: 0 is fixnum 0,
 //!   and SIG_DFL in the handler table), and the stopper itself reads only
-//!   the struct's state and the private words;
+//!   the struct's state and the private words (and a signal it sends reads
+//!   glibc's descriptor, which stays);
 //! - the thread's control stack is read only through its interrupt
 //!   contexts, and a DEAD thread has none (`FREE_INTERRUPT_CONTEXT_INDEX`
 //!   0, and the blockable signals stay blocked in host mode, so no handler
