@@ -195,12 +195,13 @@ pub(crate) const HOLE_TOP: u32 = 4;
 /// stack's first page (glibc's descriptor, the private words, the frames
 /// of the thread's exit; the bindings a dead thread keeps), the binding
 /// stack's rest and the alien stack, the TLS area (with the struct), the
-/// signal stack and the last page. `kept_low` is clamped into the control
-/// stack and page-aligned.
+/// signal stack and the last page. `kept_low` is page-aligned and clamped
+/// into the control stack below its top page.
 pub(crate) fn pieces(base: usize, kept_low: usize, l: &Layout) -> [(usize, usize, u32); 5] {
     let page = page_size();
     let stack_top = base + CONTROL_STACK_SIZE;
-    let kept_low = (kept_low & !(page - 1)).clamp(base, stack_top);
+    // Never above the stack's top page (glibc's descriptor, the private words).
+    let kept_low = (kept_low & !(page - 1)).clamp(base, stack_top - page);
     let tls = base + l.tls_offset;
     let tls_end = (tls + l.tls_bytes).next_multiple_of(page);
     [
@@ -322,5 +323,33 @@ mod tests {
         assert_eq!(l.total % page_size(), 0);
         assert!(l.total >= l.private_offset + size_of::<Private>());
         assert_eq!(tls_words(), 4096);
+    }
+
+    #[test]
+    fn pieces_tile_the_block_page_aligned_and_keep_what_is_read() {
+        let l = layout();
+        let page = page_size();
+        let base = 64 << 20;
+        for kept_low in [0, base + 12345, base + CONTROL_STACK_SIZE - 70_000, base + CONTROL_STACK_SIZE + 99, usize::MAX] {
+            let p = pieces(base, kept_low, l);
+            assert_eq!(p[0].0, base);
+            assert_eq!(p[4].1, base + l.total);
+            for w in p.windows(2) {
+                assert_eq!(w[0].1, w[1].0, "contiguous");
+            }
+            for (from, to, _) in p {
+                assert!(from <= to && from % page == 0 && to % page == 0);
+            }
+            // Never a hole: the stack's top page (glibc's descriptor, the
+            // private words), the first binding page, the TLS area.
+            let kept = |a: usize| p.iter().any(|&(f, t, h)| h == 0 && (f..t).contains(&a));
+            assert!(kept(base + CONTROL_STACK_SIZE - 1));
+            assert!(kept(base + CONTROL_STACK_SIZE));
+            assert!(kept(base + l.tls_offset) && kept(base + l.tls_offset + l.tls_bytes - 1));
+            assert!(!kept(base + l.tls_offset - 1) && !kept(base + l.total - 1));
+            // The stack's hole ends where the kept part begins (none when
+            // that is the block's start).
+            assert_eq!(kept(base), kept_low < base + page);
+        }
     }
 }
