@@ -83,6 +83,14 @@ if command -v valgrind >/dev/null 2>&1; then
             check "valgrind $t-$v" $? "$out/logs/valgrind-$t-$v.log"
         done
     done
+    # Dead threads unmapping pieces of their blocks (c-tests/dormant.c's
+    # child, run directly: valgrind does not follow the re-executed child).
+    for v in so host-so; do
+        # shellcheck disable=SC2086
+        SBTHREAD_GIVE_BACK=unmap timeout 900 $vg "$top/build/tests/dormant-$v" holes \
+            > "$out/logs/valgrind-dormant-holes-$v.log" 2>&1
+        check "valgrind dormant holes-$v" $? "$out/logs/valgrind-dormant-holes-$v.log"
+    done
     # shellcheck disable=SC2086
     $vg "$top/build/demo" > "$out/logs/valgrind-demo.log" 2>&1
     check "valgrind demo" $? "$out/logs/valgrind-demo.log"

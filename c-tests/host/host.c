@@ -235,10 +235,14 @@ void bind_variable(lispobj symbol, lispobj value, void *thread)
         }
         pthread_mutex_unlock(&tls_lock);
     }
+    /* The pointer first, as 0.9.4.1's dynbind.c does: a handler that binds
+     * and unbinds in between (a stop's context index, an interrupt
+     * function) then uses the slot above, never this one. */
     struct binding *b = (struct binding *)th->binding_stack_pointer;
+    th->binding_stack_pointer = (lispobj *)(b + 1);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     b->value = ((lispobj *)th)[s->tls_index >> 3];
     b->symbol = symbol;
-    th->binding_stack_pointer = (lispobj *)(b + 1);
     ((lispobj *)th)[s->tls_index >> 3] = value;
 }
 
@@ -248,6 +252,7 @@ static void unbind_variable(struct thread *th)
     struct binding *b = (struct binding *)th->binding_stack_pointer - 1;
     ((lispobj *)th)[SYM(b->symbol)->tls_index >> 3] = b->value;
     b->symbol = 0;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     th->binding_stack_pointer = (lispobj *)b;
 }
 

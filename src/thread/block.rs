@@ -16,12 +16,12 @@
 //! being unmapped; see there.
 
 use core::mem::size_of;
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::legacy::globals::dynamic_values_bytes;
 use crate::legacy::types::{Thread, SBTHREAD_MAX_INTERRUPTS};
 use crate::diag::lose::lose;
-use crate::thread::table::Slot;
+pub(crate) use crate::thread::private::{init_private, Private, PRIVATE_MAGIC, REGION_REGS};
 
 /// `THREAD_CONTROL_STACK_SIZE`.
 pub(crate) const CONTROL_STACK_SIZE: usize = 2 << 20;
@@ -35,101 +35,6 @@ const LEGACY_SIGSTKSZ: usize = 8192;
 const SC_SIGSTKSZ: libc::c_int = 250;
 /// Smallest TLS area that holds the struct and the interrupt contexts.
 const MIN_TLS_BYTES: usize = size_of::<Thread>() + 8 * (SBTHREAD_MAX_INTERRUPTS as usize - 1);
-
-/// Marks a private area the library initialised.
-pub(crate) const PRIVATE_MAGIC: u64 = 0x5342_5448_5245_4144; // "SBTHREAD"
-
-/// The library's own per-thread words, at the top of the control stack
-/// (the initial thread's: in the block's last page; see [`TOP_RESERVE`]).
-/// Nothing in the ABI points here; the library finds it from
-/// `control_stack_start`.
-#[repr(C)]
-pub(crate) struct Private {
-    /// [`PRIVATE_MAGIC`] while the block belongs to a thread.
-    pub(crate) magic: AtomicU64,
-    /// Sequence number of the thread (for traces).
-    pub(crate) serial: AtomicU64,
-    /// Event (`futex::event`): `link_thread` published `os_thread`.
-    pub(crate) linked: AtomicU32,
-    /// Event: the thread left STARTING.
-    pub(crate) started: AtomicU32,
-    /// Event: the thread is DEAD.
-    pub(crate) dead: AtomicU32,
-    /// 1 once a `reap_dead_thread` claimed the thread.
-    pub(crate) reaping: AtomicU32,
-    /// 1 once the thread's function has returned: `interrupt_thread`
-    /// refuses new functions (`queue.rs`).
-    pub(crate) queue_closed: AtomicU32,
-    /// Standalone: 1 while a `SIG_INTERRUPT_THREAD` is on its way or the
-    /// queue is known to be non-empty (senders skip the signal then).
-    pub(crate) doorbell: AtomicU32,
-    /// Standalone: depth of pseudo-atomic sections.
-    pub(crate) pa_depth: AtomicU32,
-    /// Standalone: depth of WITHOUT-GCING sections.
-    pub(crate) wogc_depth: AtomicU32,
-    /// Standalone: depth of WITHOUT-INTERRUPTS sections.
-    pub(crate) woi_depth: AtomicU32,
-    /// Interrupt functions run in this thread.
-    pub(crate) interrupts_run: AtomicU64,
-    /// Cached `interrupt_data` mapping kept with the block, or 0.
-    pub(crate) spare_interrupt_data: AtomicUsize,
-    /// Standalone: 1 while the guard page is protected. Survives reuse
-    /// from the cache (the protection does), so a reused block is not
-    /// protected again.
-    pub(crate) guard_protected: AtomicU32,
-    /// Standalone, during a stop: the next thread on the stack of threads
-    /// still to signal (`fanout.rs`), 0 at the bottom.
-    pub(crate) stop_next: AtomicU64,
-    /// Standalone: the bounds of the stack the thread runs on when it is
-    /// not the block's control stack (a thread registered with
-    /// `sbthread_attach` keeps its own); 0 otherwise. For `roots.rs`.
-    pub(crate) own_stack_low: AtomicUsize,
-    /// See `own_stack_low` (exclusive end).
-    pub(crate) own_stack_high: AtomicUsize,
-    /// The thread's kernel id, set when it starts running (0 before):
-    /// a host-mode stopper looks it up in `/proc` (`host_stuck.rs`).
-    pub(crate) tid: AtomicU32,
-    /// Host mode (`world/resume.rs`): SENT from the stop signal a
-    /// stopper claimed for the thread until the thread is resumed, so that
-    /// no stop sends it a second one (the signal is real-time and queues:
-    /// the extra one would be stale); DRAINING while the resumed thread
-    /// takes stale ones; NONE otherwise.
-    pub(crate) stop_sent: AtomicU32,
-    /// Host mode: the thread's side of its resume (`world/resume.rs`):
-    /// IDLE, WAITING or SIGNALLED, and whether its handler's resume wait
-    /// is ours (KNOWN).
-    pub(crate) resume_wait: AtomicU32,
-    /// Host mode, during a stop: 1 + the context slot the stopper uses for
-    /// this thread, counted as stopped while it sleeps on a Lisp mutex the
-    /// stopper holds (`host_adopt.rs`); 0 otherwise.
-    pub(crate) adopted: AtomicU32,
-    /// Host mode, while the world is stopped: the address of the stack
-    /// pointer slot in the thread's innermost context, which the stopper
-    /// lowered by one word for the collector (`host/stack_top.rs`); 0
-    /// otherwise.
-    pub(crate) lowered_sp_slot: AtomicUsize,
-    /// The value that slot had before (meaningful while `lowered_sp_slot`
-    /// is not 0).
-    pub(crate) lowered_sp: AtomicU64,
-    /// The thread's slot in the stop table (`table.rs`), which holds its
-    /// blocking-region words; set while it is linked.
-    pub(crate) slot: AtomicPtr<Slot>,
-    /// Depth of blocking regions (both modes; only the outermost changes
-    /// the region word of its slot). Written by the thread only.
-    pub(crate) region_depth: AtomicU32,
-    /// The registers the thread saved when it entered its outermost region
-    /// ([`REGION_REGS`] says which is which), for a collector while a stop
-    /// counts it as stopped. Written by the thread before its region word
-    /// becomes INSIDE, read by a stopper only while that stop counts it.
-    pub(crate) region_regs: [AtomicUsize; REGION_REGS.len()],
-}
-
-/// The general register (a `ucontext_t` `gregs` index) each word of
-/// `Private::region_regs` holds, in the order the region's entry saves
-/// them (`standalone/blocking.rs`): the callee-saved registers, the stack
-/// pointer the caller has once the entry returns, and the return address.
-pub(crate) const REGION_REGS: [libc::c_int; 8] =
-    [libc::REG_RBX, libc::REG_RBP, libc::REG_R12, libc::REG_R13, libc::REG_R14, libc::REG_R15, libc::REG_RSP, libc::REG_RIP];
 
 /// Where everything is in a block.
 pub(crate) struct Layout {
@@ -251,39 +156,6 @@ fn private_in(base: *mut u8, l: &Layout) -> &'static Private {
     unsafe { &*p }
 }
 
-static SERIAL: AtomicU64 = AtomicU64::new(0);
-
-/// Resets the private words of a block about to hold a new thread; keeps a
-/// cached `interrupt_data` mapping.
-pub(crate) fn init_private(p: &Private) {
-    p.serial.store(SERIAL.fetch_add(1, Ordering::Relaxed) + 1, Ordering::Relaxed);
-    for w in [
-        &p.linked,
-        &p.started,
-        &p.dead,
-        &p.reaping,
-        &p.queue_closed,
-        &p.doorbell,
-        &p.pa_depth,
-        &p.wogc_depth,
-        &p.woi_depth,
-        &p.tid,
-        &p.stop_sent,
-        &p.resume_wait,
-        &p.adopted,
-        &p.region_depth,
-    ] {
-        w.store(0, Ordering::Relaxed);
-    }
-    p.interrupts_run.store(0, Ordering::Relaxed);
-    p.own_stack_low.store(0, Ordering::Relaxed);
-    p.own_stack_high.store(0, Ordering::Relaxed);
-    p.lowered_sp_slot.store(0, Ordering::Relaxed);
-    p.lowered_sp.store(0, Ordering::Relaxed);
-    p.slot.store(core::ptr::null_mut(), Ordering::Relaxed);
-    p.magic.store(PRIVATE_MAGIC, Ordering::Release);
-}
-
 /// The private area of the block starting at `base`.
 fn private_at(base: *mut u8) -> &'static Private {
     let p = base.wrapping_add(private_offset_of(base, layout())).cast::<Private>();
@@ -306,6 +178,64 @@ fn unmap(base: *mut u8) {
     // SAFETY: the block came from os_validate with this size and belongs
     // to no thread (callers give back only blocks of finished threads).
     unsafe { hooks.os_invalidate(base.cast(), layout().total) };
+}
+
+/// A hole a DEAD thread may leave in its block (`dormant.rs`): the
+/// control stack below what it kept (`Private::kept_low`), with the guard
+/// page.
+pub(crate) const HOLE_STACK: u32 = 1;
+/// A hole: the binding stack past its first page, and the alien stack.
+pub(crate) const HOLE_STACKS: u32 = 2;
+/// A hole: the alternate signal stack and the block's last page.
+pub(crate) const HOLE_TOP: u32 = 4;
+
+/// The five pieces of the block at `base`, low to high, each `[from, to)`
+/// with the hole bit it may be unmapped under (0: never a hole): the
+/// control stack below `kept_low`, the rest of it with the binding
+/// stack's first page (glibc's descriptor, the private words, the frames
+/// of the thread's exit; the bindings a dead thread keeps), the binding
+/// stack's rest and the alien stack, the TLS area (with the struct), the
+/// signal stack and the last page. `kept_low` is page-aligned and clamped
+/// into the control stack below its top page.
+pub(crate) fn pieces(base: usize, kept_low: usize, l: &Layout) -> [(usize, usize, u32); 5] {
+    let page = page_size();
+    let stack_top = base + CONTROL_STACK_SIZE;
+    // Never above the stack's top page (glibc's descriptor, the private words).
+    let kept_low = (kept_low & !(page - 1)).clamp(base, stack_top - page);
+    let tls = base + l.tls_offset;
+    let tls_end = (tls + l.tls_bytes).next_multiple_of(page);
+    [
+        (base, kept_low, HOLE_STACK),
+        (kept_low, stack_top + page, 0),
+        (stack_top + page, tls, HOLE_STACKS),
+        (tls, tls_end, 0),
+        (tls_end, base + l.total, HOLE_TOP),
+    ]
+}
+
+/// Unmaps what is left of a block in which its thread made holes, and the
+/// thread's `interrupt_data` mapping. Piece by piece, never the whole: a
+/// hole may hold someone else's mapping by now.
+fn unmap_around_holes(base: *mut u8, holes: u32, interrupt_data: *mut u8) {
+    let hooks = crate::legacy::hooks::hooks();
+    let p = private_at(base);
+    let kept_low = p.kept_low.load(Ordering::Relaxed);
+    let spare = p.spare_interrupt_data.swap(0, Ordering::Relaxed);
+    for data in [interrupt_data as usize, spare] {
+        if data != 0 {
+            // SAFETY: the mapping came from os_validate with this size and
+            // belongs to no thread any more.
+            unsafe { hooks.os_invalidate(data as *mut _, crate::legacy::types::SBTHREAD_INTERRUPT_DATA_SIZE as usize) };
+        }
+    }
+    // The private words are in the second piece: everything is read.
+    for (from, to, hole) in pieces(base as usize, kept_low, layout()) {
+        if to > from && holes & hole == 0 {
+            // SAFETY: a piece of the block that its thread did not unmap;
+            // the thread is joined, nobody uses the block any more.
+            unsafe { hooks.os_invalidate(from as *mut _, to - from) };
+        }
+    }
 }
 
 /// A mapped block, not (or no longer) owned by a thread.
@@ -351,10 +281,17 @@ impl Block {
     }
 
     /// Returns the block, with the thread's `interrupt_data` mapping (or
-    /// NULL), to the cache; unmaps both when the cache is full.
+    /// NULL), to the cache; unmaps both when the cache is full. A block
+    /// its thread made holes in is never cached: only what is left of it
+    /// is unmapped.
     pub(crate) fn release(self, interrupt_data: *mut u8) {
         let p = private_at(self.base);
         p.magic.store(0, Ordering::Relaxed);
+        let holes = p.holes.load(Ordering::Relaxed);
+        if holes != 0 {
+            unmap_around_holes(self.base, holes, interrupt_data);
+            return;
+        }
         p.spare_interrupt_data.store(interrupt_data as usize, Ordering::Relaxed);
         if let Err(base) = crate::thread::block_cache::put(self.base) {
             unmap(base);
@@ -386,5 +323,33 @@ mod tests {
         assert_eq!(l.total % page_size(), 0);
         assert!(l.total >= l.private_offset + size_of::<Private>());
         assert_eq!(tls_words(), 4096);
+    }
+
+    #[test]
+    fn pieces_tile_the_block_page_aligned_and_keep_what_is_read() {
+        let l = layout();
+        let page = page_size();
+        let base = 64 << 20;
+        for kept_low in [0, base + 12345, base + CONTROL_STACK_SIZE - 70_000, base + CONTROL_STACK_SIZE + 99, usize::MAX] {
+            let p = pieces(base, kept_low, l);
+            assert_eq!(p[0].0, base);
+            assert_eq!(p[4].1, base + l.total);
+            for w in p.windows(2) {
+                assert_eq!(w[0].1, w[1].0, "contiguous");
+            }
+            for (from, to, _) in p {
+                assert!(from <= to && from % page == 0 && to % page == 0);
+            }
+            // Never a hole: the stack's top page (glibc's descriptor, the
+            // private words), the first binding page, the TLS area.
+            let kept = |a: usize| p.iter().any(|&(f, t, h)| h == 0 && (f..t).contains(&a));
+            assert!(kept(base + CONTROL_STACK_SIZE - 1));
+            assert!(kept(base + CONTROL_STACK_SIZE));
+            assert!(kept(base + l.tls_offset) && kept(base + l.tls_offset + l.tls_bytes - 1));
+            assert!(!kept(base + l.tls_offset - 1) && !kept(base + l.total - 1));
+            // The stack's hole ends where the kept part begins (none when
+            // that is the block's start).
+            assert_eq!(kept(base), kept_low < base + page);
+        }
     }
 }
