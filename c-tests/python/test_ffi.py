@@ -68,7 +68,8 @@ class Stats(C.Structure):
         (name, C.c_uint64) for name in ("stop_wait_ns", "stop_signals_by_stopper",
                                               "stop_signals_by_helpers", "interrupts_discarded",
                                               "stop_backoffs", "stop_adoptions",
-                                              "stop_counted_in_regions", "region_leaves_waited")]
+                                              "stop_counted_in_regions", "region_leaves_waited",
+                                              "mutex_rewakes")]
 
 
 def check(cond, what):

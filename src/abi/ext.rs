@@ -352,6 +352,7 @@ pub unsafe extern "C" fn sbthread_stats(out: *mut SbthreadStats) -> c_int {
         stop_adoptions: stats::STOP_ADOPTIONS.get(),
         stop_counted_in_regions: stats::STOP_COUNTED_IN_REGIONS.get(),
         region_leaves_waited: stats::REGION_LEAVES_WAITED.get(),
+        mutex_rewakes: stats::MUTEX_REWAKES.get(),
     };
     // SAFETY: `out` is non-NULL and writable (contract).
     unsafe { out.write(s) };

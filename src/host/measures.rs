@@ -12,6 +12,7 @@
 //! | adoption | `SBTHREAD_ADOPT=0` | the same sleeper, on a Lisp mutex the stopper itself holds | `adopt.rs` | `sbcl/lisp/gc-in-lock.lisp` |
 //! | resume retry | `SBTHREAD_RESUME_RETRY=0` | the handler takes any return of its resume wait, EINTR too, for the resume | `resume_wait.rs` | `c-tests/exit_races.c` (the resume waits it interrupts) |
 //! | stack-top scan | `SBTHREAD_SCAN_TOP=0` | gencgc skips the word at a stopped thread's stack pointer: a return address into young code, when the thread stopped in a frameless allocation routine | `stack_top.rs` | `c-tests/stack_top.c`; `sbcl/lisp/young-code.lisp` |
+//! | rewake | `SBTHREAD_REWAKE=0` | `RELEASE-MUTEX` stores NIL, then wakes one waiter: a releaser unwound between the two, or a woken waiter unwound before it takes the mutex, leaves the others asleep on a free mutex | `rewake.rs` | `c-tests/lost_wake.c`; `sbcl/lisp/lost-wake.lisp` |
 //!
 //! The behaviours, in 0.9.4.1's sources:
 //! - `src/code/target-thread.lisp:500-509`: a thread's exit code binds
@@ -25,6 +26,11 @@
 //! - `src/runtime/interrupt.c:695-700`: `sigwaitinfo({SIG_STOP_FOR_GC})`,
 //!   its result unchecked, then "wrong thread state on wakeup" if the
 //!   thread is not RUNNING.
+//! - `src/code/target-thread.lisp:214-221`: `RELEASE-MUTEX` does
+//!   `(setf (mutex-value mutex) nil)`, then `(futex-wake ... 1)`;
+//!   `GET-MUTEX` (184-212) retries only when its `futex-wait` returns;
+//!   `src/code/thread.lisp:22-26`: `WITH-MUTEX` releases in an
+//!   UNWIND-PROTECT cleanup, interrupts enabled.
 //! - `src/runtime/gencgc.c:3605`: a stopped thread's stack is scanned from
 //!   its end down to, but not including, the word at the lowest stack
 //!   pointer of its interrupt contexts.
@@ -65,8 +71,12 @@ pub(crate) static RESUME_RETRY: Measure = Measure::new("SBTHREAD_RESUME_RETRY");
 /// the real one (`stack_top.rs`).
 pub(crate) static SCAN_TOP: Measure = Measure::new("SBTHREAD_SCAN_TOP");
 
+/// When a thread that was sent an interrupt exits, every sleeper on a
+/// free Lisp mutex is woken (`rewake.rs`).
+pub(crate) static REWAKE: Measure = Measure::new("SBTHREAD_REWAKE");
+
 /// Every measure.
-pub(crate) static ALL: [&Measure; 4] = [&BACK_OFF, &ADOPT, &RESUME_RETRY, &SCAN_TOP];
+pub(crate) static ALL: [&Measure; 5] = [&BACK_OFF, &ADOPT, &RESUME_RETRY, &SCAN_TOP, &REWAKE];
 
 /// Reads the switches (`init.rs`, once, host mode).
 pub(crate) fn configure_from_env() {

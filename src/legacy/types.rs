@@ -243,6 +243,11 @@ pub struct SbthreadStats {
     /// Leaves of a blocking region that waited for the world to be started
     /// (a stop had counted the thread).
     pub region_leaves_waited: u64,
+    /// Sleepers on a free Lisp mutex that the library woke when a thread
+    /// that had been sent an interrupt exited (host mode: 0.9.4.1's
+    /// `RELEASE-MUTEX` loses its one wake-up when the releaser, or the
+    /// waiter it woke, is unwound in between; measure REWAKE).
+    pub mutex_rewakes: u64,
 }
 
 /// The function `sbthread_do_blocking` runs inside a blocking region, with
