@@ -353,6 +353,13 @@ struct sbthread_stats {
    (a stop had counted the thread).
    */
   uint64_t region_leaves_waited;
+  /*
+   Sleepers on a free Lisp mutex that the library woke when a thread
+   that had been sent an interrupt exited (host mode: 0.9.4.1's
+   `RELEASE-MUTEX` loses its one wake-up when the releaser, or the
+   waiter it woke, is unwound in between; measure REWAKE).
+   */
+  uint64_t mutex_rewakes;
 };
 
 /*
