@@ -132,23 +132,23 @@ mod tests {
         let layout_ptr = layout.0.as_ptr() as u64 + INSTANCE_POINTER_LOWTAG;
         let holder = 0x1003_c831u32;
         let mut m = Obj([INSTANCE_HEADER_WIDETAG | (3 << 8), layout_ptr, NIL, NIL]);
-        let word = || m.0.as_ptr() as u64 + VALUE_SLOT;
-        assert!(free_mutex_word(word(), holder));
-        assert!(!free_mutex_word(word(), 0x1003_c830), "the waiter expects no instance");
+        let word = m.0.as_ptr() as u64 + VALUE_SLOT;
+        assert!(free_mutex_word(word, holder));
+        assert!(!free_mutex_word(word, 0x1003_c830), "the waiter expects no instance");
         m.0[3] = u64::from(holder);
         core::hint::black_box(&mut m);
-        assert!(!free_mutex_word(word(), holder), "held");
+        assert!(!free_mutex_word(word, holder), "held");
         m.0[3] = NIL;
         m.0[0] = INSTANCE_HEADER_WIDETAG | (2 << 8);
         core::hint::black_box(&mut m);
-        assert!(!free_mutex_word(word(), holder), "too short for a mutex");
+        assert!(!free_mutex_word(word, holder), "too short for a mutex");
         m.0[0] = 0x4E;
         core::hint::black_box(&mut m);
-        assert!(!free_mutex_word(word(), holder), "not an instance");
+        assert!(!free_mutex_word(word, holder), "not an instance");
         m.0[0] = INSTANCE_HEADER_WIDETAG | (3 << 8);
         m.0[1] = 0x1000;
         core::hint::black_box(&mut m);
-        assert!(!free_mutex_word(word(), holder), "no layout");
+        assert!(!free_mutex_word(word, holder), "no layout");
         assert!(!free_mutex_word(8, holder), "unreadable");
     }
 }
