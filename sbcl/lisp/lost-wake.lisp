@@ -28,9 +28,11 @@
 ;;;; thread exits, and the file checks that mutex_rewakes (word 22 of
 ;;;; struct sbthread_stats) counted at least one wake-up per hit round.
 ;;;;
-;;;; SBCL_TEST_ARGS: rounds of each case (default 5). Exit 104: every
-;;;; round passed and at least one "woken" round hit its window; 3: a lost
-;;;; wake-up (B still asleep on the free mutex after 3 s); 1: anything else.
+;;;; SBCL_TEST_ARGS: rounds of each case (default 5; woken rounds are
+;;;; tried until that many hit their window, at most 6 times as many).
+;;;; Exit 104: every round passed and at least one woken round hit its
+;;;; window; 3: a lost wake-up (B still asleep on the free mutex after
+;;;; 3 s); 1: anything else.
 
 (in-package "CL-USER")
 
@@ -117,8 +119,9 @@ on WORD (/proc/self/task/TID/syscall: number 202, first argument WORD)."
 (defun lowest-cpu (mask)
   (loop for i from 0 below 64 when (logbitp i mask) return i))
 
-(defvar *hits* 0)
-(defvar *missed* 0)
+(defvar *hits* 0)          ; lost wake-ups made (and recovered), both cases
+(defvar *woken-hits* 0)    ; of them, woken rounds
+(defvar *missed* 0)        ; woken rounds where A ran first
 
 (defun check-b (case mutex b-got)
   "After the wake-up was lost (case CASE): B must take MUTEX within 3 s."
@@ -155,14 +158,17 @@ on WORD (/proc/self/task/TID/syscall: number 202, first argument WORD)."
         ;; termination is pending when A returns from FUTEX_WAIT.
         (set-affinity (ash 1 cpu))
         (sb-thread:release-mutex mutex)
-        (sb-thread:terminate-thread a)
+        (handler-case (sb-thread:terminate-thread a)
+          ;; A ran anyway (a loaded machine) and has finished.
+          (sb-thread:interrupt-thread-error () nil))
         (set-affinity mine)
         (must "A dead" 20 (lambda () (not (sb-thread:thread-alive-p a))))
         (cond ((car a-got)
                ;; A ran before its termination: its release woke B.
                (incf *missed*)
                (must "B to take the mutex after A" 20 (lambda () (car b-got))))
-              (t (check-b "woken" mutex b-got)))
+              (t (check-b "woken" mutex b-got)
+                 (incf *woken-hits*)))
         (must "B dead" 20 (lambda () (not (sb-thread:thread-alive-p b))))))))
 
 (defun releaser-round ()
@@ -190,15 +196,19 @@ on WORD (/proc/self/task/TID/syscall: number 202, first argument WORD)."
       (must "B dead" 20 (lambda () (not (sb-thread:thread-alive-p b)))))))
 
 (let ((before (sbthread-stat-words 22)))
+  ;; Woken rounds until *ROUNDS* of them hit their window (at most 6 times
+  ;; as many tries: on a loaded machine A sometimes runs first anyway).
+  (loop for tries from 1 to (* 6 *rounds*)
+        do (woken-round)
+        until (>= *woken-hits* *rounds*))
   (dotimes (i *rounds*)
-    (woken-round)
     (releaser-round))
   (let ((rewakes (and before (- (first (sbthread-stat-words 22)) (first before)))))
-    (format t "~&lost-wake: ~D round(s) of each case: ~D lost wake-up(s) made and recovered, ~
+    (format t "~&lost-wake: ~D lost wake-up(s) made and recovered (~D releaser round(s)); ~
                ~D woken round(s) missed their window; mutex_rewakes ~A~%"
-            *rounds* *hits* *missed* (or rewakes "(not libsbthread)"))
-    (when (= *missed* *rounds*)
-      (format t "~&lost-wake: FAIL: every woken round missed its window~%")
+            *hits* *rounds* *missed* (or rewakes "(not libsbthread)"))
+    (when (zerop *woken-hits*)
+      (format t "~&lost-wake: FAIL: no woken round hit its window~%")
       (sb-ext:quit :unix-status 1 :recklessly-p t))
     (when (and rewakes (< rewakes *hits*))
       (format t "~&lost-wake: FAIL: mutex_rewakes grew by ~D for ~D recovered wake-up(s)~%" rewakes *hits*)
