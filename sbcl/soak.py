@@ -305,7 +305,7 @@ FINDINGS = [
     " between the two steps by an interrupt that throws without ending the thread; its loss waits for the next"
     " exit of an interrupted thread.",
     "**`relinked: exit-interrupts.lisp` failed once in `make sbcl-test` with `interrupt_thread: 0x7fffe1ca5b00"
-    " is not a live thread` (not reproduced: 11 runs on relinked and 11 grafted (preload), 1000 threads each, all passed).** No"
+    " is not a live thread` (not reproduced: 100 runs on relinked and 100 grafted (preload), 1000 threads each, 2 at a time, all passed).** No"
     " `struct thread` is at such an address, stale or not: every one is page-aligned (a block is a fresh"
     " mapping and the struct lies 4 MiB into it; measured #x7FFFF7709000, #x7FFFF7295000, ...; glibc's"
     " descriptors at #x...580). Nor can 0.9.4.1's Lisp hold a reaped thread's struct: it is reaped only by the"
