@@ -50,6 +50,18 @@ static int run_scenario(const char *s)
         struct thread *th = harness_spawn(quick, NULL);
         harness_join(th); /* the block stays mapped in the cache */
         interrupt_thread(th, (lispobj)harness_closure(quick, NULL));
+    } else if (!strcmp(s, "interrupt-unmapped")) {
+        /* A block reaped and given back to the system (or a corrupt
+         * pointer): the library must not fault reading it. */
+        sbthread_set_block_cache_limit(0);
+        struct thread *th = harness_spawn(quick, NULL);
+        harness_join(th);
+        CHECK(harness_mapping_writable(th) == -1);
+        interrupt_thread(th, (lispobj)harness_closure(quick, NULL));
+    } else if (!strcmp(s, "interrupt-unaligned")) {
+        /* Not a struct thread at all: inside a live thread's block (the
+         * value seen once from Lisp, 0x...b00). */
+        interrupt_thread((struct thread *)((char *)me + 0xb00), (lispobj)harness_closure(quick, NULL));
     } else if (!strcmp(s, "start-without-stop")) {
         gc_start_the_world();
     } else if (!strcmp(s, "stop-twice")) {
@@ -95,6 +107,8 @@ static const struct death deaths[] = {
     { "interrupt-self", { "interrupt_thread", "cannot interrupt the current thread", "RUNNING", NULL } },
     { "interrupt-null", { "interrupt_thread", "NULL thread", "state RUNNING]", NULL } },
     { "interrupt-reaped", { "interrupt_thread", "not a live thread", "reaped", NULL } },
+    { "interrupt-unmapped", { "interrupt_thread", "not a live thread", "not mapped", NULL } },
+    { "interrupt-unaligned", { "interrupt_thread", "not a live thread", "not page-aligned", NULL } },
     { "start-without-stop", { "gc_start_the_world", "not stopped", "state RUNNING]", NULL } },
     { "stop-twice", { "gc_stop_the_world", "already stopped the world", "state RUNNING]", NULL } },
     { "create-while-stopped", { "create_thread", "stopped the world", "gc_start_the_world first", NULL } },

@@ -192,7 +192,8 @@ def main():
         " `src/host/stack_top.rs`; see the soak section), 2 sleepers adopted that would have hung. Each failed run's"
         " log has every thread's backtrace and signal masks.",
         "- **Death tests**: every `lose` path a caller can reach (reap a live thread, reap twice,"
-        " NULL, interrupt self, start without stop, stop twice, create while stopped, take"
+        " NULL, interrupt self, interrupt a pointer that is no thread (reaped and unmapped, or"
+        " not page-aligned: read without faulting), start without stop, stop twice, create while stopped, take"
         " `all_threads_lock` with `SIG_STOP_FOR_GC` blocked or inside WITHOUT-GCING / pseudo-atomic,"
         " leave a section not entered, partial host hooks) runs in a re-executed child; the test"
         " asserts SIGABRT and the words of the message.",

@@ -370,6 +370,13 @@ struct sbthread_stats {
    stopper asked for (host mode).
    */
   uint64_t stale_stop_signals;
+  /*
+   Sleepers on a free Lisp mutex that the library woke when a thread
+   that had been sent an interrupt exited (host mode: 0.9.4.1's
+   `RELEASE-MUTEX` loses its one wake-up when the releaser, or the
+   waiter it woke, is unwound in between; measure REWAKE).
+   */
+  uint64_t mutex_rewakes;
 };
 
 /*

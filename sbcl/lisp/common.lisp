@@ -133,10 +133,11 @@ INTERRUPT-THREAD-ERROR) in the property list COUNTS. True if accepted."
 
 (defun stress-finish (name start counts)
   "Prints the figures (one line the soak parses: `stress NAME: K V ...`)
-and libsbthread's rescues, then exits: 104 if no error was counted."
-  (let ((words (sbthread-stat-words 18 19 17)))
-    (format t "~&stress ~A: seconds ~,1F~{ ~(~A~) ~D~}~@[ backoffs ~D~]~@[ adoptions ~D~]~@[ dropped ~D~] errors ~D~%"
+and libsbthread's rescues (mutex_rewakes: `rewakes`), then exits: 104 if
+no error was counted."
+  (let ((words (sbthread-stat-words 18 19 17 22)))
+    (format t "~&stress ~A: seconds ~,1F~{ ~(~A~) ~D~}~@[ backoffs ~D~]~@[ adoptions ~D~]~@[ dropped ~D~]~@[ rewakes ~D~] errors ~D~%"
             name (/ (- (get-internal-real-time) start) (float internal-time-units-per-second))
-            counts (first words) (second words) (third words) *stress-errors*))
+            counts (first words) (second words) (third words) (fourth words) *stress-errors*))
   (finish-output)
   (sb-ext:quit :unix-status (if (zerop *stress-errors*) 104 1)))

@@ -94,6 +94,10 @@ pub(crate) static STOP_BACKOFFS: Counter = Counter::new();
 /// holds (`host_adopt.rs`).
 pub(crate) static STOP_ADOPTIONS: Counter = Counter::new();
 
+/// Sleepers on a free Lisp mutex woken when an interrupted thread exited
+/// (host mode, `host/rewake.rs`).
+pub(crate) static MUTEX_REWAKES: Counter = Counter::new();
+
 /// Threads a stop counted as stopped without a signal because they sat in
 /// a blocking region (`region.rs`).
 pub(crate) static STOP_COUNTED_IN_REGIONS: Counter = Counter::new();

@@ -289,7 +289,7 @@ fn holder_struct(uaddr: u64, expected: u32) -> Option<u64> {
 }
 
 /// One word of this process's memory, or None if it is not readable.
-fn read_word(at: u64) -> Option<u64> {
+pub(super) fn read_word(at: u64) -> Option<u64> {
     if !at.is_multiple_of(8) {
         return None;
     }

@@ -13,6 +13,7 @@
 //! | resume retry | `SBTHREAD_RESUME_RETRY=0` | the handler takes any return of its resume wait, EINTR too, for the resume | `resume_wait.rs` | `c-tests/exit_races.c` (the resume waits it interrupts; the death with `SBTHREAD_RESUME_WAKE=0` too: the resume wake's futex wait retries anyway) |
 //! | stack-top scan | `SBTHREAD_SCAN_TOP=0` | gencgc skips the word at a stopped thread's stack pointer: a return address into young code, when the thread stopped in a frameless allocation routine | `stack_top.rs` | `c-tests/stack_top.c`; `sbcl/lisp/young-code.lisp` |
 //! | resume wake | `SBTHREAD_RESUME_WAKE=0` | the handler's resume wait takes the next `SIG_STOP_FOR_GC` for its resume: one signal per thread to start the world, and a stale one is taken for a resume | `resume.rs`, `resume_wait.rs`, `world/resume.rs` | `c-tests/resume_wake.c`; the loom model `host_resume_*`; `sbcl/lisp/resume-wake.lisp` |
+//! | rewake | `SBTHREAD_REWAKE=0` | `RELEASE-MUTEX` stores NIL, then wakes one waiter: a releaser unwound between the two, or a woken waiter unwound before it takes the mutex, leaves the others asleep on a free mutex | `rewake.rs` | `c-tests/lost_wake.c`; `sbcl/lisp/lost-wake.lisp` |
 //!
 //! The behaviours, in 0.9.4.1's sources:
 //! - `src/code/target-thread.lisp:500-509`: a thread's exit code binds
@@ -28,6 +29,11 @@
 //!   thread is not RUNNING: any `SIG_STOP_FOR_GC` is the resume, so each
 //!   thread needs its own, and a stale one (no stop owed it) is taken for
 //!   it.
+//! - `src/code/target-thread.lisp:214-221`: `RELEASE-MUTEX` does
+//!   `(setf (mutex-value mutex) nil)`, then `(futex-wake ... 1)`;
+//!   `GET-MUTEX` (184-212) retries only when its `futex-wait` returns;
+//!   `src/code/thread.lisp:22-26`: `WITH-MUTEX` releases in an
+//!   UNWIND-PROTECT cleanup, interrupts enabled.
 //! - `src/runtime/gencgc.c:3605`: a stopped thread's stack is scanned from
 //!   its end down to, but not including, the word at the lowest stack
 //!   pointer of its interrupt contexts.
@@ -73,8 +79,12 @@ pub(crate) static SCAN_TOP: Measure = Measure::new("SBTHREAD_SCAN_TOP");
 /// (`resume.rs`).
 pub(crate) static RESUME_WAKE: Measure = Measure::new("SBTHREAD_RESUME_WAKE");
 
+/// When a thread that was sent an interrupt exits, every sleeper on a
+/// free Lisp mutex is woken (`rewake.rs`).
+pub(crate) static REWAKE: Measure = Measure::new("SBTHREAD_REWAKE");
+
 /// Every measure.
-pub(crate) static ALL: [&Measure; 5] = [&BACK_OFF, &ADOPT, &RESUME_RETRY, &SCAN_TOP, &RESUME_WAKE];
+pub(crate) static ALL: [&Measure; 6] = [&BACK_OFF, &ADOPT, &RESUME_RETRY, &SCAN_TOP, &RESUME_WAKE, &REWAKE];
 
 /// Reads the switches (`init.rs`, once, host mode).
 pub(crate) fn configure_from_env() {

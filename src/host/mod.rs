@@ -14,8 +14,9 @@
 //!   switch: `stuck` (back off from a stop a sleeper deferred), `adopt`
 //!   (count a sleeper on the stopper's own Lisp mutex as stopped), and the
 //!   resume wait's EINTR retry (`resume_wait`), the word at a stopped
-//!   thread's stack pointer shown to the collector (`stack_top`); `proc`
-//!   reads what the kernel shows of a sleeper.
+//!   thread's stack pointer shown to the collector (`stack_top`), a lost
+//!   wake-up of a Lisp mutex given again when an interrupted thread exits
+//!   (`rewake`); `proc` reads what the kernel shows of a sleeper.
 
 pub(crate) mod adopt;
 pub(crate) mod graft;
@@ -24,6 +25,7 @@ mod proc;
 pub(crate) mod protocol;
 mod resume;
 pub(crate) mod resume_wait;
+mod rewake;
 mod stack_top;
 pub(crate) mod stop;
 pub(crate) mod stuck;

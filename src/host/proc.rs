@@ -67,6 +67,9 @@ pub(crate) struct FutexWait {
     pub(crate) sp: u64,
     /// See `sp`.
     pub(crate) pc: u64,
+    /// The wait's `FUTEX_PRIVATE_FLAG` (0 for a shared wait): a wake-up
+    /// must use the same to reach it.
+    pub(crate) private_flag: i32,
 }
 
 /// Reads `/proc/self/task/<tid>/syscall`: "nr a0 .. a5 sp pc" while the
@@ -84,7 +87,50 @@ pub(crate) fn futex_wait_of(tid: u32) -> Option<FutexWait> {
     if nr != SYS_FUTEX || v[1] & FUTEX_CMD_MASK != FUTEX_WAIT {
         return None;
     }
-    Some(FutexWait { uaddr: v[0], expected: v[2] as u32, sp: v[6], pc: v[7] })
+    let private_flag = (v[1] as i32) & libc::FUTEX_PRIVATE_FLAG;
+    Some(FutexWait { uaddr: v[0], expected: v[2] as u32, sp: v[6], pc: v[7], private_flag })
+}
+
+/// Calls `f` with the id of every task of this process
+/// (`/proc/self/task`, read with `getdents64` into a buffer on the stack:
+/// no allocation). Nothing when `/proc` cannot be read.
+pub(crate) fn for_each_task(mut f: impl FnMut(u32)) {
+    // SAFETY: a NUL-terminated path; the descriptor is ours, closed below.
+    let fd = unsafe { libc::open(c"/proc/self/task".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return;
+    }
+    let mut buf = [0u8; 2048];
+    loop {
+        // SAFETY: `buf` is writable for its length; `fd` is a directory.
+        let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) };
+        if n <= 0 {
+            break;
+        }
+        each_dirent_name(&buf[..n as usize], |name| {
+            if let Some(tid) = core::str::from_utf8(name).ok().and_then(|t| t.parse().ok()) {
+                f(tid);
+            }
+        });
+    }
+    // SAFETY: our descriptor, closed once.
+    unsafe { libc::close(fd) };
+}
+
+/// The names in a `getdents64` buffer (`struct linux_dirent64`: inode 8,
+/// offset 8, record length 2, type 1, then the NUL-terminated name).
+fn each_dirent_name(buf: &[u8], mut f: impl FnMut(&[u8])) {
+    let mut at = 0;
+    while at + 19 <= buf.len() {
+        let reclen = u16::from_ne_bytes([buf[at + 16], buf[at + 17]]) as usize;
+        if reclen == 0 || at + reclen > buf.len() {
+            return;
+        }
+        let name = &buf[at + 19..at + reclen];
+        let len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        f(&name[..len]);
+        at += reclen;
+    }
 }
 
 #[cfg(test)]
@@ -98,6 +144,26 @@ mod tests {
         assert_eq!(task_state(b"123 (a) b) R 1"), Some(b'R'));
         assert_eq!(task_state(b"123 (sbcl"), None);
         assert_eq!(task_state(b"1 (x)"), None);
+    }
+
+    #[test]
+    fn every_task_is_listed() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || {
+            // SAFETY: gettid has no preconditions.
+            tx.send(unsafe { libc::syscall(libc::SYS_gettid) } as u32).unwrap();
+            wait.recv().unwrap();
+        });
+        let tid = rx.recv().unwrap();
+        // SAFETY: gettid has no preconditions.
+        let me = unsafe { libc::syscall(libc::SYS_gettid) } as u32;
+        let mut seen = Vec::new();
+        for_each_task(|t| seen.push(t));
+        go.send(()).unwrap();
+        other.join().unwrap();
+        assert!(seen.contains(&me) && seen.contains(&tid), "{seen:?}");
+        assert!(!seen.contains(&0), "only numeric names: {seen:?}");
     }
 
     #[test]

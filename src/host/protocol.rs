@@ -9,7 +9,7 @@
 
 use core::ffi::c_int;
 
-use super::{adopt, stop};
+use super::{adopt, rewake, stop};
 use crate::legacy::types::lispobj;
 use crate::sys::sigset::{self, sig_interrupt_thread, sig_stop_for_gc};
 use crate::thread::kill::kill_thread_safely;
@@ -25,6 +25,7 @@ impl Protocol for HostProtocol {
     }
 
     fn notify_interrupt(&self, th: ThreadRef) -> c_int {
+        rewake::interrupt_sent(th);
         kill_thread_safely(th.os_thread(), sig_interrupt_thread())
     }
 
@@ -54,6 +55,8 @@ impl Protocol for HostProtocol {
         crate::thread::close_alloc_region(th);
         let dropped = crate::interrupt::close_discarding(th);
         stop::died();
+        // DEAD now: no stopper waits for this thread while it looks.
+        rewake::after_exit(th);
         dropped
     }
 

@@ -74,11 +74,30 @@ fn owner() -> u64 {
     owner_of(crate::thread::current())
 }
 
+/// Why `th` is not the `struct thread` of a thread that has not been
+/// reaped, or None if it is. Reads nothing through `th` but its `this`
+/// word, and that without faulting: the caller may pass a stale or
+/// corrupt pointer (a Lisp thread object's `%sap` read from a heap a
+/// collection got wrong), and the answer must be this message, not a
+/// fault inside the library. A block reaped and reused by a new thread
+/// passes: its struct is the new thread's.
+fn not_a_thread(th: ThreadRef) -> Option<&'static str> {
+    let at = th.as_ptr() as usize;
+    if !at.is_multiple_of(crate::thread::block::page_size()) {
+        return Some("not page-aligned, as every struct thread is");
+    }
+    match crate::sys::peek::word(at.wrapping_add(core::mem::offset_of!(crate::legacy::types::Thread, this))) {
+        None => Some("its memory is not mapped"),
+        Some(this) if this as usize != at => Some("its `this` word does not point to it"),
+        Some(_) => None,
+    }
+}
+
 /// `interrupt_thread(th, function)`: 0, or -1 with errno = ESRCH.
 pub(crate) fn interrupt_thread(th: ThreadRef, function: lispobj) -> c_int {
     let h = hooks();
-    if !th.is_self_consistent() {
-        lose!("interrupt_thread: {:#x} is not a live thread (never created, or already reaped)", addr(th.as_ptr()));
+    if let Some(why) = not_a_thread(th) {
+        lose!("interrupt_thread: {:#x} is not a live thread (never created, or already reaped): {}", addr(th.as_ptr()), why);
     }
     let c = h.alloc_cons(function, NIL);
     let pushed = {

@@ -254,6 +254,11 @@ pub struct SbthreadStats {
     /// before its handler returned, so that none starts a suspension no
     /// stopper asked for (host mode).
     pub stale_stop_signals: u64,
+    /// Sleepers on a free Lisp mutex that the library woke when a thread
+    /// that had been sent an interrupt exited (host mode: 0.9.4.1's
+    /// `RELEASE-MUTEX` loses its one wake-up when the releaser, or the
+    /// waiter it woke, is unwound in between; measure REWAKE).
+    pub mutex_rewakes: u64,
 }
 
 /// The function `sbthread_do_blocking` runs inside a blocking region, with

@@ -31,6 +31,7 @@ pub(crate) struct Private {
     pub(crate) queue_closed: AtomicU32,
     /// Standalone: 1 while a `SIG_INTERRUPT_THREAD` is on its way or the
     /// queue is known to be non-empty (senders skip the signal then).
+    /// Host mode: 1 once an interrupt was sent (`host/rewake.rs`).
     pub(crate) doorbell: AtomicU32,
     /// Standalone: depth of pseudo-atomic sections.
     pub(crate) pa_depth: AtomicU32,
