@@ -185,6 +185,25 @@ def app_job(fixture, name, tree, exe, extra, expect, logs):
             f"{name}: application core (app.core)", os.path.join(logs, f"{name}-app.log"), (), more)
 
 
+def stats_fields_in_step():
+    """The Lisp files name struct sbthread_stats's fields (common.lisp's
+    *sbthread-stats-fields*, read by index): that list must be the header's
+    fields in the header's order, or every counter a file checks is some
+    other counter. None when they match, else what differs."""
+    import re
+    hdr = open(os.path.join(HERE, "..", "include", "sbthread.h")).read()
+    body = hdr[hdr.index("struct sbthread_stats {"):]
+    body = re.sub(r"/\*.*?\*/", "", body[:body.index("};")], flags=re.S)
+    header = [":" + f.replace("_", "-") for f in re.findall(r"\bu?int\d+_t\s+(\w+);", body)]
+    lisp = open(os.path.join(HERE, "lisp", "common.lisp")).read()
+    m = re.search(r"\(defparameter \*sbthread-stats-fields\*\s+'\(([^)]*)\)", lisp)
+    listed = m.group(1).split() if m else []
+    if listed == header:
+        return None
+    return "common.lisp's *sbthread-stats-fields* %s, include/sbthread.h's struct sbthread_stats %s" % (
+        " ".join(listed), " ".join(header))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("fixture")
@@ -196,6 +215,9 @@ def main():
     os.makedirs(logs, exist_ok=True)
     chosen = {k: v for k, v in configs(fixture).items() if not a.only or k in a.only}
     start = time.monotonic()
+    drift = stats_fields_in_step()
+    if drift:
+        sys.exit("sbcl-test: the Lisp files' names of the stats fields are out of step: " + drift)
 
     checks, failed = check_cores(fixture, chosen)
 

@@ -13,7 +13,7 @@
 ;;;;
 ;;;; Passing: no hang (the runner's time limit), every collection
 ;;;; completed, and with libsbthread stops that backed off (stop_backoffs,
-;;;; word 18 of struct sbthread_stats) in at least half the rounds: the
+;;;; a field of struct sbthread_stats) in at least half the rounds: the
 ;;;; sleeps below only order the threads.
 ;;;;
 ;;;; SBCL_TEST_ARGS: the number of rounds (default 20).
@@ -52,5 +52,5 @@
     (wait-until-dead notifier)
     (wait-until-dead sleeper)))
 
-(run-counted-rounds "backoff-waitqueue" *rounds* 18 "stops that backed off" #'one-round)
+(run-counted-rounds "backoff-waitqueue" *rounds* :stop-backoffs "stops that backed off" #'one-round)
 (sb-ext:quit :unix-status 104)

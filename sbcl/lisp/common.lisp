@@ -22,9 +22,20 @@
   (let ((addr (sb-sys:find-dynamic-foreign-symbol-address name)))
     (and addr (not (zerop addr)) addr)))
 
-(defun sbthread-stat-words (&rest indices)
-  "Words INDICES of libsbthread's struct sbthread_stats (64-bit words, in
-the header's order), or NIL when the library in use is not ours."
+(defparameter *sbthread-stats-fields*
+  '(:threads-created :threads-reaped :threads-live :blocks-cached :block-cache-limit :stops
+    :interrupts-sent :interrupts-run :queue-full-retries :queue-full-worst-wait-ns
+    :stop-latency-min-ns :stop-latency-mean-ns :stop-latency-max-ns :conses-live :stop-wait-ns
+    :stop-signals-by-stopper :stop-signals-by-helpers :interrupts-discarded :stop-backoffs
+    :stop-adoptions :stop-counted-in-regions :region-leaves-waited :resume-signals :resume-wakes
+    :stale-stop-signals :mutex-rewakes)
+  "The words of libsbthread's struct sbthread_stats, in the header's order
+(sbcl/run_tests.py checks this list against include/sbthread.h before it
+runs a file).")
+
+(defun sbthread-stat-words (&rest names)
+  "The words NAMES (keywords of *SBTHREAD-STATS-FIELDS*) of libsbthread's
+struct sbthread_stats, or NIL when the library in use is not ours."
   (let ((stats (foreign-function "sbthread_stats")))
     (when stats
       (let ((buf (sb-alien:make-alien (sb-alien:unsigned 64) 64)))
@@ -34,12 +45,15 @@ the header's order), or NIL when the library in use is not ours."
                 (sb-alien:sap-alien (sb-sys:int-sap stats)
                                     (function sb-alien:int (* (sb-alien:unsigned 64))))
                 buf)
-               (mapcar (lambda (i) (sb-alien:deref buf i)) indices))
+               (mapcar (lambda (name)
+                         (sb-alien:deref buf (or (position name *sbthread-stats-fields*)
+                                                 (error "no field ~S in struct sbthread_stats" name))))
+                       names))
           (sb-alien:free-alien buf))))))
 
 (defun run-counted-rounds (name rounds word what round)
-  "Calls ROUND ROUNDS times and prints how much word WORD of libsbthread's
-struct sbthread_stats (WHAT; WORD may be a list of words, summed) grew
+  "Calls ROUND ROUNDS times and prints how much field WORD of libsbthread's
+struct sbthread_stats (WHAT; WORD may be a list of fields, summed) grew
 meanwhile. With libsbthread, exits 1 when it grew in fewer than half the
 rounds: the test's sleeps only order its threads, so a round may miss its
 window, but not most of them."
@@ -135,7 +149,7 @@ INTERRUPT-THREAD-ERROR) in the property list COUNTS. True if accepted."
   "Prints the figures (one line the soak parses: `stress NAME: K V ...`)
 and libsbthread's rescues (mutex_rewakes: `rewakes`), then exits: 104 if
 no error was counted."
-  (let ((words (sbthread-stat-words 18 19 17 22)))
+  (let ((words (sbthread-stat-words :stop-backoffs :stop-adoptions :interrupts-discarded :mutex-rewakes)))
     (format t "~&stress ~A: seconds ~,1F~{ ~(~A~) ~D~}~@[ backoffs ~D~]~@[ adoptions ~D~]~@[ dropped ~D~]~@[ rewakes ~D~] errors ~D~%"
             name (/ (- (get-internal-real-time) start) (float internal-time-units-per-second))
             counts (first words) (second words) (third words) (fourth words) *stress-errors*))

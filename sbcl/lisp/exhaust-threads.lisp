@@ -58,7 +58,7 @@
 
 (defun dead-unreaped ()
   "libsbthread's threads_live minus the live Lisp threads, or NIL."
-  (let ((live (first (sbthread-stat-words 2))))
+  (let ((live (first (sbthread-stat-words :threads-live))))
     (and live (- live (length (sb-thread:list-all-threads))))))
 
 (defun phase-1 ()

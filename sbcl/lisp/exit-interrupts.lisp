@@ -25,10 +25,10 @@
 (defvar *targets*
   (test-arg 1000))
 
-;;; libsbthread's counters: interrupts_sent is word 6 of struct
-;;; sbthread_stats, interrupts_discarded word 17.
+;;; libsbthread's counters: interrupts_sent and interrupts_discarded of struct
+;;; sbthread_stats.
 (defun sbthread-counters ()
-  (let ((words (sbthread-stat-words 6 17)))
+  (let ((words (sbthread-stat-words :interrupts-sent :interrupts-discarded)))
     (when words
       (list :sent (first words) :dropped (second words)))))
 

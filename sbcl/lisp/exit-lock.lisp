@@ -18,8 +18,8 @@
 ;;;;
 ;;;; Passing: no hang (the runner's time limit), no error, every round's
 ;;;; collection completed, and, with libsbthread, stops that backed off or
-;;;; adopted the sleeper (stop_backoffs and stop_adoptions, words 18 and
-;;;; 19 of struct sbthread_stats) in at least half of the rounds: the
+;;;; adopted the sleeper (stop_backoffs and stop_adoptions, fields of
+;;;; struct sbthread_stats) in at least half of the rounds: the
 ;;;; sleeps below only order the threads, so a round may miss the window,
 ;;;; but not most of them.
 ;;;;
@@ -52,5 +52,5 @@
     (wait-until-dead holder)
     (wait-until-dead dying)))
 
-(run-counted-rounds "exit-lock" *rounds* '(18 19) "stops that backed off or adopted the sleeper" #'one-round)
+(run-counted-rounds "exit-lock" *rounds* '(:stop-backoffs :stop-adoptions) "stops that backed off or adopted the sleeper" #'one-round)
 (sb-ext:quit :unix-status 104)

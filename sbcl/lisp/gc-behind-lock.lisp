@@ -18,7 +18,7 @@
 ;;;;
 ;;;; Passing: no hang (the runner's time limit), every collection
 ;;;; completed, and with libsbthread sleepers counted as stopped
-;;;; (stop_adoptions, word 19 of struct sbthread_stats) in at least half
+;;;; (stop_adoptions, a field of struct sbthread_stats) in at least half
 ;;;; the rounds: the sleeps below only order the threads.
 ;;;;
 ;;;; SBCL_TEST_ARGS: the number of rounds (default 10).
@@ -55,7 +55,7 @@
     (wait-until-dead collector)
     (wait-until-dead dying)))
 
-(run-counted-rounds "gc-behind-lock" *rounds* 19 "sleepers counted as stopped" #'one-round)
+(run-counted-rounds "gc-behind-lock" *rounds* :stop-adoptions "sleepers counted as stopped" #'one-round)
 (let ((dead (remove-if #'sb-thread:thread-alive-p sb-thread::*all-threads*)))
   (when dead
     (format t "~&gc-behind-lock: FAIL: ~D ended thread(s) still in *all-threads*~%" (length dead))

@@ -15,7 +15,7 @@
 ;;;; Passing: no hang (the runner's time limit), every collection
 ;;;; completed, every ended thread gone from *ALL-THREADS* (its exit code,
 ;;;; resumed after the collection, deleted itself), and with libsbthread the sleepers
-;;;; counted (stop_adoptions, word 19 of struct sbthread_stats) in at least
+;;;; counted (stop_adoptions, a field of struct sbthread_stats) in at least
 ;;;; half the rounds: the sleep below only orders the threads.
 ;;;;
 ;;;; SBCL_TEST_ARGS: the number of rounds (default 20).
@@ -40,7 +40,7 @@
       (sb-ext:gc))
     (wait-until-dead dying)))
 
-(run-counted-rounds "gc-in-lock" *rounds* 19 "sleepers counted as stopped" #'one-round)
+(run-counted-rounds "gc-in-lock" *rounds* :stop-adoptions "sleepers counted as stopped" #'one-round)
 (let ((dead (remove-if #'sb-thread:thread-alive-p sb-thread::*all-threads*)))
   (when dead
     (format t "~&gc-in-lock: FAIL: ~D ended thread(s) still in *all-threads*~%" (length dead))

@@ -25,7 +25,7 @@
 ;;;; takes the mutex within 3 s. With upstream's thread code it never
 ;;;; does: the file prints the stuck sleeper and exits 3. With libsbthread
 ;;;; its measure REWAKE (src/host/rewake.rs) wakes B when the terminated
-;;;; thread exits, and the file checks that mutex_rewakes (word 22 of
+;;;; thread exits, and the file checks that mutex_rewakes (a field of
 ;;;; struct sbthread_stats) counted at least one wake-up per hit round.
 ;;;;
 ;;;; SBCL_TEST_ARGS: rounds of each case (default 5; woken rounds are
@@ -195,7 +195,7 @@ on WORD (/proc/self/task/TID/syscall: number 202, first argument WORD)."
       (check-b "releaser" mutex b-got)
       (must "B dead" 20 (lambda () (not (sb-thread:thread-alive-p b)))))))
 
-(let ((before (sbthread-stat-words 22)))
+(let ((before (sbthread-stat-words :mutex-rewakes)))
   ;; Woken rounds until *ROUNDS* of them hit their window (at most 6 times
   ;; as many tries: on a loaded machine A sometimes runs first anyway).
   (loop for tries from 1 to (* 6 *rounds*)
@@ -203,7 +203,7 @@ on WORD (/proc/self/task/TID/syscall: number 202, first argument WORD)."
         until (>= *woken-hits* *rounds*))
   (dotimes (i *rounds*)
     (releaser-round))
-  (let ((rewakes (and before (- (first (sbthread-stat-words 22)) (first before)))))
+  (let ((rewakes (and before (- (first (sbthread-stat-words :mutex-rewakes)) (first before)))))
     (format t "~&lost-wake: ~D lost wake-up(s) made and recovered (~D releaser round(s)); ~
                ~D woken round(s) missed their window; mutex_rewakes ~A~%"
             *hits* *rounds* *missed* (or rewakes "(not libsbthread)"))

@@ -8,7 +8,7 @@
 ;;;; 50), after one collection that every thread has waited through once
 ;;;; (a thread the stopper resumes before it was ever seen in the
 ;;;; library's wait gets its signal). With libsbthread (sbthread_stats
-;;;; words 5, 22, 23: stops, resume_signals, resume_wakes): no resume
+;;;; fields stops, resume_signals, resume_wakes): no resume
 ;;;; signal, and a wake for each of the 8 threads at each stop; with
 ;;;; SBTHREAD_RESUME_WAKE=0, a signal for each and no wake. Upstream's
 ;;;; library: the collections complete. Exits 104.
@@ -33,10 +33,10 @@
        (n (length threads))
        (signals-off (equal (sb-ext:posix-getenv "SBTHREAD_RESUME_WAKE") "0")))
   (sb-ext:gc)
-  (let ((before (sbthread-stat-words 5 22 23)))
+  (let ((before (sbthread-stat-words :stops :resume-signals :resume-wakes)))
     (dotimes (i *gcs*)
       (sb-ext:gc))
-    (let ((after (sbthread-stat-words 5 22 23)))
+    (let ((after (sbthread-stat-words :stops :resume-signals :resume-wakes)))
       (setf *stop* t)
       (loop while (some #'sb-thread:thread-alive-p threads) do (sleep 0.01))
       (if (null before)

@@ -122,8 +122,8 @@
           (first sent) (second sent) (third sent) (reduce #'+ *interrupt-runs*) *errors*)
   ;; libsbthread only: stops that found a thread asleep with its stop
   ;; deferred and backed off, and sleepers counted as stopped because the
-  ;; stopper held their lock (words 18 and 19 of struct sbthread_stats).
-  (let ((words (sbthread-stat-words 18 19)))
+  ;; stopper held their lock (stop_backoffs and stop_adoptions of struct sbthread_stats).
+  (let ((words (sbthread-stat-words :stop-backoffs :stop-adoptions)))
     (when words
       (format t "~&soak: stops that backed off: ~D~%" (first words))
       (format t "~&soak: sleepers counted as stopped: ~D~%" (second words))))

@@ -47,7 +47,7 @@
     (and f (sb-alien:alien-funcall (sb-alien:sap-alien (sb-sys:int-sap f) (function sb-alien:int))))))
 
 ;;; struct sbthread_stats words: threads_created, stops, interrupts_sent.
-(defparameter *counter-words* '(0 5 6))
+(defparameter *counter-words* '(:threads-created :stops :interrupts-sent))
 
 (defun exercise ()
   "Three threads, one of them interrupted, all waited for, then a GC."
