@@ -107,7 +107,7 @@ static const struct death deaths[] = {
     { "interrupt-self", { "interrupt_thread", "cannot interrupt the current thread", "RUNNING", NULL } },
     { "interrupt-null", { "interrupt_thread", "NULL thread", "state RUNNING]", NULL } },
     { "interrupt-reaped", { "interrupt_thread", "not a live thread", "reaped", NULL } },
-    { "interrupt-unmapped", { "interrupt_thread", "not a live thread", "not mapped", NULL } },
+    { "interrupt-unmapped", { "interrupt_thread", "not a live thread", "no linked thread has it", NULL } },
     { "interrupt-unaligned", { "interrupt_thread", "not a live thread", "not page-aligned", NULL } },
     { "start-without-stop", { "gc_start_the_world", "not stopped", "state RUNNING]", NULL } },
     { "stop-twice", { "gc_stop_the_world", "already stopped the world", "state RUNNING]", NULL } },

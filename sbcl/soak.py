@@ -318,8 +318,11 @@ FINDINGS = [
     " failure predates it; not known). The library's part: `lose` stays the answer for a pointer that is no"
     " `struct thread` (the heap is corrupt; signalling some thread would be worse), but the check read the"
     " `this` word through the pointer, so an unmapped one (a block given back, or garbage) faulted inside the"
-    " library; it now reads it with `process_vm_readv` and says why (`not page-aligned`, `not mapped`, `this`"
-    " wrong; `c-tests/misuse.c` interrupt-unmapped, a SIGSEGV before, and interrupt-unaligned).",
+    " library; it now reads nothing through it before the stop table (`src/thread/table.rs`, never unmapped)"
+    " has it as a linked thread's, and says why (`not page-aligned`, `no linked thread has it`, `this` wrong;"
+    " `c-tests/misuse.c` interrupt-unmapped, a SIGSEGV before, and interrupt-unaligned). A first version read"
+    " the word with `process_vm_readv`: a system call per interrupt, which made interrupts to a sleeping"
+    " thread 1.8× slower (`make sbcl-bench`).",
     "**Resource exhaustion (`sbcl/lisp/exhaust-threads.lisp`; 2000 rounds in `make sbcl-test`, on the "
     "configurations with our library): fixed in the library.** RLIMIT_AS = what the process maps at start (8568 "
     "MiB, mostly the dynamic space) + 720 MiB; threads made until MAKE-THREAD fails, all ended, a full collection, "

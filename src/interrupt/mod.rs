@@ -75,21 +75,21 @@ fn owner() -> u64 {
 }
 
 /// Why `th` is not the `struct thread` of a thread that has not been
-/// reaped, or None if it is. Reads nothing through `th` but its `this`
-/// word, and that without faulting: the caller may pass a stale or
-/// corrupt pointer (a Lisp thread object's `%sap` read from a heap a
-/// collection got wrong), and the answer must be this message, not a
-/// fault inside the library. A block reaped and reused by a new thread
-/// passes: its struct is the new thread's.
+/// reaped, or None if it is. Nothing is read through `th` before the stop
+/// table (`thread/table.rs`) says it is a linked thread's: the caller may
+/// pass a stale or corrupt pointer (a Lisp thread object's `%sap` read
+/// from a heap a collection got wrong), and the answer must be this
+/// message, not a fault inside the library. A block reaped and reused by
+/// a new thread passes: its struct is the new thread's.
 fn not_a_thread(th: ThreadRef) -> Option<&'static str> {
-    let at = th.as_ptr() as usize;
-    if !at.is_multiple_of(crate::thread::block::page_size()) {
-        return Some("not page-aligned, as every struct thread is");
-    }
-    match crate::sys::peek::word(at.wrapping_add(core::mem::offset_of!(crate::legacy::types::Thread, this))) {
-        None => Some("its memory is not mapped"),
-        Some(this) if this as usize != at => Some("its `this` word does not point to it"),
-        Some(_) => None,
+    if !(th.as_ptr() as usize).is_multiple_of(crate::thread::block::page_size()) {
+        Some("not page-aligned, as every struct thread is")
+    } else if !crate::thread::table::holds(th.as_ptr()) {
+        Some("no linked thread has it")
+    } else if !th.is_self_consistent() {
+        Some("its `this` word does not point to it")
+    } else {
+        None
     }
 }
 

@@ -116,6 +116,32 @@ pub(crate) fn give_back(s: &'static Slot) {
     FREE.store(s.index.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
+/// Whether `th` is the thread of a slot in use: a thread linked and not
+/// yet unlinked (reaped). Takes no lock and reads only the table, whose
+/// chunks are never unmapped, so a stale or corrupt `th` is answered, not
+/// dereferenced; a thread linked or unlinked meanwhile may be seen either
+/// way. For `interrupt_thread`'s check of its argument: a walk of a few
+/// cache lines per 64 threads, where a read that cannot fault would cost
+/// a system call per interrupt.
+pub(crate) fn holds(th: *mut Thread) -> bool {
+    let extent = EXTENT.load(Ordering::Acquire) as usize;
+    for (c, chunk) in DIRECTORY.iter().enumerate().take(extent.div_ceil(CHUNK)) {
+        let base = chunk.load(Ordering::Acquire).cast_const();
+        if base.is_null() {
+            // A chunk being added by a `take` under the lock: its slots
+            // are not in use yet.
+            continue;
+        }
+        // SAFETY: a chunk once published is mapped for the life of the
+        // process and holds CHUNK slots of atomics.
+        let slots = unsafe { core::slice::from_raw_parts(base, CHUNK.min(extent - c * CHUNK)) };
+        if slots.iter().any(|s| s.thread.load(Ordering::Acquire) == th) {
+            return true;
+        }
+    }
+    false
+}
+
 /// Calls `f` with every slot in use and its thread, in table order (for
 /// a stopper, which holds `all_threads_lock`: then none is taken or given
 /// back meanwhile). A chunk at a time: this is the stopper's walk over
