@@ -355,7 +355,7 @@ struct sbthread_stats {
   uint64_t region_leaves_waited;
   /*
    Stopped threads resumed with a `SIG_STOP_FOR_GC` each (host mode:
-   all of them with `SBTHREAD_RESUME_WAKE=0`, otherwise only a thread
+   all of them unless `SBTHREAD_RESUME_WAKE=1`, otherwise only a thread
    whose handler was not seen waiting in the library's resume wait).
    */
   uint64_t resume_signals;

@@ -85,6 +85,9 @@ EXPECTED_FAILURES = [
     ("lost-wake.lisp", "upstream", [], 3),
     ("lost-wake.lisp", "preload", ["--env", "SBTHREAD_REWAKE=0"], 3),
 ]
+# Options of the runner for a file of OURS: resume-wake.lisp tests the
+# resume by futex wake, which is off unless SBTHREAD_RESUME_WAKE=1 (README).
+OPTIONS = {"resume-wake.lisp": ["--env", "SBTHREAD_RESUME_WAKE=1"]}
 # One short round of each file of the stress family (sbcl/soak.py runs them
 # long): (file, seconds of stress).
 STRESS_SECONDS = 2
@@ -246,7 +249,7 @@ def main():
         for path, limit, tty, args in files:
             f = os.path.basename(path)
             jobs.append((tree, exe, core, extra, path, limit, tty, f"{name}: {f}",
-                         os.path.join(logs, f"{name}-{f}.log"), args))
+                         os.path.join(logs, f"{name}-{f}.log"), args, tuple(OPTIONS.get(f, ()))))
         if runs_app:
             jobs.append(app_job(fixture, name, tree, exe, extra, expect, logs))
         for f, config, more, status in EXPECTED_FAILURES:

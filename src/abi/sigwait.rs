@@ -11,9 +11,9 @@ const _: unsafe extern "C" fn(*const libc::sigset_t, *mut libc::siginfo_t) -> c_
 
 /// `sigwaitinfo(set, info)`: libc's, except that the resume wait of a
 /// host runtime's registered thread helps the stop in progress, then waits
-/// for the thread to be resumed (a futex wake, not a signal) and returns
-/// `SIG_STOP_FOR_GC` as if that signal had come (`SBTHREAD_RESUME_WAKE=0`:
-/// waits for the signal, retried after EINTR); see
+/// for the signal that resumes it, retried after EINTR (with
+/// `SBTHREAD_RESUME_WAKE=1`: for the thread to be resumed, a futex wake,
+/// and returns `SIG_STOP_FOR_GC` as if that signal had come); see
 /// `host/resume_wait.rs`.
 ///
 /// # Safety

@@ -27,11 +27,11 @@
 //!    stack pointer one word lower until its resume, so that 0.9.4.1's
 //!    collector scans the word at the real one (`stack_top.rs`).
 //!
-//! Resuming (`resume.rs`) marks every thread RUNNING and wakes them all
-//! with one futex wake: the handler's resume wait is ours, and waits for
-//! that (`world/resume.rs`); a thread not seen in it gets its own signal,
-//! as in 0.9.4.1 (and every thread, with `SBTHREAD_RESUME_WAKE=0`). The
-//! back-off resumes the same way.
+//! Resuming (`resume.rs`) marks every thread RUNNING and sends each its
+//! resume signal, as in 0.9.4.1; with `SBTHREAD_RESUME_WAKE=1` it wakes
+//! them all with one futex wake instead: the handler's resume wait is
+//! ours, and waits for that (`world/resume.rs`); a thread not seen in it
+//! still gets its own signal. The back-off resumes the same way.
 //!
 //! Unlike standalone handlers, which help before they count as stopped, a
 //! thread here is SUSPENDED before it reaches the wait, so a helper can be
