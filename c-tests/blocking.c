@@ -480,7 +480,16 @@ static void check_nesting(void)
 }
 
 /* ---- g. entering and leaving in a loop under repeated stops ---- */
-enum { LOOPERS = 4, LOOP_STOPS = 400 };
+/* LOOP_STOPS stops (BLOCKING_LOOP_STOPS in the environment: valgrind,
+ * which runs one thread at a time, takes seconds per stop of busy
+ * loopers, so c-tests/sanitize.sh asks for fewer there). */
+enum { LOOPERS = 4, LOOP_STOPS_DEFAULT = 400 };
+static int loop_stops(void)
+{
+    const char *s = getenv("BLOCKING_LOOP_STOPS");
+    int n = s ? atoi(s) : 0;
+    return n > 0 ? n : LOOP_STOPS_DEFAULT;
+}
 static volatile long loop_progress[LOOPERS];
 static volatile int loop_done;
 
@@ -513,6 +522,7 @@ static void check_loop_under_stops(void)
     loop_done = 0;
     for (long i = 0; i < LOOPERS; i++)
         ths[i] = harness_spawn(looper, (void *)i);
+    const int LOOP_STOPS = loop_stops();
     struct sbthread_stats st0 = stats_now();
     for (int round = 0; round < LOOP_STOPS; round++) {
         harness_note("g: stop %d", round);

@@ -95,10 +95,11 @@ def main():
     loom_ok = loom.returncode == 0
     failures += 0 if loom_ok else 1
     m = re.search(r"test result: ok\. (\d+) passed.*finished in ([\d.]+)s", loom.stdout + loom.stderr)
-    rows.append(("loom model", "cargo test model_tests: the library's queue.rs, handshake.rs, fanout.rs and region.rs"
-                 " under loom, 2 or 3 threads, every interleaving with ≤ 3 preemptions (interrupt queue, blocking"
-                 " regions) or ≤ 2 (stop and its signal fan-out; ≤ 3 also passes, in about 70 s); and three broken"
-                 " variants of the regions' protocol that must fail", "pass" if loom_ok else "**FAIL**",
+    rows.append(("loom model", "cargo test model_tests: the library's queue.rs, handshake.rs, fanout.rs, region.rs"
+                 " and resume.rs under loom, 2 or 3 threads, every interleaving with ≤ 3 preemptions (interrupt"
+                 " queue, blocking regions, host mode's resume) or ≤ 2 (stop and its signal fan-out; ≤ 3 also"
+                 " passes, in about 70 s); and broken variants that must fail (three of the regions' protocol, four"
+                 " of the resume's)", "pass" if loom_ok else "**FAIL**",
                  "%s models, %s s; each model fails when its protocol is broken (see below)" % (m.groups() if m else ("?", "?"))))
 
     summary = os.path.join(ROOT, "build", "sanitize", "summary.txt")
@@ -232,7 +233,12 @@ def main():
         " the fence between its store and its look at `stopping` works while the world is stopped;"
         " so does one whose stopper leaves out the fence after setting `stopping`; a start that"
         " does not look at `waiting` leaves a leaver asleep (the model's futex reports a thread"
-        " asleep on a word nobody will wake again).",
+        " asleep on a word nobody will wake again). Host mode's resume by futex wake"
+        " (`src/world/resume.rs`, `SBTHREAD_RESUME_WAKE=1`): two stops and starts of a thread in the"
+        " runtime's handler, with a stale stop signal: one suspension per stop, RUNNING when the wait"
+        " returns, only the stale signal drained, every signal taken, no lost wake-up; four broken"
+        " variants must fail (0.9.4.1's wait, which takes any signal for the resume; no drain; a stopper"
+        " that decides by a load instead of a compare-and-swap; a start that wakes before it marks RUNNING).",
         "",
     ]
     # Sections other tools write (make sbcl-soak) are kept as they are.

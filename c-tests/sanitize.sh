@@ -79,7 +79,7 @@ if command -v valgrind >/dev/null 2>&1; then
     for t in lifecycle misuse stw deferral trace block_reuse blocking; do
         for v in so host-so; do
             # shellcheck disable=SC2086
-            timeout 900 $vg "$top/build/tests/$t-$v" > "$out/logs/valgrind-$t-$v.log" 2>&1
+            BLOCKING_LOOP_STOPS=20 timeout 900 $vg "$top/build/tests/$t-$v" > "$out/logs/valgrind-$t-$v.log" 2>&1
             check "valgrind $t-$v" $? "$out/logs/valgrind-$t-$v.log"
         done
     done
