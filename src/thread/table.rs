@@ -116,6 +116,19 @@ pub(crate) fn give_back(s: &'static Slot) {
     FREE.store(s.index.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
+/// The published chunks below the extent, each as its slice of slots (a
+/// chunk being added by a `take` under the lock is skipped: its slots are
+/// not in use yet).
+fn chunks() -> impl Iterator<Item = &'static [Slot]> {
+    let extent = EXTENT.load(Ordering::Acquire) as usize;
+    DIRECTORY.iter().enumerate().take(extent.div_ceil(CHUNK)).filter_map(move |(c, chunk)| {
+        let base = chunk.load(Ordering::Acquire).cast_const();
+        // SAFETY: a chunk once published is mapped for the life of the
+        // process and holds CHUNK slots of atomics.
+        (!base.is_null()).then(|| unsafe { core::slice::from_raw_parts(base, CHUNK.min(extent - c * CHUNK)) })
+    })
+}
+
 /// Whether `th` is the thread of a slot in use: a thread linked and not
 /// yet unlinked (reaped). Takes no lock and reads only the table, whose
 /// chunks are never unmapped, so a stale or corrupt `th` is answered, not
@@ -124,22 +137,7 @@ pub(crate) fn give_back(s: &'static Slot) {
 /// cache lines per 64 threads, where a read that cannot fault would cost
 /// a system call per interrupt.
 pub(crate) fn holds(th: *mut Thread) -> bool {
-    let extent = EXTENT.load(Ordering::Acquire) as usize;
-    for (c, chunk) in DIRECTORY.iter().enumerate().take(extent.div_ceil(CHUNK)) {
-        let base = chunk.load(Ordering::Acquire).cast_const();
-        if base.is_null() {
-            // A chunk being added by a `take` under the lock: its slots
-            // are not in use yet.
-            continue;
-        }
-        // SAFETY: a chunk once published is mapped for the life of the
-        // process and holds CHUNK slots of atomics.
-        let slots = unsafe { core::slice::from_raw_parts(base, CHUNK.min(extent - c * CHUNK)) };
-        if slots.iter().any(|s| s.thread.load(Ordering::Acquire) == th) {
-            return true;
-        }
-    }
-    false
+    chunks().flatten().any(|s| s.thread.load(Ordering::Acquire) == th)
 }
 
 /// Calls `f` with every slot in use and its thread, in table order (for
@@ -147,17 +145,10 @@ pub(crate) fn holds(th: *mut Thread) -> bool {
 /// back meanwhile). A chunk at a time: this is the stopper's walk over
 /// every thread, twice per stop.
 pub(crate) fn for_each_in_use(mut f: impl FnMut(&'static Slot, *mut Thread)) {
-    let extent = EXTENT.load(Ordering::Acquire) as usize;
-    for (c, chunk) in DIRECTORY.iter().enumerate().take(extent.div_ceil(CHUNK)) {
-        let base = chunk.load(Ordering::Acquire).cast_const();
-        // SAFETY: chunks below the extent are mapped for the life of the
-        // process and hold CHUNK slots of atomics each.
-        let slots = unsafe { core::slice::from_raw_parts(base, CHUNK.min(extent - c * CHUNK)) };
-        for s in slots {
-            let th = s.thread.load(Ordering::Acquire);
-            if !th.is_null() {
-                f(s, th);
-            }
+    for s in chunks().flatten() {
+        let th = s.thread.load(Ordering::Acquire);
+        if !th.is_null() {
+            f(s, th);
         }
     }
 }
