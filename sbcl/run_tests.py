@@ -46,6 +46,7 @@ import argparse
 import concurrent.futures
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -173,7 +174,16 @@ def run(tree, exe, core, extra, lisp_file, limit, tty, label, log, args=(), more
            "--timeout", str(limit), "--label", label, "--log", log, "--workdir", work] + extra + list(more) + \
         (["--tty"] if tty else []) + ([lisp_file] if lisp_file else []) + list(args)
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return p.returncode == 0, p.stdout
+    out = p.stdout
+    if p.returncode != 0 and os.path.exists(log):
+        # The next run overwrites LOG: a failure keeps its own copy (run_lisp.py
+        # has already put the log's last lines in the output).
+        kept = os.path.join(os.path.dirname(log), "failed",
+                            time.strftime("%Y%m%d-%H%M%S-") + os.path.basename(log))
+        os.makedirs(os.path.dirname(kept), exist_ok=True)
+        shutil.copyfile(log, kept)
+        out += f"--- log kept as {kept}\n"
+    return p.returncode == 0, out
 
 
 def app_job(fixture, name, tree, exe, extra, expect, logs):
