@@ -98,7 +98,7 @@ def main():
     rows.append(("loom model", "cargo test model_tests: the library's queue.rs, handshake.rs, fanout.rs, region.rs"
                  " and resume.rs under loom, 2 or 3 threads, every interleaving with ≤ 3 preemptions (interrupt"
                  " queue, blocking regions, host mode's resume) or ≤ 2 (stop and its signal fan-out; ≤ 3 also"
-                 " passes, in about 70 s); and broken variants that must fail (three of the regions' protocol, four"
+                 " passes, in about 70 s); and broken variants that must fail (three of the regions' protocol, six"
                  " of the resume's)", "pass" if loom_ok else "**FAIL**",
                  "%s models, %s s; each model fails when its protocol is broken (see below)" % (m.groups() if m else ("?", "?"))))
 
@@ -238,7 +238,11 @@ def main():
         " runtime's handler, with a stale stop signal: one suspension per stop, RUNNING when the wait"
         " returns, only the stale signal drained, every signal taken, no lost wake-up; four broken"
         " variants must fail (0.9.4.1's wait, which takes any signal for the resume; no drain; a stopper"
-        " that decides by a load instead of a compare-and-swap; a start that wakes before it marks RUNNING).",
+        " that decides by a load instead of a compare-and-swap; a start that wakes before it marks RUNNING)."
+        " Its start's one wake (the stopper wakes one waiter and hands it the others): two suspended threads"
+        " on a futex that wakes exactly whom it is asked to, with and without a new stop beginning at once:"
+        " both waits return; a start that wakes one without handing it the flag, and one that sets the flag"
+        " after its wake, must each lose a wake-up.",
         "",
     ]
     # Sections other tools write (make sbcl-soak) are kept as they are.

@@ -30,7 +30,12 @@
 //!   thread takes it, the stale one drained, no lost wake-up; and four
 //!   broken variants (0.9.4.1's wait that takes any signal, no drain, a
 //!   stopper that decides by a load instead of a compare-and-swap, a start
-//!   that wakes before it marks RUNNING), each of which must fail.
+//!   that wakes before it marks RUNNING), each of which must fail; and
+//!   its start's one wake: two suspended threads, a stopper that wakes one
+//!   of them and hands it the other (`pass_on`), with or without a new stop
+//!   beginning at once, on a futex that wakes exactly whom it is asked to:
+//!   both waits return; two broken starts (one wake without the flag, the
+//!   flag set after the wake) must fail with a lost wake-up.
 //!
 //! What is not the library's code is the harness around it: a signal is a
 //! counter under a model mutex that the target looks at between its steps
@@ -823,8 +828,8 @@ struct ResumeModel {
     word: AtomicU32,
     sent: AtomicU32,
     state: AtomicU64,
-    /// The resume generation.
-    generation: AtomicU32,
+    /// The resume generation and the delegate flag.
+    shared: resume::Shared<AtomicU32>,
     /// Futex, and the signals sent to the thread (`ModelPark::send`).
     park: ModelPark,
     /// Signals the thread has taken (delivered to its handler, taken in
@@ -882,7 +887,7 @@ impl ResumeModel {
         self.state.store(SUSPENDED, SeqCst);
         if self.variant == ResumeVariant::TakeAnySignal {
             self.take_waiting();
-        } else if resume::wait(&self.word, &self.state, RUNNING, &self.generation, &ResumePark(&self.park))
+        } else if resume::wait(&self.word, &self.state, RUNNING, &self.shared, &ResumePark(&self.park))
             == resume::Resumed::Signalled
         {
             self.take_waiting();
@@ -909,7 +914,7 @@ impl ResumeModel {
                 signal
             }
             ResumeVariant::WakeBeforeRunning => {
-                resume::end(&self.generation, &self.park, true);
+                resume::end(&self.shared, &self.park, true);
                 resume::resume_one(&self.word, &self.state, RUNNING)
             }
             _ => resume::resume_one(&self.word, &self.state, RUNNING),
@@ -919,7 +924,7 @@ impl ResumeModel {
             resume::signal_sent(&self.word);
         }
         if self.variant != ResumeVariant::WakeBeforeRunning {
-            resume::end(&self.generation, &self.park, !signal);
+            resume::end(&self.shared, &self.park, !signal);
         }
     }
 }
@@ -939,7 +944,7 @@ fn resume_model(variant: ResumeVariant) {
             word: AtomicU32::new(resume::IDLE),
             sent: AtomicU32::new(resume::NONE),
             state: AtomicU64::new(RUNNING),
-            generation: AtomicU32::new(0),
+            shared: resume::Shared { generation: AtomicU32::new(0), delegate: AtomicU32::new(0) },
             park: ModelPark::new(),
             handled: AtomicU32::new(0),
             suspensions: AtomicU32::new(0),
@@ -973,7 +978,7 @@ fn resume_model(variant: ResumeVariant) {
             // gc_start_the_world.
             m.start();
         }
-        m.park.rescue(&m.generation);
+        m.park.rescue(&m.shared.generation);
         m.park.finish();
         target.join().unwrap();
         assert!(!m.park.lost_wakeup(), "host resume: lost wake-up");
@@ -1012,4 +1017,195 @@ fn host_resume_model_fails_when_the_stopper_decides_by_a_load() {
 #[should_panic(expected = "lost wake-up")]
 fn host_resume_model_fails_when_the_start_wakes_before_running() {
     resume_model(ResumeVariant::WakeBeforeRunning);
+}
+
+// ---- Host mode's resume: the stopper wakes one waiter, a resumed thread the rest ----
+
+/// A futex that wakes exactly whom it is asked to, as Linux's does: its
+/// sleepers in the order they came, a wake of one takes the first. A
+/// sleeper returns only once woken (no early returns, which would hide a
+/// wake nobody sends). It counts the model's threads that are neither
+/// asleep nor finished: when that count reaches 0 with a sleeper left,
+/// nobody can wake it any more; it is recorded as lost
+/// ([`FifoFutex::lost`]) and let go, so that the model ends and says so
+/// (a loom deadlock would abort the test instead of failing it).
+struct FifoFutex {
+    state: Mutex<FifoState>,
+    cond: Condvar,
+}
+
+struct FifoState {
+    /// (ticket, word) of each sleeper, oldest first.
+    sleepers: Vec<(u32, usize)>,
+    next: u32,
+    /// Threads neither asleep nor finished (a woken one counts at once).
+    running: u32,
+    lost: bool,
+}
+
+impl FifoFutex {
+    fn new(threads: u32) -> Self {
+        let st = FifoState { sleepers: Vec::new(), next: 0, running: threads, lost: false };
+        FifoFutex { state: Mutex::new(st), cond: Condvar::new() }
+    }
+
+    /// Called with `running` just lowered: lets every sleeper go if nobody
+    /// is left to wake them.
+    fn check(&self, st: &mut FifoState) {
+        if st.running == 0 && !st.sleepers.is_empty() {
+            st.lost = true;
+            st.running += st.sleepers.len() as u32;
+            st.sleepers.clear();
+            self.cond.notify_all();
+        }
+    }
+
+    /// A model thread is done: it wakes nobody any more.
+    fn finish(&self) {
+        let mut st = self.state.lock().unwrap();
+        st.running -= 1;
+        self.check(&mut st);
+    }
+
+    /// Whether a thread slept with nobody left to wake it.
+    fn lost(&self) -> bool {
+        self.state.lock().unwrap().lost
+    }
+
+    fn wake(&self, w: &AtomicU32, count: usize) {
+        let mut st = self.state.lock().unwrap();
+        let mut woken = 0;
+        while woken < count {
+            let Some(i) = st.sleepers.iter().position(|&(_, word)| word == key(w)) else { break };
+            st.sleepers.remove(i);
+            woken += 1;
+        }
+        st.running += woken as u32;
+        self.cond.notify_all();
+    }
+}
+
+impl Park<AtomicU32> for FifoFutex {
+    fn wait(&self, w: &AtomicU32, expected: u32) {
+        let mut st = self.state.lock().unwrap();
+        if w.load(SeqCst) != expected {
+            return;
+        }
+        let ticket = st.next;
+        st.next += 1;
+        st.sleepers.push((ticket, key(w)));
+        st.running -= 1;
+        self.check(&mut st);
+        while st.sleepers.iter().any(|&(t, _)| t == ticket) {
+            st = self.cond.wait(st).unwrap();
+        }
+    }
+    fn wake_all(&self, w: &AtomicU32) {
+        self.wake(w, usize::MAX);
+    }
+    fn wake_one(&self, w: &AtomicU32) {
+        self.wake(w, 1);
+    }
+    fn relax(&self, _lock: &impl Word64, _round: u32) {
+        thread::yield_now();
+    }
+    fn released(&self) {}
+    fn fence(&self) {
+        loom::sync::atomic::fence(SeqCst);
+    }
+}
+
+/// How the model's start wakes its waiters: the library's [`resume::end`],
+/// followed or not by the next stop's [`resume::pass_on`], or a broken
+/// start (each must make the model fail).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DelegateVariant {
+    /// `world/resume.rs` as the library runs it.
+    Library,
+    /// The same, and a new stop begins at once (`host/stop.rs`'s
+    /// `begin_stop` passes the wake on itself).
+    NextStop,
+    /// The start wakes one waiter without handing it the others.
+    NoDelegate,
+    /// The start sets the flag after its wake.
+    FlagAfterWake,
+}
+
+struct DelegateModel {
+    shared: resume::Shared<AtomicU32>,
+    /// Each waiter's `resume_wait` and `state`.
+    words: [AtomicU32; 2],
+    states: [AtomicU64; 2],
+    futex: FifoFutex,
+}
+
+/// Two threads suspended in their handlers' resume waits (both have waited
+/// there before: no resume signal) and a stopper that resumes them. Checked:
+/// both waits return, RUNNING, whichever of them the stopper's one wake
+/// finds asleep (or neither), and also when a new stop begins at once.
+fn delegate_model(variant: DelegateVariant) {
+    builder(3).check(move || {
+        let m = Arc::new(DelegateModel {
+            shared: resume::Shared { generation: AtomicU32::new(0), delegate: AtomicU32::new(0) },
+            words: [AtomicU32::new(resume::KNOWN), AtomicU32::new(resume::KNOWN)],
+            states: [AtomicU64::new(SUSPENDED), AtomicU64::new(SUSPENDED)],
+            futex: FifoFutex::new(3),
+        });
+        let waiters: Vec<_> = (0..2)
+            .map(|i| {
+                let m = m.clone();
+                thread::spawn(move || {
+                    let r = resume::wait(&m.words[i], &m.states[i], RUNNING, &m.shared, &m.futex);
+                    assert_eq!(r, resume::Resumed::Woken, "host resume: a known waiter needs no signal");
+                    assert_eq!(m.states[i].load(SeqCst), RUNNING, "host resume: wrong thread state on wakeup");
+                    m.futex.finish();
+                })
+            })
+            .collect();
+        for i in 0..2 {
+            assert!(!resume::resume_one(&m.words[i], &m.states[i], RUNNING), "host resume: a signal for a known waiter");
+        }
+        match variant {
+            DelegateVariant::Library | DelegateVariant::NextStop => resume::end(&m.shared, &m.futex, true),
+            DelegateVariant::NoDelegate => {
+                m.shared.generation.fetch_add(1, SeqCst);
+                m.futex.wake_one(&m.shared.generation);
+            }
+            DelegateVariant::FlagAfterWake => {
+                m.shared.generation.fetch_add(1, SeqCst);
+                m.futex.wake_one(&m.shared.generation);
+                m.shared.delegate.store(1, SeqCst);
+            }
+        }
+        if variant == DelegateVariant::NextStop {
+            resume::pass_on(&m.shared, &m.futex);
+        }
+        m.futex.finish();
+        for w in waiters {
+            w.join().unwrap();
+        }
+        assert!(!m.futex.lost(), "host resume: lost wake-up: a waiter sleeps with nobody left to wake it");
+    });
+}
+
+#[test]
+fn host_resume_one_wake_from_the_stopper_resumes_every_waiter() {
+    delegate_model(DelegateVariant::Library);
+}
+
+#[test]
+fn host_resume_a_new_stop_passes_the_wake_on_itself() {
+    delegate_model(DelegateVariant::NextStop);
+}
+
+#[test]
+#[should_panic(expected = "lost wake-up")]
+fn host_resume_model_fails_when_the_start_wakes_one_without_the_flag() {
+    delegate_model(DelegateVariant::NoDelegate);
+}
+
+#[test]
+#[should_panic(expected = "lost wake-up")]
+fn host_resume_model_fails_when_the_flag_follows_the_wake() {
+    delegate_model(DelegateVariant::FlagAfterWake);
 }

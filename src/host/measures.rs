@@ -81,11 +81,14 @@ pub(crate) static RESUME_RETRY: Measure = Measure::new("SBTHREAD_RESUME_RETRY");
 pub(crate) static SCAN_TOP: Measure = Measure::new("SBTHREAD_SCAN_TOP");
 
 /// The handler's resume wait waits for its thread to be RUNNING (a futex
-/// wake), not for a signal: a start wakes every thread at once
-/// (`resume.rs`). Off unless `SBTHREAD_RESUME_WAKE=1`: on 2 CPUs, waking
-/// every stopped thread at once made a collection while 8 threads cons
-/// twice as slow as one resume signal each, where with 64 idle threads it
-/// made a stop + start 0.62× of upstream's (README, BENCHMARKS.md).
+/// wake), not for a signal: a start wakes one waiting thread, which wakes
+/// the others (`resume.rs`, `world/resume.rs`). Off unless
+/// `SBTHREAD_RESUME_WAKE=1`: its first form, the stopper waking every
+/// thread at once, made a collection while 8 threads cons twice as slow
+/// (the collecting thread queued behind them for a CPU); handing the wake
+/// to a resumed thread made it 0.69× of upstream's, and a stop + start
+/// with 64 idle threads 0.72× (README, BENCHMARKS.md). It stays off until
+/// the real runtime's soak (`make sbcl-soak`) has run with it on.
 pub(crate) static RESUME_WAKE: Measure = Measure::off_by_default("SBTHREAD_RESUME_WAKE");
 
 /// When a thread that was sent an interrupt exits, every sleeper on a

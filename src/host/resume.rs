@@ -7,7 +7,8 @@
 //! lowered (before the thread can run again), marks the stop answered and
 //! the thread RUNNING, and sends a `SIG_STOP_FOR_GC` only if the thread's
 //! handler was not seen waiting in our resume wait; then [`wake_resumed`]
-//! bumps the generation and wakes all the others with one futex wake.
+//! bumps the generation and wakes one of the others, which wakes the rest
+//! (a stop's [`pass_on_wake`] does, if it has not yet).
 //! With the switch off, every thread gets its signal, as 0.9.4.1 does.
 //!
 //! Stop signals are claimed too ([`claim_stop`]): a thread whose stop
@@ -29,9 +30,11 @@ use crate::thread::kill::kill_thread_safely;
 use crate::thread::thread_ref::ThreadRef;
 use crate::world::resume;
 
-/// The resume generation: bumped by every start (and back-off) that
-/// resumed a thread without a signal; resume waits sleep on it.
-pub(crate) static GEN: AtomicU32 = AtomicU32::new(0);
+/// The resume generation, bumped by every start (and back-off) that
+/// resumed a thread without a signal, on which resume waits sleep; and the
+/// flag of a start's wake still to be passed on (`world/resume.rs`).
+pub(crate) static SHARED: resume::Shared<AtomicU32> =
+    resume::Shared { generation: AtomicU32::new(0), delegate: AtomicU32::new(0) };
 
 /// Whether the start in progress left a thread to [`wake_resumed`]
 /// (the stopper's alone).
@@ -63,11 +66,19 @@ pub(crate) fn resume(th: ThreadRef) -> c_int {
     r
 }
 
-/// Stopper, after [`resume`] for every thread it resumes: wakes the ones
-/// that wait in our resume wait, with one futex wake.
+/// Stopper, after [`resume`] for every thread it resumes: wakes one of
+/// those that wait in our resume wait, which wakes the others.
 pub(crate) fn wake_resumed() {
     if measures::RESUME_WAKE.on() {
-        resume::end(&GEN, &Futex, TO_WAKE.swap(false, Ordering::Relaxed));
+        resume::end(&SHARED, &Futex, TO_WAKE.swap(false, Ordering::Relaxed));
+    }
+}
+
+/// Stopper, beginning a stop: wakes the threads of the last start that
+/// still wait for the resumed thread it woke to wake them.
+pub(crate) fn pass_on_wake() {
+    if measures::RESUME_WAKE.on() {
+        resume::pass_on(&SHARED, &Futex);
     }
 }
 

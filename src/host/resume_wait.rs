@@ -27,8 +27,9 @@
 //!
 //! With the measure `RESUME_WAKE` (`measures.rs`), the wait does not wait
 //! for a signal at all ([`await_resume`]): it waits until the thread is
-//! RUNNING again, on the futex the start wakes once for everyone
-//! (`resume.rs`, `world/resume.rs`), and returns what the handler expects
+//! RUNNING again, on the futex word of the start (`resume.rs`,
+//! `world/resume.rs`: the stopper wakes one waiter, the first resumed
+//! thread wakes the others), and returns what the handler expects
 //! of `sigwaitinfo`: `SIG_STOP_FOR_GC`, with a siginfo saying so. A thread
 //! the stopper signalled instead (it was not seen waiting here yet) takes
 //! that signal, as before. Before it returns, a thread that no stop has
@@ -91,7 +92,7 @@ pub(crate) fn await_resume(info: *mut libc::siginfo_t) -> Option<c_int> {
     let errno = crate::sys::errno::get();
     let p = th.private();
     let sig = sigset::sig_stop_for_gc();
-    let r = match protocol::wait(&p.resume_wait, th.state_word(), SBTHREAD_STATE_RUNNING, &resume::GEN, &Futex) {
+    let r = match protocol::wait(&p.resume_wait, th.state_word(), SBTHREAD_STATE_RUNNING, &resume::SHARED, &Futex) {
         Resumed::Woken => {
             fill(info, sig);
             sig

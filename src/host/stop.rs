@@ -29,9 +29,10 @@
 //!
 //! Resuming (`resume.rs`) marks every thread RUNNING and sends each its
 //! resume signal, as in 0.9.4.1; with `SBTHREAD_RESUME_WAKE=1` it wakes
-//! them all with one futex wake instead: the handler's resume wait is
-//! ours, and waits for that (`world/resume.rs`); a thread not seen in it
-//! still gets its own signal. The back-off resumes the same way.
+//! one of them with a futex wake instead, and that one wakes the rest: the
+//! handler's resume wait is ours, and waits for that (`world/resume.rs`);
+//! a thread not seen in it still gets its own signal. The back-off resumes
+//! the same way.
 //!
 //! Unlike standalone handlers, which help before they count as stopped, a
 //! thread here is SUSPENDED before it reaches the wait, so a helper can be
@@ -135,8 +136,10 @@ fn publish(fanout: &Fanout<AtomicU64, AtomicU32>, filling: &AtomicU64) {
     fanout.head.store(filling.swap(0, Ordering::Relaxed), Ordering::SeqCst);
 }
 
-/// Stopper: start of a stop.
+/// Stopper: start of a stop (and of a back-off's second stop). The last
+/// start's resumed threads all run before anything is signalled.
 pub(crate) fn begin_stop() {
+    resume::pass_on_wake();
     STOPS_FILLING.store(0, Ordering::Relaxed);
 }
 

@@ -30,6 +30,11 @@ pub(crate) trait Park<W: Word32> {
     fn wait(&self, w: &W, expected: u32);
     /// Wakes every waiter on `w`.
     fn wake_all(&self, w: &W);
+    /// Wakes at least one waiter on `w`, if any sleeps (waking more is
+    /// allowed: a woken waiter re-checks its condition).
+    fn wake_one(&self, w: &W) {
+        self.wake_all(w);
+    }
     /// One round of a spin-wait for the spinlock `lock` to be released.
     fn relax(&self, lock: &impl Word64, round: u32);
     /// A spinlock was just released (the model wakes its spinners here;
@@ -78,6 +83,10 @@ impl Park<AtomicU32> for Futex {
 
     fn wake_all(&self, w: &AtomicU32) {
         crate::sys::futex::wake_all(w);
+    }
+
+    fn wake_one(&self, w: &AtomicU32) {
+        crate::sys::futex::wake(w, 1);
     }
 
     fn relax(&self, _lock: &impl Word64, round: u32) {

@@ -30,6 +30,24 @@
 //! reads `generation` before the state, the stopper bumps it after every
 //! state: a waiter that saw SUSPENDED sleeps on a value the bump changes.
 //!
+//! **One wake from the stopper, the rest from a resumed thread.** Waking
+//! every waiter from the stopper's CPU at once made the stopper (the thread
+//! that collected, with the rest of its `(gc)` still to run) queue behind
+//! all of them whenever they were busy threads: with 8 threads consing on 2
+//! CPUs a collection took 2.2× as long as with one resume signal per
+//! thread. So [`end`] sets `delegate` and wakes *one* waiter; the first
+//! resumed thread to leave [`wait`] (woken or never asleep) takes
+//! `delegate` with a swap and wakes all the others ([`pass_on`]), from its
+//! own CPU. The flag is set before the wake, so the woken one finds it (or
+//! a thread that left before it took it and woke everyone); a waiter still
+//! asleep then was asleep when the stopper woke one, so some resumed
+//! thread leaves after the flag is set. Nobody waits on `generation` but
+//! resumed threads at that moment: a new stop cannot begin before the start
+//! returns (the stopper holds `all_threads_lock`). A new stop's stopper
+//! takes `delegate` too before it signals ([`pass_on`]): a delegate not
+//! scheduled yet would otherwise hold the stop up, and its sleepers, RUNNING
+//! but asleep, would look like threads asleep with their stop deferred.
+//!
 //! A stale `SIG_STOP_FOR_GC` (one no stop is owed) is never taken for a
 //! resume here, and [`drain_stale`] takes it before the handler returns,
 //! or it would start a suspension that no stopper asked for. `sent` (the
@@ -72,9 +90,17 @@ pub(crate) enum Resumed {
     Signalled,
 }
 
+/// The words every thread's resume wait shares: the futex word and the
+/// flag of a wake still to be passed on.
+pub(crate) struct Shared<W> {
+    pub(crate) generation: W,
+    pub(crate) delegate: W,
+}
+
 /// In the thread, SUSPENDED, inside its handler's resume wait: waits
-/// until its state is `running` (or the stopper signals it instead).
-pub(crate) fn wait<W: Word32, P: Park<W>>(word: &W, state: &impl Word64, running: u64, generation: &W, park: &P) -> Resumed {
+/// until its state is `running` (or the stopper signals it instead), then
+/// passes the start's wake on.
+pub(crate) fn wait<W: Word32, P: Park<W>>(word: &W, state: &impl Word64, running: u64, shared: &Shared<W>, park: &P) -> Resumed {
     let mut cur = word.load(Acquire);
     loop {
         if cur & PHASE == SIGNALLED {
@@ -86,14 +112,24 @@ pub(crate) fn wait<W: Word32, P: Park<W>>(word: &W, state: &impl Word64, running
         }
     }
     loop {
-        let seen = generation.load(Acquire);
+        let seen = shared.generation.load(Acquire);
         if state.load(Acquire) == running {
             break;
         }
-        park.wait(generation, seen);
+        park.wait(&shared.generation, seen);
     }
     word.store(KNOWN | IDLE, Release);
+    pass_on(shared, park);
     Resumed::Woken
+}
+
+/// A resumed thread leaving [`wait`], or a stopper about to signal: if the
+/// last start's wake is still to be passed on, takes it and wakes every
+/// waiter. One load when there is nothing to do.
+pub(crate) fn pass_on<W: Word32, P: Park<W>>(shared: &Shared<W>, park: &P) {
+    if shared.delegate.load(Acquire) != 0 && shared.delegate.swap(0, AcqRel) != 0 {
+        park.wake_all(&shared.generation);
+    }
 }
 
 /// In the thread, once it took a signal after [`wait`] told it of the
@@ -130,11 +166,13 @@ pub(crate) fn signal_sent(word: &impl Word32) {
 }
 
 /// Stopper, after [`resume_one`] for every thread: bumps the generation
-/// and, if any of them is to be woken (`woken`), wakes every waiter.
-pub(crate) fn end<W: Word32, P: Park<W>>(generation: &W, park: &P, woken: bool) {
-    generation.fetch_add(1, AcqRel);
+/// and, if any of them is to be woken (`woken`), wakes one waiter, which
+/// wakes the others ([`pass_on`]).
+pub(crate) fn end<W: Word32, P: Park<W>>(shared: &Shared<W>, park: &P, woken: bool) {
+    shared.generation.fetch_add(1, AcqRel);
     if woken {
-        park.wake_all(generation);
+        shared.delegate.store(1, Release);
+        park.wake_one(&shared.generation);
     }
 }
 
