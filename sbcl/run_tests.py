@@ -90,8 +90,10 @@ EXPECTED_FAILURES = [
 # resume by futex wake, which is off unless SBTHREAD_RESUME_WAKE=1 (README).
 OPTIONS = {"resume-wake.lisp": ["--env", "SBTHREAD_RESUME_WAKE=1"]}
 # One short round of each file of the stress family (sbcl/soak.py runs them
-# long): (file, seconds of stress).
+# long): (file, seconds of stress); in WAKE_CONFIG, once more with the
+# resume wake on (SBTHREAD_RESUME_WAKE=1, off by default).
 STRESS_SECONDS = 2
+WAKE_CONFIG = "preload"
 STRESSES = ["stress-poll.lisp", "stress-exit.lisp", "stress-terminate.lisp", "stress-gc.lisp",
             "stress-waitqueue.lisp"]
 
@@ -260,6 +262,13 @@ def main():
             f = os.path.basename(path)
             jobs.append((tree, exe, core, extra, path, limit, tty, f"{name}: {f}",
                          os.path.join(logs, f"{name}-{f}.log"), args, tuple(OPTIONS.get(f, ()))))
+        if name == WAKE_CONFIG:
+            # The resume wake is off by default: one short round of each
+            # stress with it on, grafted as users run it.
+            for f in STRESSES:
+                jobs.append((tree, exe, core, extra, os.path.join(HERE, "lisp", f), 60 + STRESS_SECONDS, False,
+                             f"{name}: {f} --env SBTHREAD_RESUME_WAKE=1", os.path.join(logs, f"{name}-wake-{f}.log"),
+                             (str(STRESS_SECONDS),), ("--env", "SBTHREAD_RESUME_WAKE=1")))
         if runs_app:
             jobs.append(app_job(fixture, name, tree, exe, extra, expect, logs))
         for f, config, more, status in EXPECTED_FAILURES:

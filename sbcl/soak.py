@@ -6,14 +6,15 @@ over the executable's thread functions), taking turns: the choice a user
 of that runtime makes.
 
     soak.py FIXTURE_DIR --seconds S --runs N [--stress FILE ...]
-            [--reliability RELIABILITY.md]
+            [--env SBTHREAD_NAME=VALUE ...] [--reliability RELIABILITY.md]
 
 The files are STRESSES below (sbcl/lisp/soak.lisp and the stress family
 sbcl/lisp/stress-*.lisp), or those named with --stress. First,
 sbcl/lisp/which-library.lisp checks that the preloaded library does take
 over (the soak stops there if not: its "ours" runs would be upstream's).
 Each run is a fresh process of S seconds with a time limit of S + 60 s.
-Outcomes: pass (exit 104), error (exit 1: an error in some thread, the
+With --env, ours runs with those settings of our library (a measure
+switched on or off: README), and the report says so. Outcomes: pass (exit 104), error (exit 1: an error in some thread, the
 file's own check), fatal (any other end: the runtime's lose, a segfault, a
 memory fault) or hang (the time limit: every thread's backtrace goes to
 the run's log). Logs of runs that did not pass are kept in
@@ -69,9 +70,10 @@ def check_grafted(fixture, lib, log):
     print(p.stdout.splitlines()[0], flush=True)
 
 
-def one_run(fixture, lib, seconds, log, lisp_file="soak.lisp"):
+def one_run(fixture, lib, seconds, log, lisp_file="soak.lisp", env=()):
+    """One run; ENV (NAME=VALUE settings) applies to ours only."""
     tree = os.path.join(fixture, "upstream")
-    extra = ["--preload", lib] if lib else []
+    extra = ["--preload", lib] + [x for e in env for x in ("--env", e)] if lib else []
     cmd = [sys.executable, os.path.join(HERE, "run_lisp.py"), "--tree", tree, "--timeout", str(seconds + 60),
            "--log", log] + extra + [os.path.join(HERE, "lisp", lisp_file), str(seconds)]
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -148,7 +150,12 @@ def summarize(results):
     return rows
 
 
-def soak_markdown(rows, seconds, date):
+def ours_label(d, label):
+    """LABEL, with the settings ours ran with (soak.py --env), if any."""
+    return label + "".join(" `%s`" % e for e in (d or {}).get("env", []))
+
+
+def soak_markdown(rows, seconds, date, d=None):
     out = ["### `soak.lisp`",
            "",
            "%d runs of %d s each on %s: %s." % (rows[0]["runs"], seconds, date, STRESSES[0][1]),
@@ -158,7 +165,7 @@ def soak_markdown(rows, seconds, date):
            "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         out.append("| %s | %d | %d | %d | %d | %d | %d / %d / %d / %d | %s |" % (
-            "ours (grafted)" if r["lib"] == "ours" else "upstream `thread.c` (alone)", r["runs"], r["pass"], r["hang"], r["fatal"],
+            ours_label(d, "ours (grafted)") if r["lib"] == "ours" else "upstream `thread.c` (alone)", r["runs"], r["pass"], r["hang"], r["fatal"],
             r["error"], r["median_workers"], r["median_gcs"], r["median_interrupts"], r["median_refused"],
             "; ".join(r["reasons"]) or "—"))
     out += ["",
@@ -207,7 +214,7 @@ def family_markdown(saved):
         for r in stress_rows(d["results"], keys):
             out.append("| %s | %s | %d | %d | %d | %d | %d | %s | %s | %s |" % (
                 "`%s` (%d x %d s, %s): %s" % (f, d["runs"], d["seconds"], d["date"], what) if r["lib"] == "ours" else "",
-                "ours" if r["lib"] == "ours" else "upstream `thread.c`", r["runs"], r["pass"], r["hang"],
+                ours_label(d, "ours") if r["lib"] == "ours" else "upstream `thread.c`", r["runs"], r["pass"], r["hang"],
                 r["fatal"], r["error"], " / ".join("%s %d" % (k, v) for k, v in zip(keys, r["medians"])),
                 "%d / %d" % (r["backoffs"], r["adoptions"]) if r["lib"] == "ours" else "—",
                 "; ".join(r["reasons"]) or "—"))
@@ -379,7 +386,7 @@ def markdown(saved):
            ""]
     if "soak.lisp" in saved:
         d = saved["soak.lisp"]
-        out += soak_markdown(summarize(d["results"]), d["seconds"], d["date"]) + [""]
+        out += soak_markdown(summarize(d["results"]), d["seconds"], d["date"], d) + [""]
     out += family_markdown(saved)
     out += ["", "### What the stress family and the exhaustion test found", ""] + ["- " + f for f in FINDINGS]
     out.append(END)
@@ -394,7 +401,12 @@ def main():
     ap.add_argument("--stress", action="append", help="a file of STRESSES (default: all)")
     ap.add_argument("--reliability")
     ap.add_argument("--from-json", action="store_true", help="rewrite the report from the last results.json")
+    ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                    help="a setting of our library for its runs (e.g. SBTHREAD_RESUME_WAKE=1)")
     a = ap.parse_args()
+    bad = [e for e in a.env if not re.fullmatch(r"SBTHREAD_[A-Z_]+=\S*", e)]
+    if bad:
+        ap.error("--env takes SBTHREAD_NAME=VALUE settings of our library: " + ", ".join(bad))
     fixture = os.path.abspath(a.fixture)
     ours = os.path.join(fixture, "prefix/lib/libsbthread.so.0")
     files = a.stress or [f for f, _, _ in STRESSES]
@@ -416,7 +428,7 @@ def main():
                 for name, lib in (("ours", ours), ("upstream", None)) if i % 2 == 0 else \
                         (("upstream", None), ("ours", ours)):
                     log = os.path.join(logdir, f"{name}-{i}.log")
-                    outcome, figures, reason, warned = one_run(fixture, lib, a.seconds, log, f)
+                    outcome, figures, reason, warned = one_run(fixture, lib, a.seconds, log, f, a.env)
                     results.append({"lib": name, "run": i, "outcome": outcome, "figures": figures,
                                     "reason": reason, "warned": warned})
                     print(f"{f} run {i + 1}/{a.runs} {name}: {outcome}" + (f" ({reason})" if reason else ""),
@@ -424,7 +436,8 @@ def main():
                     if outcome == "pass":
                         os.remove(log)
             with open(path, "w") as out:
-                json.dump({"seconds": a.seconds, "runs": a.runs, "date": date, "results": results}, out, indent=1)
+                json.dump({"seconds": a.seconds, "runs": a.runs, "date": date, "env": a.env, "results": results},
+                          out, indent=1)
         if os.path.exists(path):
             with open(path) as inp:
                 saved[f] = json.load(inp)
