@@ -11,7 +11,8 @@
 //!   atomic traits so that the loom models (`model_tests.rs`) check the
 //!   code the library runs;
 //! - `resume`: host mode's resume without a signal per thread (the
-//!   handler's resume wait sleeps on a generation word), loom-modelled too.
+//!   handler's resume wait sleeps on a generation word; the stopper wakes
+//!   one waiter, which wakes the others), loom-modelled too.
 
 pub(crate) mod fanout;
 pub(crate) mod handshake;

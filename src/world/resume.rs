@@ -2,9 +2,9 @@
 //! and the loom model (`model_tests.rs`) run the same code: a stopped
 //! thread waits for what its resume means (its state becoming RUNNING,
 //! announced by a bump of one generation word), not for the next
-//! `SIG_STOP_FOR_GC`, so that a start is one futex wake for every thread
-//! instead of a signal each (the measure `RESUME_WAKE`,
-//! `host/measures.rs`).
+//! `SIG_STOP_FOR_GC`, so that a start is a futex wake (the stopper's, of
+//! one thread, and that thread's, of the others) instead of a signal for
+//! each thread (the measure `RESUME_WAKE`, `host/measures.rs`).
 //!
 //! 0.9.4.1's handler waits for its resume in `sigwaitinfo` and takes the
 //! next `SIG_STOP_FOR_GC` for it. That wait is ours (`abi/sigwait.rs`,
