@@ -26,7 +26,13 @@
 ;;;; does: the file prints the stuck sleeper and exits 3. With libsbthread
 ;;;; its measure REWAKE (src/host/rewake.rs) wakes B when the terminated
 ;;;; thread exits, and the file checks that mutex_rewakes (a field of
-;;;; struct sbthread_stats) counted at least one wake-up per hit round.
+;;;; struct sbthread_stats) counted at least one wake-up per hit round,
+;;;; except rounds in which a collection stopped the world: its
+;;;; SIG_STOP_FOR_GC ends B's FUTEX_WAIT (EINTR), and GET-MUTEX then takes
+;;;; the free mutex by itself, with or without the library (seen once in
+;;;; `make test' beside a soak: 9 rewakes for 10 recoveries). Collections
+;;;; are made rare here (a high bytes-consed-between-gcs) and counted
+;;;; (the field stops) for each round's window.
 ;;;;
 ;;;; SBCL_TEST_ARGS: rounds of each case (default 5; woken rounds are
 ;;;; tried until that many hit their window, at most 6 times as many).
@@ -119,14 +125,22 @@ on WORD (/proc/self/task/TID/syscall: number 202, first argument WORD)."
 (defun lowest-cpu (mask)
   (loop for i from 0 below 64 when (logbitp i mask) return i))
 
+(defun stat (name)
+  "Field NAME of libsbthread's struct sbthread_stats, or NIL (upstream)."
+  (first (sbthread-stat-words name)))
+
 (defvar *hits* 0)          ; lost wake-ups made (and recovered), both cases
+(defvar *gc-windows* 0)    ; of them, rounds where a collection stopped B
 (defvar *woken-hits* 0)    ; of them, woken rounds
 (defvar *missed* 0)        ; woken rounds where A ran first
 
-(defun check-b (case mutex b-got)
-  "After the wake-up was lost (case CASE): B must take MUTEX within 3 s."
+(defun check-b (case mutex b-got stops)
+  "After the wake-up was lost (case CASE): B must take MUTEX within 3 s.
+STOPS: the library's stop count before the wake-up was lost (or NIL)."
   (cond ((wait-for "B to take the mutex" 3 (lambda () (car b-got)))
-         (incf *hits*))
+         (incf *hits*)
+         (when (and stops (> (stat :stops) stops))
+           (incf *gc-windows*)))
         (t
          (format t "~&lost-wake: FAIL (~A): LOST WAKE-UP: the mutex is ~:[free (NIL)~;held by ~:*~A~] ~
                     and ~D thread(s) still sleep in FUTEX_WAIT on its word #x~X~%"
@@ -142,7 +156,8 @@ on WORD (/proc/self/task/TID/syscall: number 202, first argument WORD)."
   (let* ((mutex (sb-thread:make-mutex :name "lost-wake woken"))
          (a-got (list nil)) (b-got (list nil))
          (mine (affinity))
-         (cpu (lowest-cpu mine)))
+         (cpu (lowest-cpu mine))
+         (stops nil))
     (sb-thread:get-mutex mutex)
     (let ((a (sb-thread:make-thread
               (lambda ()
@@ -157,6 +172,7 @@ on WORD (/proc/self/task/TID/syscall: number 202, first argument WORD)."
         ;; run before this thread blocks: the release wakes A, the
         ;; termination is pending when A returns from FUTEX_WAIT.
         (set-affinity (ash 1 cpu))
+        (setf stops (stat :stops))
         (sb-thread:release-mutex mutex)
         (handler-case (sb-thread:terminate-thread a)
           ;; A ran anyway (a loaded machine) and has finished.
@@ -167,7 +183,7 @@ on WORD (/proc/self/task/TID/syscall: number 202, first argument WORD)."
                ;; A ran before its termination: its release woke B.
                (incf *missed*)
                (must "B to take the mutex after A" 20 (lambda () (car b-got))))
-              (t (check-b "woken" mutex b-got)
+              (t (check-b "woken" mutex b-got stops)
                  (incf *woken-hits*)))
         (must "B dead" 20 (lambda () (not (sb-thread:thread-alive-p b))))))))
 
@@ -189,13 +205,15 @@ on WORD (/proc/self/task/TID/syscall: number 202, first argument WORD)."
     (must "R holding the mutex" 20 (lambda () (car holds)))
     (let ((b (sb-thread:make-thread (waiter mutex b-got) :name "B")))
       (must "B asleep on the mutex" 20 (lambda () (= 1 (futex-sleepers (mutex-word mutex)))))
-      (sb-thread:terminate-thread r)
-      (setf (car sent) t)
-      (must "R dead" 20 (lambda () (not (sb-thread:thread-alive-p r))))
-      (check-b "releaser" mutex b-got)
+      (let ((stops (stat :stops)))
+        (sb-thread:terminate-thread r)
+        (setf (car sent) t)
+        (must "R dead" 20 (lambda () (not (sb-thread:thread-alive-p r))))
+        (check-b "releaser" mutex b-got stops))
       (must "B dead" 20 (lambda () (not (sb-thread:thread-alive-p b)))))))
 
-(let ((before (sbthread-stat-words :mutex-rewakes)))
+(setf (sb-ext:bytes-consed-between-gcs) (* 256 1024 1024))
+(let ((before (stat :mutex-rewakes)))
   ;; Woken rounds until *ROUNDS* of them hit their window (at most 6 times
   ;; as many tries: on a loaded machine A sometimes runs first anyway).
   (loop for tries from 1 to (* 6 *rounds*)
@@ -203,14 +221,20 @@ on WORD (/proc/self/task/TID/syscall: number 202, first argument WORD)."
         until (>= *woken-hits* *rounds*))
   (dotimes (i *rounds*)
     (releaser-round))
-  (let ((rewakes (and before (- (first (sbthread-stat-words :mutex-rewakes)) (first before)))))
+  (flet ((rewakes () (and before (- (stat :mutex-rewakes) before))))
+    ;; The exiting thread counts its wake-ups after it has given them: B
+    ;; may have the mutex before the count is there.
+    (when before
+      (wait-for "mutex_rewakes" 3 (lambda () (>= (rewakes) (- *hits* *gc-windows*)))))
     (format t "~&lost-wake: ~D lost wake-up(s) made and recovered (~D releaser round(s)); ~
-               ~D woken round(s) missed their window; mutex_rewakes ~A~%"
-            *hits* *rounds* *missed* (or rewakes "(not libsbthread)"))
+               ~D woken round(s) missed their window; mutex_rewakes ~A; rounds with a collection ~
+               in their window ~D~%"
+            *hits* *rounds* *missed* (or (rewakes) "(not libsbthread)") *gc-windows*)
     (when (zerop *woken-hits*)
       (format t "~&lost-wake: FAIL: no woken round hit its window~%")
       (sb-ext:quit :unix-status 1 :recklessly-p t))
-    (when (and rewakes (< rewakes *hits*))
-      (format t "~&lost-wake: FAIL: mutex_rewakes grew by ~D for ~D recovered wake-up(s)~%" rewakes *hits*)
+    (when (and before (< (rewakes) (- *hits* *gc-windows*)))
+      (format t "~&lost-wake: FAIL: mutex_rewakes grew by ~D for ~D recovered wake-up(s) (~D of them in a ~
+                 round a collection may have recovered)~%" (rewakes) *hits* *gc-windows*)
       (sb-ext:quit :unix-status 1 :recklessly-p t))
     (sb-ext:quit :unix-status 104)))
