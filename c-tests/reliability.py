@@ -32,6 +32,15 @@ def main():
         rc, out = run(os.path.join(tdir, binary), env)
         ok = rc in (0, 77)
         failures += 0 if ok else 1
+        if not ok:
+            # The evidence of a failure outlives the run (RELIABILITY.md
+            # keeps only the verdict): its output, and where it is.
+            kept = os.path.join(tdir, "logs", "failed",
+                                datetime.datetime.now().strftime("%Y%m%d-%H%M%S-") + binary + ".log")
+            os.makedirs(os.path.dirname(kept), exist_ok=True)
+            with open(kept, "w") as f:
+                f.write(out)
+            print("FAIL %s (exit %d), output kept in %s:\n%s" % (name, rc, kept, "\n".join(out.splitlines()[-20:])))
         figures = parse(out) if parse and ok else ""
         rows.append((name, how, "pass" if rc == 0 else ("skip" if rc == 77 else "**FAIL** (exit %d)" % rc), figures))
         return out
