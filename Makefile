@@ -382,7 +382,8 @@ sbcl-soak: sbcl
 # turns, RUNS fresh processes each (5 unless RUNS is given: the 50 above is
 # sbcl-soak's), and the survival test (200,000 rounds or SURVIVE_SECONDS)
 # SURVIVE_RUNS times each; the results go into BENCHMARKS.md (sbcl/bench.py;
-# 5 to 8 minutes).
+# 5 to 8 minutes). BENCH_ENV="SBTHREAD_RESUME_WAKE=1 ..." runs ours with
+# those settings (the report says so).
 SBCL_BENCH_RUNS = $(if $(filter file,$(origin RUNS)),5,$(RUNS))
 SURVIVE_RUNS   ?= 2
 SURVIVE_SECONDS ?= 120
@@ -390,8 +391,8 @@ SURVIVE_SECONDS ?= 120
 sbcl-bench: sbcl
 	python3 sbcl/bench.py $(SBCL_DIR) --runs $(SBCL_BENCH_RUNS) --survive-runs $(SURVIVE_RUNS) \
 	  --survive-seconds $(SURVIVE_SECONDS) \
-	  --lib $(LIB)/$(SONAME) --benchmarks BENCHMARKS.md \
-	  --command "make sbcl-bench RUNS=$(SBCL_BENCH_RUNS) SURVIVE_RUNS=$(SURVIVE_RUNS)"
+	  --lib $(LIB)/$(SONAME) --benchmarks BENCHMARKS.md $(foreach e,$(BENCH_ENV),--env $(e)) \
+	  --command "make sbcl-bench RUNS=$(SBCL_BENCH_RUNS) SURVIVE_RUNS=$(SURVIVE_RUNS)$(if $(BENCH_ENV), BENCH_ENV=\"$(BENCH_ENV)\")"
 
 # ---- install: PREFIX=/usr/local DESTDIR=... (uninstall removes exactly these)
 PREFIX    ?= /usr/local

@@ -7,7 +7,7 @@ user of that runtime makes.
 
     bench.py FIXTURE_DIR [--runs N] [--survive-runs N] [--survive-seconds S]
              [--lib OUR_LIBSBTHREAD_SO] [--benchmarks BENCHMARKS.md] [--quick]
-             [--command TEXT]
+             [--command TEXT] [--env SBTHREAD_NAME=VALUE ...]
     bench.py --from-json [--benchmarks BENCHMARKS.md] [--quiet]
 
 First, sbcl/lisp/which-library.lisp checks that the preloaded library does
@@ -56,6 +56,8 @@ from soak import check_grafted, normalize  # noqa: E402  (one wording per kind o
 
 BEGIN, END = "<!-- sbcl-bench: begin -->", "<!-- sbcl-bench: end -->"
 RESULTS = os.path.join(HERE, "bench-results.json")
+# Settings of our library for its processes (--env NAME=VALUE).
+OURS_ENV = []
 SVG = os.path.join(HERE, "bench.svg")
 
 
@@ -141,7 +143,7 @@ def one_process(fixture, logdir, kind, lisp, settings, lib, lib_name, run, timeo
     cmd = [sys.executable, os.path.join(HERE, "run_lisp.py"), "--tree", tree, "--timeout", str(timeout),
            "--log", log, "--label", "%s (%s, run %d)" % (lisp, lib_name, run + 1)]
     if lib:
-        cmd += ["--preload", lib]
+        cmd += ["--preload", lib] + [x for e in OURS_ENV for x in ("--env", e)]
     cmd += [os.path.join(HERE, "lisp", lisp), "--"] + settings.split()
     start = time.monotonic()
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -367,8 +369,9 @@ def md_section(saved):
               m["ours"]), ""]
     if m.get("ours_sha256"):
         out += ["Our library: `%s` as it was at the start (sha256 %s…; copied, so that a rebuild during the run"
-                " does not mix builds). The whole run took %s minutes." % (
+                " does not mix builds)%s. The whole run took %s minutes." % (
                     m["ours"], m["ours_sha256"] if isinstance(m["ours_sha256"], str) else m["ours_sha256"][0],
+                    ", run with " + ", ".join("`%s`" % e for e in m["ours_env"]) if m.get("ours_env") else "",
                     m.get("minutes", "?")), ""]
     # targets
     out += ["### Targets (issue 11)", "", "| target | measured (ours ÷ upstream) | |", "|---|---|---|"]
@@ -524,7 +527,13 @@ def main():
     ap.add_argument("--command", help="the command to show in the report")
     ap.add_argument("--from-json", action="store_true")
     ap.add_argument("--quiet", action="store_true", help="do not print the section")
+    ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                    help="a setting of our library for its processes (e.g. SBTHREAD_RESUME_WAKE=1)")
     a = ap.parse_args()
+    bad = [e for e in a.env if not re.fullmatch(r"SBTHREAD_[A-Z_]+=\S*", e)]
+    if bad:
+        ap.error("--env takes SBTHREAD_NAME=VALUE settings of our library: " + ", ".join(bad))
+    OURS_ENV[:] = a.env
     if a.from_json:
         with open(RESULTS) as f:
             saved = json.load(f)
@@ -560,7 +569,7 @@ def main():
                      "load_start": load_start, "load_end": loadavg(), "settings": settings,
                      "survive_rounds": 20000 if a.quick else 200000, "quick": a.quick,
                      "minutes": round((time.monotonic() - t0) / 60, 1),
-                     "ours_sha256": hash_start,
+                     "ours_sha256": hash_start, "ours_env": a.env,
                      "max_map_count": open("/proc/sys/vm/max_map_count").read().strip()})
         saved = {"meta": meta, "processes": procs}
         saved["summary"] = summarize(procs)
