@@ -136,8 +136,9 @@ fn publish(fanout: &Fanout<AtomicU64, AtomicU32>, filling: &AtomicU64) {
     fanout.head.store(filling.swap(0, Ordering::Relaxed), Ordering::SeqCst);
 }
 
-/// Stopper: start of a stop (and of a back-off's second stop). The last
-/// start's resumed threads all run before anything is signalled.
+/// Stopper: start of a stop (and of a back-off's second stop). Every
+/// thread the last start resumed is awake before anything is signalled
+/// (`resume::pass_on_wake`).
 pub(crate) fn begin_stop() {
     resume::pass_on_wake();
     STOPS_FILLING.store(0, Ordering::Relaxed);
