@@ -52,11 +52,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # no __pycache__ in sbcl/
-from soak import check_grafted, normalize  # noqa: E402  (one wording per kind of failure)
+from soak import check_grafted, env_options, normalize  # noqa: E402  (one wording per kind of failure)
 
 BEGIN, END = "<!-- sbcl-bench: begin -->", "<!-- sbcl-bench: end -->"
 RESULTS = os.path.join(HERE, "bench-results.json")
-# Settings of our library for its processes (--env NAME=VALUE).
+# run_lisp.py's options for the settings of our library (--env), for its
+# processes.
 OURS_ENV = []
 SVG = os.path.join(HERE, "bench.svg")
 
@@ -143,7 +144,7 @@ def one_process(fixture, logdir, kind, lisp, settings, lib, lib_name, run, timeo
     cmd = [sys.executable, os.path.join(HERE, "run_lisp.py"), "--tree", tree, "--timeout", str(timeout),
            "--log", log, "--label", "%s (%s, run %d)" % (lisp, lib_name, run + 1)]
     if lib:
-        cmd += ["--preload", lib] + [x for e in OURS_ENV for x in ("--env", e)]
+        cmd += ["--preload", lib] + OURS_ENV
     cmd += [os.path.join(HERE, "lisp", lisp), "--"] + settings.split()
     start = time.monotonic()
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -530,10 +531,7 @@ def main():
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                     help="a setting of our library for its processes (e.g. SBTHREAD_RESUME_WAKE=1)")
     a = ap.parse_args()
-    bad = [e for e in a.env if not re.fullmatch(r"SBTHREAD_[A-Z_]+=\S*", e)]
-    if bad:
-        ap.error("--env takes SBTHREAD_NAME=VALUE settings of our library: " + ", ".join(bad))
-    OURS_ENV[:] = a.env
+    OURS_ENV[:] = env_options(ap, a.env)
     if a.from_json:
         with open(RESULTS) as f:
             saved = json.load(f)

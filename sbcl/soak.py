@@ -70,10 +70,20 @@ def check_grafted(fixture, lib, log):
     print(p.stdout.splitlines()[0], flush=True)
 
 
-def one_run(fixture, lib, seconds, log, lisp_file="soak.lisp", env=()):
-    """One run; ENV (NAME=VALUE settings) applies to ours only."""
+def env_options(ap, env):
+    """run_lisp.py's options for ENV, the settings of our library given
+    with --env (SBTHREAD_NAME=VALUE each; anything else is an error of
+    the parser AP). Shared with bench.py."""
+    bad = [e for e in env if not re.fullmatch(r"SBTHREAD_[A-Z_]+=\S*", e)]
+    if bad:
+        ap.error("--env takes SBTHREAD_NAME=VALUE settings of our library: " + ", ".join(bad))
+    return [x for e in env for x in ("--env", e)]
+
+
+def one_run(fixture, lib, seconds, log, lisp_file="soak.lisp", env_opts=()):
+    """One run; ENV_OPTS (env_options) apply to ours only."""
     tree = os.path.join(fixture, "upstream")
-    extra = ["--preload", lib] + [x for e in env for x in ("--env", e)] if lib else []
+    extra = ["--preload", lib] + list(env_opts) if lib else []
     cmd = [sys.executable, os.path.join(HERE, "run_lisp.py"), "--tree", tree, "--timeout", str(seconds + 60),
            "--log", log] + extra + [os.path.join(HERE, "lisp", lisp_file), str(seconds)]
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -404,9 +414,7 @@ def main():
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                     help="a setting of our library for its runs (e.g. SBTHREAD_RESUME_WAKE=1)")
     a = ap.parse_args()
-    bad = [e for e in a.env if not re.fullmatch(r"SBTHREAD_[A-Z_]+=\S*", e)]
-    if bad:
-        ap.error("--env takes SBTHREAD_NAME=VALUE settings of our library: " + ", ".join(bad))
+    env_opts = env_options(ap, a.env)
     fixture = os.path.abspath(a.fixture)
     ours = os.path.join(fixture, "prefix/lib/libsbthread.so.0")
     files = a.stress or [f for f, _, _ in STRESSES]
@@ -428,7 +436,7 @@ def main():
                 for name, lib in (("ours", ours), ("upstream", None)) if i % 2 == 0 else \
                         (("upstream", None), ("ours", ours)):
                     log = os.path.join(logdir, f"{name}-{i}.log")
-                    outcome, figures, reason, warned = one_run(fixture, lib, a.seconds, log, f, a.env)
+                    outcome, figures, reason, warned = one_run(fixture, lib, a.seconds, log, f, env_opts)
                     results.append({"lib": name, "run": i, "outcome": outcome, "figures": figures,
                                     "reason": reason, "warned": warned})
                     print(f"{f} run {i + 1}/{a.runs} {name}: {outcome}" + (f" ({reason})" if reason else ""),
