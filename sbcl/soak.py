@@ -14,7 +14,10 @@ sbcl/lisp/which-library.lisp checks that the preloaded library does take
 over (the soak stops there if not: its "ours" runs would be upstream's).
 Each run is a fresh process of S seconds with a time limit of S + 60 s.
 With --env, ours runs with those settings of our library (a measure
-switched on or off: README), and the report says so. Outcomes: pass (exit 104), error (exit 1: an error in some thread, the
+switched on or off: README), and the report says so. With --keep-upstream
+only ours runs; upstream's runs of the file's last soak (same seconds) are
+kept and the report gives their date: a soak of a change to our library
+in half the time, against the same upstream figures. Outcomes: pass (exit 104), error (exit 1: an error in some thread, the
 file's own check), fatal (any other end: the runtime's lose, a segfault, a
 memory fault) or hang (the time limit: every thread's backtrace goes to
 the run's log). Logs of runs that did not pass are kept in
@@ -165,6 +168,23 @@ def ours_label(d, label):
     return label + "".join(" `%s`" % e for e in (d or {}).get("env", []))
 
 
+def upstream_label(d, label):
+    """LABEL, with the date of upstream's runs when they were kept from an earlier soak (--keep-upstream)."""
+    kept = (d or {}).get("upstream_date")
+    return label + (" (runs of %s)" % kept if kept and kept != d.get("date") else "")
+
+
+def kept_upstream(path, seconds):
+    """Upstream's runs of the results at PATH if they were S seconds long, and their date."""
+    if not os.path.exists(path):
+        return [], None
+    with open(path) as inp:
+        prev = json.load(inp)
+    if prev.get("seconds") != seconds:
+        return [], None
+    return [r for r in prev["results"] if r["lib"] == "upstream"], prev.get("upstream_date", prev["date"])
+
+
 def soak_markdown(rows, seconds, date, d=None):
     out = ["### `soak.lisp`",
            "",
@@ -175,7 +195,7 @@ def soak_markdown(rows, seconds, date, d=None):
            "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         out.append("| %s | %d | %d | %d | %d | %d | %d / %d / %d / %d | %s |" % (
-            ours_label(d, "ours (grafted)") if r["lib"] == "ours" else "upstream `thread.c` (alone)", r["runs"], r["pass"], r["hang"], r["fatal"],
+            ours_label(d, "ours (grafted)") if r["lib"] == "ours" else upstream_label(d, "upstream `thread.c` (alone)"), r["runs"], r["pass"], r["hang"], r["fatal"],
             r["error"], r["median_workers"], r["median_gcs"], r["median_interrupts"], r["median_refused"],
             "; ".join(r["reasons"]) or "—"))
     out += ["",
@@ -224,7 +244,7 @@ def family_markdown(saved):
         for r in stress_rows(d["results"], keys):
             out.append("| %s | %s | %d | %d | %d | %d | %d | %s | %s | %s |" % (
                 "`%s` (%d x %d s, %s): %s" % (f, d["runs"], d["seconds"], d["date"], what) if r["lib"] == "ours" else "",
-                ours_label(d, "ours") if r["lib"] == "ours" else "upstream `thread.c`", r["runs"], r["pass"], r["hang"],
+                ours_label(d, "ours") if r["lib"] == "ours" else upstream_label(d, "upstream `thread.c`"), r["runs"], r["pass"], r["hang"],
                 r["fatal"], r["error"], " / ".join("%s %d" % (k, v) for k, v in zip(keys, r["medians"])),
                 "%d / %d" % (r["backoffs"], r["adoptions"]) if r["lib"] == "ours" else "—",
                 "; ".join(r["reasons"]) or "—"))
@@ -413,6 +433,8 @@ def main():
     ap.add_argument("--from-json", action="store_true", help="rewrite the report from the last results.json")
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                     help="a setting of our library for its runs (e.g. SBTHREAD_RESUME_WAKE=1)")
+    ap.add_argument("--keep-upstream", action="store_true",
+                    help="run ours only; keep upstream's runs of the last soak of each file")
     a = ap.parse_args()
     env_opts = env_options(ap, a.env)
     fixture = os.path.abspath(a.fixture)
@@ -432,9 +454,10 @@ def main():
         if f in files and not a.from_json:
             os.makedirs(logdir, exist_ok=True)
             results = []
+            kept, upstream_date = kept_upstream(path, a.seconds) if a.keep_upstream else ([], date)
             for i in range(a.runs):
-                for name, lib in (("ours", ours), ("upstream", None)) if i % 2 == 0 else \
-                        (("upstream", None), ("ours", ours)):
+                turns = (("ours", ours), ("upstream", None)) if i % 2 == 0 else (("upstream", None), ("ours", ours))
+                for name, lib in turns if not a.keep_upstream else (("ours", ours),):
                     log = os.path.join(logdir, f"{name}-{i}.log")
                     outcome, figures, reason, warned = one_run(fixture, lib, a.seconds, log, f, env_opts)
                     results.append({"lib": name, "run": i, "outcome": outcome, "figures": figures,
@@ -444,8 +467,8 @@ def main():
                     if outcome == "pass":
                         os.remove(log)
             with open(path, "w") as out:
-                json.dump({"seconds": a.seconds, "runs": a.runs, "date": date, "env": a.env, "results": results},
-                          out, indent=1)
+                json.dump({"seconds": a.seconds, "runs": a.runs, "date": date, "env": a.env,
+                           "upstream_date": upstream_date, "results": results + kept}, out, indent=1)
         if os.path.exists(path):
             with open(path) as inp:
                 saved[f] = json.load(inp)
