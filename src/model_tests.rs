@@ -35,7 +35,13 @@
 //!   of them and hands it the other (`pass_on`), with or without a new stop
 //!   beginning at once, on a futex that wakes exactly whom it is asked to:
 //!   both waits return; two broken starts (one wake without the flag, the
-//!   flag set after the wake) must fail with a lost wake-up.
+//!   flag set after the wake) must fail with a lost wake-up;
+//! - the batched give-back's slots (`thread/pending.rs`): a dying thread
+//!   that waits in a slot, a later dying thread that gives back a batch,
+//!   and the first one's reaper (after it joined it) that takes it out of
+//!   its slot and releases its block: no batch touches a released block,
+//!   each thread is given back or forgotten exactly once, every slot ends
+//!   free; and a reaper that does not wait for a claimed slot must fail.
 //!
 //! What is not the library's code is the harness around it: a signal is a
 //! counter under a model mutex that the target looks at between its steps
@@ -56,6 +62,7 @@ use crate::world::region::{self, Regions};
 use crate::world::resume;
 use crate::interrupt::queue::{self, Cells, Push, Queue};
 use crate::sys::sync::{delegate_word, Park, Word32, Word64};
+use crate::thread::pending::{Pending, CLAIMED};
 
 delegate_word!(Word32 for AtomicU32, u32, [
     fn fetch_add(&self, v: u32, o: Ordering) -> u32 { AtomicU32::fetch_add(self, v, o) }
@@ -1208,4 +1215,87 @@ fn host_resume_model_fails_when_the_start_wakes_one_without_the_flag() {
 #[should_panic(expected = "lost wake-up")]
 fn host_resume_model_fails_when_the_flag_follows_the_wake() {
     delegate_model(DelegateVariant::FlagAfterWake);
+}
+
+/// The batched give-back's model: thread `A` (struct address 8) died and
+/// waits in a slot, and its pthread exits; a later dying thread gives back
+/// a batch, taking `A` if it has exited; `A`'s reaper joins `A`, takes it
+/// out of its slot and releases its block.
+struct PendingModel {
+    pending: Pending<AtomicU64, AtomicU32, 2>,
+    park: ModelPark,
+    /// `A`'s pthread has exited.
+    exited: AtomicU32,
+    /// `A`'s block was released by its reaper.
+    released: AtomicU32,
+    /// Times `A`'s memory was given back by a batch.
+    given_back: AtomicU32,
+}
+
+const A: u64 = 8;
+
+/// The reaper's side as the library has it, or (broken) one that takes
+/// `A` out of its slot only if no batch holds it, and releases the block
+/// either way.
+fn pending_model(broken_reaper: bool) {
+    builder(3).check(move || {
+        let m = Arc::new(PendingModel {
+            pending: Pending::new([AtomicU64::new(0), AtomicU64::new(0)], AtomicU32::new(0), AtomicU32::new(0)),
+            park: ModelPark::new(),
+            exited: AtomicU32::new(0),
+            released: AtomicU32::new(0),
+            given_back: AtomicU32::new(0),
+        });
+        assert!(m.pending.put(A), "pending: no free slot");
+        let exit_a = {
+            let m = m.clone();
+            thread::spawn(move || m.exited.store(1, SeqCst))
+        };
+        let reaper = {
+            let m = m.clone();
+            thread::spawn(move || {
+                exit_a.join().unwrap(); // pthread_join
+                if broken_reaper {
+                    let _ = m.pending.slot(0).compare_exchange(A, 0, SeqCst, SeqCst);
+                } else {
+                    let waited = m.pending.forget(A, &m.park);
+                    assert_eq!(waited, m.given_back.load(SeqCst) == 0, "pending: forgotten and given back");
+                }
+                m.released.store(1, SeqCst);
+            })
+        };
+        // A later dying thread gives back a batch.
+        let mut took = false;
+        let mask = m.pending.claim(
+            |v| {
+                assert_eq!(v, A, "pending: a slot held a thread nobody put");
+                assert_eq!(m.released.load(SeqCst), 0, "pending: a batch read a released block");
+                took = m.exited.load(SeqCst) == 1;
+                took
+            },
+            &m.park,
+        );
+        if took {
+            // The discard, while `A` is claimed.
+            assert_eq!(m.released.load(SeqCst), 0, "pending: a batch discarded a released block");
+            m.given_back.fetch_add(1, SeqCst);
+        }
+        m.pending.finish(mask, &m.park);
+        reaper.join().unwrap();
+        if !broken_reaper {
+            assert_eq!(m.pending.waiting(), 0, "pending: a thread still counted as waiting");
+            assert_eq!(m.pending.slot(0).load(SeqCst), 0, "pending: a slot still taken");
+        }
+    });
+}
+
+#[test]
+fn pending_batch_never_touches_a_released_block() {
+    pending_model(false);
+}
+
+#[test]
+#[should_panic(expected = "released block")]
+fn pending_model_fails_when_the_reaper_does_not_wait_for_a_batch() {
+    pending_model(true);
 }

@@ -72,6 +72,7 @@ pub(crate) fn reap_dead_thread(p: *mut Thread) {
     debug_assert_eq!(th.interrupt_fun().load(Ordering::Relaxed), NIL);
     crate::thread::dormant::dead_waiting_sub();
     crate::thread::holes::forget_trim(th);
+    crate::thread::dormant::forget(th);
     free_thread_struct(th);
     stats::REAPED.bump();
     trace!(1, "thread {:#x} reaped", addr(p));

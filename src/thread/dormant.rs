@@ -117,17 +117,40 @@
 //! waiting than the cache can hold (`DEAD_WAITING`), which is exactly when
 //! dead threads pile up (0.9.4.1 between two collections).
 //!
+//! In batches: each give-back is a system call whose fixed costs (the
+//! lock, a TLB shootdown of every other CPU running the process) hit the
+//! threads that are running, the creator of the next thread first. On the
+//! real runtime, a create + join loop that gave back in every dying thread
+//! was 1.16-1.28× of upstream's by polling, and 0.91× when one dying
+//! thread in 16 gave back (BENCHMARKS.md). So a dying thread that finds
+//! fewer than `BATCH - 1` others waiting only records its deepest frame
+//! (`Private::exit_frame`) and waits in a slot (`pending.rs`); the one
+//! that would be the `BATCH`-th gives back its own memory with that of
+//! the waiting threads whose pthread has exited (`kill::task_gone`; then
+//! their stack below the recorded frame is garbage too), in one
+//! `process_madvise`; those not yet exited wait for the next batch. So at
+//! most `BATCH - 1` (7) dead threads keep their memory at any time, until
+//! another thread dies or they are reaped. A batch holds its threads by a
+//! claim in their slots; the reaper takes its thread out of its slot
+//! after the join and before it releases the block, waiting while a batch
+//! holds it (`pending.rs`, loom model `pending_*`). Under an address-space
+//! limit each dying thread still gives back alone, at once (its holes are
+//! address space the limit counts).
+//!
 //! Reuse from the block cache restores everything without extra work:
 //! `create_thread` rewrites the TLS and the interrupt data, the stacks are
 //! garbage by definition, and `link_thread` protects the guard page again.
 
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
-use crate::diag::trace::trace;
 use crate::legacy::hooks::hooks;
-use crate::thread::block::{self, page_size, Private, ALIEN_STACK_SIZE, BINDING_STACK_SIZE, CONTROL_STACK_SIZE};
-use crate::thread::holes;
+use crate::legacy::types::Thread;
+use crate::sys::sync::Futex;
+use crate::thread::block::{self, page_size, ALIEN_STACK_SIZE, BINDING_STACK_SIZE, CONTROL_STACK_SIZE};
+use crate::thread::discard::{discard, Holes, Ranges};
+use crate::thread::pending::Pending;
 use crate::thread::thread_ref::ThreadRef;
+use crate::thread::{holes, kill};
 
 /// DEAD threads not yet reaped.
 static DEAD_WAITING: AtomicUsize = AtomicUsize::new(0);
@@ -189,137 +212,30 @@ fn unmapping() -> bool {
     unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut lim) == 0 && lim.rlim_cur != libc::RLIM_INFINITY }
 }
 
-/// Stack kept below the frame of `discard`: its callee's frame (the system
-/// call wrapper: a return address and a few words) must survive the call.
-/// Whatever the thread touches further down on its way out is faulted in
-/// again.
-const EXIT_MARGIN: usize = 256;
+/// Waiting threads that make a dying thread give back theirs with its
+/// own (module comment, "In batches"): at most `BATCH - 1` wait.
+const BATCH: usize = 8;
+/// Slots for DEAD threads waiting for a batch (`pending.rs`): more than
+/// `BATCH - 1`, for the dying threads that look at the count at once.
+const SLOTS: usize = 2 * BATCH;
+/// Ranges of one batch: five of the dying thread's own, four of each of
+/// the at most `BATCH` threads it takes (stack, binding and alien stacks,
+/// TLS tail, interrupt data). Small: the array lies on the dying thread's
+/// stack, in pages that stay resident.
+const BATCH_RANGES: usize = 5 + 4 * BATCH;
 
-/// Stack kept mapped below the frame of `discard` when the rest is
-/// unmapped: the thread still runs glibc's exit (TLS and key destructors,
-/// `__libc_thread_freeres`) there, and a fault below would kill the
-/// process. Far more than that path uses; only its top pages stay
-/// resident (the rest is discarded as above).
-const KEEP_BELOW: usize = 64 << 10;
+static PENDING: Pending<AtomicU64, AtomicU32, SLOTS> =
+    Pending::new([const { AtomicU64::new(0) }; SLOTS], AtomicU32::new(0), AtomicU32::new(0));
 
-/// Up to this many ranges are discarded per dying thread (the stack, the
-/// binding and alien stacks, the TLS tail with the signal stack, the
-/// interrupt data).
-const MAX_RANGES: usize = 5;
-
-/// Ranges to discard, page-aligned inward, empty ones dropped.
-struct Ranges {
-    iov: [libc::iovec; MAX_RANGES],
-    n: usize,
-}
-
-impl Ranges {
-    fn new() -> Self {
-        Ranges { iov: [libc::iovec { iov_base: core::ptr::null_mut(), iov_len: 0 }; MAX_RANGES], n: 0 }
-    }
-
-    fn add(&mut self, from: usize, to: usize) {
-        let page = page_size();
-        let (from, to) = (from.next_multiple_of(page), to & !(page - 1));
-        if to > from && self.n < MAX_RANGES {
-            self.iov[self.n] = libc::iovec { iov_base: from as *mut libc::c_void, iov_len: to - from };
-            self.n += 1;
-        }
-    }
-}
-
-/// `PIDFD_SELF` (Linux ≥ 6.14): the calling process, without a pidfd.
-const PIDFD_SELF: libc::c_int = -10000;
-
-/// 1 until `process_madvise` on the calling process was refused (an
-/// older kernel); then each range gets its own `madvise`.
-static BATCHED: AtomicUsize = AtomicUsize::new(1);
-
-/// The holes to make, for [`discard`]: the thread's private words, where
-/// they are recorded, and its block's start.
-struct Holes {
-    private: &'static Private,
-    base: usize,
-}
-
-/// Discards every range, and the calling thread's control stack
-/// `[stack_low, ...)` below this frame, in one `process_madvise(PIDFD_SELF,
-/// ..., MADV_DONTNEED)` where the kernel has it (one lock and one batch of
-/// TLB shootdowns for all of them: five separate calls in the dying thread
-/// measurably slowed a create + join loop on the real runtime), else one
-/// `madvise` each. Below this frame the stack is garbage, except the frame
-/// of the system call wrapper (within `EXIT_MARGIN`); not inlined, so that
-/// "here" is the deepest frame left. With `holes`, the stack more than
-/// `KEEP_BELOW` below this frame is unmapped instead, then the other
-/// holes (`block::pieces`), each recorded once done. A failure only means
-/// the memory (or address space) stays, so it is traced, not fatal.
-#[inline(never)]
-fn discard(mut r: Ranges, stack_low: usize, stack_high: usize, holes: Option<Holes>) {
-    let marker = 0u8;
-    let here = core::hint::black_box(&marker) as *const u8 as usize;
-    let on_stack = (stack_low..stack_high).contains(&here);
-    let mut kept_low = 0;
-    if on_stack {
-        let low = if holes.is_some() {
-            kept_low = here.saturating_sub(KEEP_BELOW) & !(page_size() - 1);
-            kept_low
-        } else {
-            stack_low
-        };
-        r.add(low, here.saturating_sub(EXIT_MARGIN));
-    }
-    madvise_all(&r);
-    if let Some(h) = holes {
-        holes::make(h.private, h.base, on_stack.then_some((kept_low, here)));
-    }
-}
-
-/// The `MADV_DONTNEED` of [`discard`].
-fn madvise_all(r: &Ranges) {
-    let total: usize = r.iov[..r.n].iter().map(|v| v.iov_len).sum();
-    if total == 0 {
-        return;
-    }
-    if BATCHED.load(Ordering::Relaxed) != 0 {
-        // SAFETY: the ranges lie inside the calling thread's own block (or
-        // its interrupt data mapping), in parts nobody reads as anything
-        // but garbage or zeros from now on (module comment); the iovec
-        // array outlives the call.
-        let done = unsafe { libc::syscall(libc::SYS_process_madvise, PIDFD_SELF, r.iov.as_ptr(), r.n, libc::MADV_DONTNEED, 0) };
-        if done == total as libc::c_long {
-            return;
-        }
-        BATCHED.store(0, Ordering::Relaxed);
-    }
-    for v in &r.iov[..r.n] {
-        // SAFETY: as above, one range at a time.
-        if unsafe { libc::madvise(v.iov_base, v.iov_len, libc::MADV_DONTNEED) } != 0 {
-            report_failure("madvise", v.iov_base as usize, v.iov_len);
-        }
-    }
-}
-
-/// Out of line: its formatting buffer must not enlarge the frames that
-/// stay on the stack's top page.
-#[cold]
-#[inline(never)]
-fn report_failure(what: &str, from: usize, len: usize) {
-    trace!(1, "{}({:#x}, {}) failed: errno {}", what, from, len, crate::sys::errno::get());
-}
-
-/// In `th` itself once `new_thread_trampoline` has returned (DEAD, its
-/// signal stack taken down, only the pthread's own exit still to run, on
-/// the topmost page or two of the stack): gives back what it no longer
-/// needs (module comment). The block stays `th`'s until the reaper has
-/// joined it.
-pub(crate) fn give_back(th: ThreadRef) {
+/// The ranges of `th`'s block that a DEAD thread no longer needs, but
+/// its control stack (module comment); `unmap`: those that stay mapped
+/// when the rest becomes holes.
+fn add_ranges<const N: usize>(r: &mut Ranges<N>, th: ThreadRef, unmap: bool) {
     let l = block::layout();
     let page = page_size();
     let start = th.block_start() as usize;
     let binding = start + CONTROL_STACK_SIZE;
     let tls = start + l.tls_offset;
-    let unmap = unmapping();
-    let mut r = Ranges::new();
     if unmap {
         // The stacks' rest, the signal stack and the last page go with
         // the holes; the binding stack's first page and the TLS tail stay
@@ -337,15 +253,97 @@ pub(crate) fn give_back(th: ThreadRef) {
         // Its own mapping: whole pages.
         r.add(data, (data + crate::legacy::types::SBTHREAD_INTERRUPT_DATA_SIZE as usize).next_multiple_of(page));
     }
-    let holes = unmap.then(|| Holes { private: th.private(), base: start });
-    discard(r, start + page, binding, holes);
-    if unmap {
-        holes::trim_previous_then_queue(th);
+}
+
+/// In `th` itself once `new_thread_trampoline` has returned (DEAD, its
+/// signal stack taken down, only the pthread's own exit still to run, on
+/// the topmost page or two of the stack), when dead threads pile up
+/// ([`worth_giving_back`]): gives back what it no longer needs (module
+/// comment) now, with the waiting threads' of a batch, or later, in a
+/// batch of another dying thread. The block stays `th`'s until the reaper
+/// has joined it.
+pub(crate) fn give_back(th: ThreadRef) {
+    if unmapping() {
+        give_back_alone(th);
+        return;
     }
-    if !unmap && DEAD_WAITING.load(Ordering::Relaxed) > GUARD_AFTER {
-        // SAFETY: `th` is the calling thread's own live struct.
-        unsafe { hooks().protect_control_stack_guard_page(th.as_ptr(), false) };
+    if (PENDING.waiting() as usize) + 1 < BATCH {
+        // Everything below the deepest frame of this give-back is garbage
+        // once the pthread has exited: a batch discards the stack up to it.
+        th.private().exit_frame.store(frame_address(), Ordering::Relaxed);
+        if PENDING.put(th.as_ptr() as u64) {
+            return;
+        }
     }
+    give_back_batch(th);
+}
+
+/// An address in the frame of this call: not inlined, so that it lies
+/// below its caller's frame.
+#[inline(never)]
+fn frame_address() -> usize {
+    let marker = 0u8;
+    core::hint::black_box(&marker) as *const u8 as usize
+}
+
+/// Under an address-space limit: memory and address space, at once, in
+/// the dying thread alone (holes are made one thread at a time).
+fn give_back_alone(th: ThreadRef) {
+    let start = th.block_start() as usize;
+    let mut r = Ranges::<5>::new();
+    add_ranges(&mut r, th, true);
+    let holes = Some(Holes { private: th.private(), base: start });
+    discard(&mut r, start + page_size(), start + CONTROL_STACK_SIZE, holes);
+    holes::trim_previous_then_queue(th);
+}
+
+/// The memory of `me` and of up to `BATCH` waiting threads whose pthread
+/// has exited, in one system call; the others keep waiting. Not inlined:
+/// its arrays must not deepen `give_back`'s frame, below which a waiting
+/// thread's stack is discarded.
+#[inline(never)]
+fn give_back_batch(me: ThreadRef) {
+    let page = page_size();
+    let mut r = Ranges::<BATCH_RANGES>::new();
+    let mut taken = [0u64; BATCH];
+    let mut n = 0;
+    let mask = PENDING.claim(
+        |v| {
+            if n == BATCH {
+                return false;
+            }
+            // SAFETY: a waiting thread's struct, claimed: its reaper waits
+            // (`forget`) before it releases the block.
+            let Some(th) = (unsafe { ThreadRef::new(v as *mut Thread) }) else { return false };
+            let p = th.private();
+            if !kill::task_gone(p.tid.load(Ordering::Relaxed)) {
+                return false;
+            }
+            add_ranges(&mut r, th, false);
+            r.add(th.block_start() as usize + page, p.exit_frame.load(Ordering::Relaxed));
+            taken[n] = v;
+            n += 1;
+            true
+        },
+        &Futex,
+    );
+    add_ranges(&mut r, me, false);
+    let start = me.block_start() as usize;
+    discard(&mut r, start + page, start + CONTROL_STACK_SIZE, None);
+    if DEAD_WAITING.load(Ordering::Relaxed) > GUARD_AFTER {
+        for &v in taken[..n].iter().chain(&[me.as_ptr() as u64]) {
+            // SAFETY: `me`'s own struct, or a claimed one (as above).
+            unsafe { hooks().protect_control_stack_guard_page(v as *mut Thread, false) };
+        }
+    }
+    PENDING.finish(mask, &Futex);
+}
+
+/// In the reaper of `th`, after its join and before its block is
+/// released: takes it out of the batch's slots, waiting while a batch
+/// gives it back.
+pub(crate) fn forget(th: ThreadRef) {
+    PENDING.forget(th.as_ptr() as u64, &Futex);
 }
 
 /// Takes down the alternate signal stack `arch_os_thread_init` put inside
@@ -353,19 +351,21 @@ pub(crate) fn give_back(th: ThreadRef) {
 /// free "their" alternate stack (AddressSanitizer's, for one) would unmap
 /// part of a block that the cache hands to the next thread.
 pub(crate) fn release_altstack(th: ThreadRef) {
-    let mut cur = core::mem::MaybeUninit::<libc::stack_t>::uninit();
-    // SAFETY: querying the current alternate stack into a valid out-pointer.
-    if unsafe { libc::sigaltstack(core::ptr::null(), cur.as_mut_ptr()) } != 0 {
+    let off = libc::stack_t { ss_sp: core::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
+    let mut old = core::mem::MaybeUninit::<libc::stack_t>::uninit();
+    // SAFETY: disabling the alternate stack, the old one into a valid
+    // out-pointer; no handler runs on it now (the thread is not in a
+    // handler: it is returning to glibc).
+    if unsafe { libc::sigaltstack(&off, old.as_mut_ptr()) } != 0 {
         return;
     }
-    // SAFETY: sigaltstack succeeded and filled `cur`.
-    let cur = unsafe { cur.assume_init() };
+    // SAFETY: sigaltstack succeeded and filled `old`.
+    let old = unsafe { old.assume_init() };
     let start = th.block_start() as usize;
-    let sp = cur.ss_sp as usize;
-    if cur.ss_flags & libc::SS_DISABLE == 0 && sp >= start && sp < start + block::layout().total {
-        let off = libc::stack_t { ss_sp: core::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
-        // SAFETY: disabling the alternate stack; no handler runs on it now
-        // (the thread is not in a handler: it is returning to glibc).
-        unsafe { libc::sigaltstack(&off, core::ptr::null_mut()) };
+    let sp = old.ss_sp as usize;
+    if old.ss_flags & libc::SS_DISABLE == 0 && !(sp >= start && sp < start + block::layout().total) {
+        // Not ours (a thread-exit hook may own it): put it back.
+        // SAFETY: re-installing the stack that was installed a moment ago.
+        unsafe { libc::sigaltstack(&old, core::ptr::null_mut()) };
     }
 }

@@ -86,15 +86,7 @@ pub(crate) fn trim_previous_then_queue(me: ThreadRef) {
 fn trim(th: usize) {
     let p = block::private_of_thread(th as *mut crate::legacy::types::Thread);
     let (from, to) = (p.kept_low.load(Ordering::Relaxed), p.trim_to.load(Ordering::Relaxed));
-    let tid = p.tid.load(Ordering::Relaxed) as libc::c_long;
-    if to <= from || tid == 0 {
-        return;
-    }
-    // SAFETY: signal 0 only checks whether the task is in this process;
-    // ESRCH means it has exited (a reused id answers 0: then no trim).
-    let gone = unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid() as libc::c_long, tid, 0) } == -1
-        && crate::sys::errno::get() == libc::ESRCH;
-    if !gone {
+    if to <= from || !crate::thread::kill::task_gone(p.tid.load(Ordering::Relaxed)) {
         return;
     }
     // SAFETY: part of a claimed, not yet released block's control stack,

@@ -47,3 +47,20 @@ pub(crate) fn kill_thread_safely(os_thread: os_thread_t, signo: c_int) -> c_int 
         backoff = (backoff * 2).min(MAX_BACKOFF_NS);
     }
 }
+
+/// Whether the task `tid` of this process has exited: signal 0 only
+/// checks that it is there, and ESRCH says it is gone (by then the kernel
+/// has cleared its pthread's `tid` word, its last write to the thread's
+/// memory). A reused id answers "there": the caller then only waits
+/// longer. Async-signal-safe.
+pub(crate) fn task_gone(tid: u32) -> bool {
+    if tid == 0 {
+        return false;
+    }
+    let saved = crate::sys::errno::Saved::now();
+    // SAFETY: signal 0 sends nothing; getpid has no preconditions.
+    let gone = unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid() as libc::c_long, tid as libc::c_long, 0) } == -1
+        && crate::sys::errno::get() == libc::ESRCH;
+    drop(saved);
+    gone
+}

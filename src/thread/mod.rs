@@ -17,9 +17,11 @@
 pub(crate) mod block;
 pub(crate) mod block_cache;
 pub(crate) mod contexts;
+pub(crate) mod discard;
 pub(crate) mod dormant;
 pub(crate) mod holes;
 pub(crate) mod kill;
+pub(crate) mod pending;
 pub(crate) mod private;
 pub(crate) mod registry;
 pub(crate) mod symbols;

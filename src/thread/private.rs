@@ -104,6 +104,10 @@ pub(crate) struct Private {
     /// below its last frame for its exit, unmapped by a later dying thread
     /// once this one has exited (`holes.rs`); 0 otherwise.
     pub(crate) trim_to: AtomicUsize,
+    /// Once DEAD, when the thread left its give-back to a later batch
+    /// (`dormant.rs`): its frame then; below it, the control stack is
+    /// garbage once the pthread has exited.
+    pub(crate) exit_frame: AtomicUsize,
 }
 
 /// The general register (a `ucontext_t` `gregs` index) each word of
@@ -145,6 +149,7 @@ pub(crate) fn init_private(p: &Private) {
     p.lowered_sp.store(0, Ordering::Relaxed);
     p.kept_low.store(0, Ordering::Relaxed);
     p.trim_to.store(0, Ordering::Relaxed);
+    p.exit_frame.store(0, Ordering::Relaxed);
     p.slot.store(core::ptr::null_mut(), Ordering::Relaxed);
     p.magic.store(PRIVATE_MAGIC, Ordering::Release);
 }
