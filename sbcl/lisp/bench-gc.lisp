@@ -10,6 +10,8 @@
 ;;;;                             waitqueue, µs per round trip: the thread
 ;;;;                             library's share of a collection, timed at
 ;;;;                             its boundary
+;;;;   stw-stop-idle-queue-N     the same round trips: the stop alone
+;;;;   stw-start-idle-queue-N    ... and the start alone
 ;;;;   gc-consing-N              N threads consing lists as fast as they can;
 ;;;;                             bytes-consed-between-gcs is raised (to
 ;;;;                             consing-threshold-mb=N MiB, default 512) so
@@ -48,21 +50,28 @@
 
 (defun time-stws (count)
   "COUNT samples of one stop + start of the world without a collection, µs
-each: SUB-GC's own sequence (gc.lisp) with COLLECT-GARBAGE left out."
+each: SUB-GC's own sequence (gc.lisp) with COLLECT-GARBAGE left out. Three
+lists: the round trips, their stops and their starts."
   (sb-ext:gc)
-  (loop repeat count
-        collect (sb-thread:with-mutex (sb-kernel::*already-in-gc*)
-                  (sb-sys:without-interrupts
-                    (let ((t0 (now-us)))
-                      (sb-kernel::gc-stop-the-world)
-                      (sb-kernel::gc-start-the-world)
-                      (- (now-us) t0))))))
+  (let (trips stops starts)
+    (dotimes (i count)
+      (sb-thread:with-mutex (sb-kernel::*already-in-gc*)
+        (sb-sys:without-interrupts
+          (let* ((t0 (now-us))
+                 (t1 (progn (sb-kernel::gc-stop-the-world) (now-us)))
+                 (t2 (progn (sb-kernel::gc-start-the-world) (now-us))))
+            (push (- t2 t0) trips)
+            (push (- t1 t0) stops)
+            (push (- t2 t1) starts)))))
+    (values trips stops starts)))
 
 (defun stw-case (n)
-  (let* ((threads (start-idlers n :queue))
-         (samples (time-stws *gcs*)))
-    (release-idlers threads)
-    (emit-samples (format nil "stw-idle-queue-~D" n) samples "us/stw" :threads n)
+  (let ((threads (start-idlers n :queue)))
+    (multiple-value-bind (trips stops starts) (time-stws *gcs*)
+      (release-idlers threads)
+      (emit-samples (format nil "stw-idle-queue-~D" n) trips "us/stw" :threads n)
+      (emit-samples (format nil "stw-stop-idle-queue-~D" n) stops "us/stop" :threads n)
+      (emit-samples (format nil "stw-start-idle-queue-~D" n) starts "us/start" :threads n))
     (sb-ext:gc :full t)))
 
 (defvar *consing* nil)
