@@ -1,6 +1,6 @@
 //! Loom models of the protocols, run by `cargo test`. They drive the
 //! library's own protocol code (`queue.rs`, `handshake.rs`, `fanout.rs`,
-//! `region.rs`, `resume.rs`), instantiated with loom's atomics instead of the real ones,
+//! `region.rs`, `resume.rs`, `pending.rs`), instantiated with loom's atomics instead of the real ones,
 //! and check every interleaving loom produces (up to its preemption bound)
 //! for 2 or 3 threads:
 //!

@@ -1,5 +1,6 @@
 //! The few atomic operations and waits the protocol cores (`queue.rs`,
-//! `handshake.rs`, `fanout.rs`, `region.rs`, `resume.rs`) use, as traits.
+//! `handshake.rs`, `fanout.rs`, `region.rs`, `resume.rs`, `pending.rs`) use,
+//! as traits.
 //! The library implements them with real atomics and futexes; the loom
 //! model (`model_tests.rs`) with loom's, so that loom checks the very code
 //! the library runs.

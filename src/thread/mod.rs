@@ -5,7 +5,11 @@
 //! - `symbols`: a static symbol's value as one thread sees it;
 //! - `block`, `block_cache`: the per-thread memory block (spec §3), its
 //!   private words, and the reuse of reaped blocks;
-//! - `dormant`: what a DEAD thread gives back before it is reaped;
+//! - `dormant`: what a DEAD thread gives back before it is reaped, and
+//!   when; `pending`: the dead threads waiting to be given back in a
+//!   batch, and the claim that keeps a batch and the reaper apart;
+//!   `discard`: the system calls of a give-back; `holes`: the address
+//!   space given back under a limit;
 //! - `contexts`: the interrupt contexts a suspended thread records (the
 //!   runtime's convention, used by both modes);
 //! - `registry`: `all_threads` and the `all_threads_lock` discipline;
