@@ -12,17 +12,17 @@
  * 1. Counts: after one warm-up stop (a thread the stopper resumes before
  *    it was ever seen in the library's wait gets its own signal, the
  *    fallback), ROUNDS stops of THREADS threads send no resume signal at
- *    all and wake every thread, by default (a child); with
- *    SBTHREAD_RESUME_WAKE=0 (another child) every resume is a signal, as
- *    in 0.9.4.1.
+ *    all and wake every thread, with SBTHREAD_RESUME_WAKE=1 (a child);
+ *    without it (the default, another child) every resume is a signal,
+ *    as in 0.9.4.1.
  * 2. A stale SIG_STOP_FOR_GC (one no stop owes), sent to a suspended
  *    thread, is not taken for its resume: the thread stays asleep on the
  *    futex with the signal pending (seen in /proc: a sigtimedwait would
  *    have returned at once); after the start it takes the stale signal
  *    before its handler returns, so the signal starts no suspension no
- *    stopper asked for: the thread runs on (a child, the default). With
- *    SBTHREAD_RESUME_WAKE=0 (a death test) the handler takes it for the
- *    resume and loses ("wrong thread state on wakeup"), as 0.9.4.1 does.
+ *    stopper asked for: the thread runs on (a child with
+ *    SBTHREAD_RESUME_WAKE=1). Without it (a death test) the handler takes it for the resume and loses ("wrong
+ *    thread state on wakeup"), as 0.9.4.1 does.
  */
 #define _GNU_SOURCE
 #include "harness.h"
@@ -184,15 +184,15 @@ int test_main(int argc, char **argv)
     unsigned long s = 99, w = 99;
     const char *line;
 
-    int status = harness_run_self("rounds", NULL, out, sizeof out);
+    int status = harness_run_self("rounds", "SBTHREAD_RESUME_WAKE=1", out, sizeof out);
     line = strstr(out, "signals ");
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     CHECK(line && sscanf(line, "signals %lu wakes %lu", &s, &w) == 2);
     CHECK_EQ(s, 0);
     CHECK_EQ(w, (long)ROUNDS * THREADS);
 
-    /* Switched off: a signal per resume. */
-    status = harness_run_self("rounds", "SBTHREAD_RESUME_WAKE=0", out, sizeof out);
+    /* Off by default: a signal per resume. */
+    status = harness_run_self("rounds", NULL, out, sizeof out);
     line = strstr(out, "signals ");
     unsigned long s0 = 99, w0 = 99;
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -200,12 +200,12 @@ int test_main(int argc, char **argv)
     CHECK_EQ(s0, (long)ROUNDS * THREADS);
     CHECK_EQ(w0, 0);
 
-    status = harness_run_self("stale", NULL, out, sizeof out);
+    status = harness_run_self("stale", "SBTHREAD_RESUME_WAKE=1", out, sizeof out);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     static const char *const wakeup[] = { "wrong thread state on wakeup", NULL };
-    CHECK(harness_expect_death("stale", "SBTHREAD_RESUME_WAKE=0", wakeup));
-    printf("resume_wake: %d stops of %d threads resumed with no signal (%lu wakes, the default; with "
-           "SBTHREAD_RESUME_WAKE=0: %lu signals); a stale SIG_STOP_FOR_GC not taken for a resume, and taken before "
-           "the handler returned (with SBTHREAD_RESUME_WAKE=0: the handler loses)\n", ROUNDS, THREADS, w, s0);
+    CHECK(harness_expect_death("stale", NULL, wakeup));
+    printf("resume_wake: %d stops of %d threads resumed with no signal (%lu wakes, SBTHREAD_RESUME_WAKE=1; the default: "
+           "%lu signals); a stale SIG_STOP_FOR_GC not taken for a resume, and taken before the handler returned "
+           "(without SBTHREAD_RESUME_WAKE=1: the handler loses)\n", ROUNDS, THREADS, w, s0);
     return 0;
 }

@@ -355,8 +355,8 @@ struct sbthread_stats {
   uint64_t region_leaves_waited;
   /*
    Stopped threads resumed with a `SIG_STOP_FOR_GC` each (host mode:
-   only a thread whose handler was not seen waiting in the library's
-   resume wait; all of them with `SBTHREAD_RESUME_WAKE=0`).
+   all of them unless `SBTHREAD_RESUME_WAKE=1`, otherwise only a thread
+   whose handler was not seen waiting in the library's resume wait).
    */
   uint64_t resume_signals;
   /*

@@ -86,15 +86,14 @@ EXPECTED_FAILURES = [
     ("lost-wake.lisp", "upstream", [], 3),
     ("lost-wake.lisp", "preload", ["--env", "SBTHREAD_REWAKE=0"], 3),
 ]
-# Options of the runner for a file of OURS (none at present; resume-wake.lisp
-# tests the resume by futex wake, on by default since the soak, README).
-OPTIONS = {}
+# Options of the runner for a file of OURS: resume-wake.lisp tests the
+# resume by futex wake, which is off unless SBTHREAD_RESUME_WAKE=1 (README).
+OPTIONS = {"resume-wake.lisp": ["--env", "SBTHREAD_RESUME_WAKE=1"]}
 # One short round of each file of the stress family (sbcl/soak.py runs them
-# long): (file, seconds of stress); in SIGNAL_CONFIG, once more with the
-# resume wake off (SBTHREAD_RESUME_WAKE=0: a signal per resumed thread, as in
-# 0.9.4.1, the path a thread not yet seen in the library's wait still takes).
+# long): (file, seconds of stress); in WAKE_CONFIG, once more with the
+# resume wake on (SBTHREAD_RESUME_WAKE=1, off by default).
 STRESS_SECONDS = 2
-SIGNAL_CONFIG = "preload"
+WAKE_CONFIG = "preload"
 STRESSES = ["stress-poll.lisp", "stress-exit.lisp", "stress-terminate.lisp", "stress-gc.lisp",
             "stress-waitqueue.lisp"]
 
@@ -263,14 +262,13 @@ def main():
             f = os.path.basename(path)
             jobs.append((tree, exe, core, extra, path, limit, tty, f"{name}: {f}",
                          os.path.join(logs, f"{name}-{f}.log"), args, tuple(OPTIONS.get(f, ()))))
-        if name == SIGNAL_CONFIG:
-            # One short round of each stress with the resume wake off, so
-            # that the resume by signal stays tested where it is the whole
-            # protocol.
+        if name == WAKE_CONFIG:
+            # The resume wake is off by default: one short round of each
+            # stress with it on, grafted as users run it.
             for f in STRESSES:
                 jobs.append((tree, exe, core, extra, os.path.join(HERE, "lisp", f), 60 + STRESS_SECONDS, False,
-                             f"{name}: {f} --env SBTHREAD_RESUME_WAKE=0", os.path.join(logs, f"{name}-signal-{f}.log"),
-                             (str(STRESS_SECONDS),), ("--env", "SBTHREAD_RESUME_WAKE=0")))
+                             f"{name}: {f} --env SBTHREAD_RESUME_WAKE=1", os.path.join(logs, f"{name}-wake-{f}.log"),
+                             (str(STRESS_SECONDS),), ("--env", "SBTHREAD_RESUME_WAKE=1")))
         if runs_app:
             jobs.append(app_job(fixture, name, tree, exe, extra, expect, logs))
         for f, config, more, status in EXPECTED_FAILURES:

@@ -432,7 +432,7 @@ def main():
     ap.add_argument("--reliability")
     ap.add_argument("--from-json", action="store_true", help="rewrite the report from the last results.json")
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                    help="a setting of our library for its runs (e.g. SBTHREAD_RESUME_WAKE=0)")
+                    help="a setting of our library for its runs (e.g. SBTHREAD_RESUME_WAKE=1)")
     ap.add_argument("--keep-upstream", action="store_true",
                     help="run ours only; keep upstream's runs of the last soak of each file")
     a = ap.parse_args()

@@ -27,12 +27,12 @@
 //!    stack pointer one word lower until its resume, so that 0.9.4.1's
 //!    collector scans the word at the real one (`stack_top.rs`).
 //!
-//! Resuming (`resume.rs`) marks every thread RUNNING and wakes one of
-//! them with a futex wake, and that one wakes the rest: the handler's
-//! resume wait is ours, and waits for that (`world/resume.rs`); a thread
-//! not seen in it still gets its own signal, and with
-//! `SBTHREAD_RESUME_WAKE=0` every thread does, as in 0.9.4.1. The
-//! back-off resumes the same way.
+//! Resuming (`resume.rs`) marks every thread RUNNING and sends each its
+//! resume signal, as in 0.9.4.1; with `SBTHREAD_RESUME_WAKE=1` it wakes
+//! one of them with a futex wake instead, and that one wakes the rest: the
+//! handler's resume wait is ours, and waits for that (`world/resume.rs`);
+//! a thread not seen in it still gets its own signal. The back-off resumes
+//! the same way.
 //!
 //! Unlike standalone handlers, which help before they count as stopped, a
 //! thread here is SUSPENDED before it reaches the wait, so a helper can be

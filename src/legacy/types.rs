@@ -244,8 +244,8 @@ pub struct SbthreadStats {
     /// (a stop had counted the thread).
     pub region_leaves_waited: u64,
     /// Stopped threads resumed with a `SIG_STOP_FOR_GC` each (host mode:
-    /// only a thread whose handler was not seen waiting in the library's
-    /// resume wait; all of them with `SBTHREAD_RESUME_WAKE=0`).
+    /// all of them unless `SBTHREAD_RESUME_WAKE=1`, otherwise only a thread
+    /// whose handler was not seen waiting in the library's resume wait).
     pub resume_signals: u64,
     /// Stopped threads resumed by the start's futex wake instead (host
     /// mode; standalone always resumes that way and does not count it).
