@@ -51,7 +51,7 @@ SPECIAL_BINS  := $(PYHELPER) $(T)/special/static_taken-so $(T)/special/copy_relo
 
 .PHONY: fi-lib all lib header check-header test cargo-test layout-test check-symbols check-signatures \
         check-header-compiles c-tests test-bins demo clean install uninstall bench bench-bdwgc check-bdwgc sanitize soak reliability \
-        sbcl sbcl-fixture sbcl-test sbcl-soak sbcl-bench collector-test
+        sbcl sbcl-fixture sbcl-test sbcl-soak sbcl-bench collector-test bench-memory
 
 all: lib $(GEN_HDR)
 
@@ -310,6 +310,11 @@ $(BUILD)/bench/bdwgc-ours: bench/bdwgc.c include/sbthread.h $(SO_FILE)
 bench: check-bdwgc lib
 	@$(MAKE) --no-print-directory $(BENCH_BINS) $(BDWGC_BINS)
 	python3 bench/run.py $(BUILD)/bench
+
+# Section 4 (memory) of BENCHMARKS.md again, the rest kept from the last run.
+bench-memory: lib
+	@$(MAKE) --no-print-directory $(BENCH_BINS)
+	python3 bench/run.py --only-memory $(BUILD)/bench
 
 bench-bdwgc: check-bdwgc lib
 	@$(MAKE) --no-print-directory $(BDWGC_BINS)
