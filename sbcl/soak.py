@@ -400,6 +400,23 @@ FINDINGS = [
     " thread gone: its worker had been terminated before notifying, and the interrupter's fallback broadcasts"
     " had ended with the run. The file now broadcasts from the main thread until the creators are gone (3 s"
     " check runs pass); the table's figures are from before that change.",
+    "**A heap corruption with the resume wake on (1 run in 350; cause not found; the wake stays opt-in).**"
+    " The soak of 2026-12-07 04:32-05:33 UTC ran ours with `SBTHREAD_RESUME_WAKE` on (the library of"
+    " `b1ea0e7`, where it was the default for that commit) against the upstream runs above: 349 of 350 runs passed"
+    " (soak.lisp, stress-poll, stress-exit, stress-gc, stress-waitqueue, young-code 50 of 50 each;"
+    " stress-terminate 49 of 50). In the failed run a conser found its kept list `(0 1 ... 999)` cut after 388"
+    " elements: the 389th cons held `#'QUIT` and NIL, the interrupt cons `interrupt_thread` makes with the"
+    " runtime's `alloc_cons` for TERMINATE-THREAD. So that cons was allocated at the address of a live one:"
+    " some collection had freed the rest of the list while the conser held it. Not reproduced since:"
+    " stress-terminate 19 more runs with the wake on, 19 with it on and `SBTHREAD_GIVE_BACK=0`, 18 with it"
+    " off; a hotter variant (6 consers of 3000-element lists, one terminated and replaced every other round,"
+    " a collection every other round) 39 runs with the wake on, 22 with it off, and 38 with the library of"
+    " `c65b08d` (before this change), one of which failed on its own (exit 1, no output: not analysed). The"
+    " wake changes when a stopped thread runs again, not what a collection scans; no path was found by which a"
+    " thread could run, or lose its recorded context, while the world is stopped (`world/resume.rs`: the"
+    " state is the signal, RUNNING only from a start; a new stop waits for each thread to be SUSPENDED again"
+    " inside a new handler). The run's log: `sbcl/findings/2026-12-07-resume-wake-stress-terminate.log`. Until"
+    " this is explained the wake stays off by default; the table above is the default library's.",
     "**A second stop signal to a thread that still owed one (found by reading, for the resume wake; not seen in a run).** The back-off never re-sent a stop signal still on its way, but a new stop did: it asked every RUNNING thread, so an adopted sleeper whose first signal was still queued behind its blocked mask got a second. Had it ever unblocked, 0.9.4.1's handler would have taken the second for the resume of the first (\"wrong thread state on wakeup\", or a resume in the middle of a stop); with the resume wake it would have started a suspension no stopper asked for. 0.9.4.1's exit code never unblocks, so the thread died with both. A stop now claims the thread's `stop_sent` (`world/resume.rs`: `claim_stop`) and sends nothing while one is owed; a resumed thread takes any stale stop signal before its handler returns (`c-tests/resume_wake.c`, the loom model `host_resume_*`).",
 ]
 
