@@ -170,8 +170,8 @@ def ours_label(d, label):
 
 def upstream_label(d, label):
     """LABEL, with the date of upstream's runs when they were kept from an earlier soak (--keep-upstream)."""
-    kept = (d or {}).get("upstream_date")
-    return label + (" (runs of %s)" % kept if kept and kept != d.get("date") else "")
+    d = d or {}
+    return label + (" (kept from an earlier soak, %s)" % d.get("upstream_date") if d.get("upstream_kept") else "")
 
 
 def kept_upstream(path, seconds):
@@ -485,7 +485,8 @@ def main():
                         os.remove(log)
             with open(path, "w") as out:
                 json.dump({"seconds": a.seconds, "runs": a.runs, "date": date, "env": a.env,
-                           "upstream_date": upstream_date, "results": results + kept}, out, indent=1)
+                           "upstream_date": upstream_date, "upstream_kept": a.keep_upstream,
+                           "results": results + kept}, out, indent=1)
         if os.path.exists(path):
             with open(path) as inp:
                 saved[f] = json.load(inp)
