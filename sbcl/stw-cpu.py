@@ -7,7 +7,7 @@ upstream alone against ours grafted (as make sbcl-bench deploys them).
 
 Each run is a fresh process of sbcl/lisp/stw-loop.lisp: COUNT round trips
 with THREADS threads waiting on a waitqueue, and the same process with 0
-round trips; the CPU time of the runtime (getrusage of the reaped
+round trips; the round trips' mean wall time, and the CPU time of the runtime (getrusage of the reaped
 children) of the second is taken from the first's, divided by COUNT. A
 library whose round trip is about its CPU time divided by the machine's
 CPUs is bound by the work of the threads it stops and resumes (their
@@ -28,7 +28,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def one(fixture, lib, threads, count, env):
-    """(CPU seconds of the run's processes, median round trip in µs)."""
+    """(CPU seconds of the run's processes, mean round trip in µs: the
+    round trips' total over their count, as the CPU time is)."""
     with tempfile.NamedTemporaryFile("r", suffix=".log") as log:
         cmd = [sys.executable, os.path.join(HERE, "run_lisp.py"), "--tree", os.path.join(fixture, "upstream"),
                "--log", log.name]
@@ -40,9 +41,9 @@ def one(fixture, lib, threads, count, env):
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if p.returncode != 0:
             sys.exit("stw-cpu: %s failed:\n%s" % (" ".join(cmd), p.stdout))
-        m = re.search(r"^sbcl-bench stw-loop (\S+)", log.read(), re.M)
+        m = re.search(r"^sbcl-bench stw-loop \S+ us n=(\d+) threads=\d+ total_us=(\d+)", log.read(), re.M)
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        return cpu, float(m.group(1)) if m else 0.0
+        return cpu, int(m.group(2)) / int(m.group(1)) if m and int(m.group(1)) else 0.0
 
 
 def main():
@@ -64,7 +65,7 @@ def main():
             res[name]["wall"].append(wall)
     print("%d threads waiting, %d round trips per run, %d runs each (medians; CPUs: %d)" % (
         a.threads, a.count, a.runs, os.cpu_count()))
-    print("| library | round trip (µs) | process CPU per round trip (µs) | CPU ÷ round trip |")
+    print("| library | round trip, mean (µs) | process CPU per round trip (µs) | CPU ÷ round trip |")
     print("|---|---:|---:|---:|")
     for name, r in res.items():
         w, c = statistics.median(r["wall"]), statistics.median(r["cpu"])
