@@ -30,8 +30,16 @@ pub(crate) fn reap_dead_thread(p: *mut Thread) {
     if p.is_null() {
         lose!("reap_dead_thread: NULL thread");
     }
-    // One mask change for the whole unlinking (three would do, but this is
-    // on the path of every thread's end).
+    // One mask change for the whole reap, the join included: an interrupt
+    // handled inside `pthread_join` may unwind out of it (0.9.4.1's
+    // TERMINATE-THREAD runs QUIT, a Lisp throw, in the reaper: reaping runs
+    // from finalizers, in whichever thread collected), and glibc frees the
+    // joined thread's descriptor holding its stack-list lock
+    // (`dl_stack_cache_lock`): unwound there, the lock stays taken, and the
+    // next `pthread_create` of the process waits for it forever (a hang of
+    // `stress-terminate.lisp` with upstream's `reap_dead_thread` and ours
+    // before this). Stops stay open: a stop suspends the reaper and resumes
+    // it, and nothing stopped the world needs that lock.
     let deferrables = MaskGuard::deferrables();
     let check = {
         let lock = AllThreadsLock::acquire_under("reap_dead_thread", &deferrables);
@@ -58,7 +66,6 @@ pub(crate) fn reap_dead_thread(p: *mut Thread) {
         let _lock = AllThreadsLock::acquire_under("reap_dead_thread", &deferrables);
         registry::unlink(th);
     }
-    drop(deferrables);
     // SAFETY: the field is the thread's own; read as a signed word as C does.
     if unsafe { (*p).tls_cookie } as i64 >= 0 {
         // SAFETY: `th` is dead and unlinked, its block still mapped.
@@ -74,6 +81,7 @@ pub(crate) fn reap_dead_thread(p: *mut Thread) {
     crate::thread::holes::forget_trim(th);
     crate::thread::dormant::forget(th);
     free_thread_struct(th);
+    drop(deferrables);
     stats::REAPED.bump();
     trace!(1, "thread {:#x} reaped", addr(p));
 }
