@@ -62,7 +62,7 @@ use crate::world::region::{self, Regions};
 use crate::world::resume;
 use crate::interrupt::queue::{self, Cells, Push, Queue};
 use crate::sys::sync::{delegate_word, Park, Word32, Word64};
-use crate::thread::pending::{Pending, CLAIMED};
+use crate::thread::pending::Pending;
 
 delegate_word!(Word32 for AtomicU32, u32, [
     fn fetch_add(&self, v: u32, o: Ordering) -> u32 { AtomicU32::fetch_add(self, v, o) }
