@@ -174,6 +174,17 @@ def bench_bdwgc(bdir, command):
     return out
 
 
+def libs(bdir):
+    """The library's two benchmark programs in BDIR, by mode."""
+    return {m: os.path.join(bdir, "bench-" + m) for m in ("standalone", "host")}
+
+
+def measure_memory(lib, res):
+    """Section 4: what live, reaped and dead threads keep, per mode."""
+    for m in lib:
+        res["memory"][m] = run(lib[m], "memory", 32)[0]
+
+
 def main():
     if sys.argv[1] == "--from-results":
         with open(os.path.join(ROOT, "bench", "results.json")) as f:
@@ -186,9 +197,7 @@ def main():
         path = os.path.join(ROOT, "bench", "results.json")
         with open(path) as f:
             res = json.load(f)
-        lib = {m: os.path.join(sys.argv[2], "bench-" + m) for m in ("standalone", "host")}
-        for m in lib:
-            res["memory"][m] = run(lib[m], "memory", 32)[0]
+        measure_memory(libs(sys.argv[2]), res)
         res["memory"]["measured"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         with open(path, "w") as f:
             json.dump(res, f, indent=1)
@@ -212,7 +221,7 @@ def main():
             print("bench/results.json has no other results: run make bench for BENCHMARKS.md")
         return
     bdir = sys.argv[1]
-    lib = {m: os.path.join(bdir, "bench-" + m) for m in ("standalone", "host")}
+    lib = libs(bdir)
     floor = os.path.join(bdir, "floor")
     res = {"create": {}, "stw": {}, "irq": {}, "throughput": {}, "memory": {}}
 
@@ -252,8 +261,7 @@ def main():
         for m in lib:
             res["throughput"]["%s/%d" % (m, senders)] = summary(
                 collect(lib[m], "irq-throughput", senders, 20000 if QUICK else 100000, reps=1))
-    for m in lib:
-        res["memory"][m] = run(lib[m], "memory", 32)[0]
+    measure_memory(lib, res)
     res["bdwgc"] = bench_bdwgc(bdir, "make bench")
 
     res["meta"] = machine()

@@ -57,26 +57,29 @@ static void check_mask(void)
     pthread_kill(pthread_self(), SIGRTMIN);
 }
 
-int pthread_join(pthread_t t, void **ret)
+typedef int join_fn(pthread_t, void **);
+
+/* libc's NAME (found once into *REAL), called between the checks. */
+static int joined(join_fn **real, const char *name, pthread_t t, void **ret)
 {
-    static int (*real)(pthread_t, void **);
-    if (!real)
-        real = (int (*)(pthread_t, void **))dlsym(RTLD_NEXT, "pthread_join");
+    if (!*real)
+        *real = (join_fn *)dlsym(RTLD_NEXT, name);
     check_mask();
-    int r = real(t, ret);
+    int r = (*real)(t, ret);
     in_join = 0;
     return r;
 }
 
+int pthread_join(pthread_t t, void **ret)
+{
+    static join_fn *real;
+    return joined(&real, "pthread_join", t, ret);
+}
+
 int pthread_tryjoin_np(pthread_t t, void **ret)
 {
-    static int (*real)(pthread_t, void **);
-    if (!real)
-        real = (int (*)(pthread_t, void **))dlsym(RTLD_NEXT, "pthread_tryjoin_np");
-    check_mask();
-    int r = real(t, ret);
-    in_join = 0;
-    return r;
+    static join_fn *real;
+    return joined(&real, "pthread_tryjoin_np", t, ret);
 }
 
 static uintptr_t nothing(void *arg)

@@ -25,16 +25,18 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from soak import env_options  # noqa: E402  (the --env check and options, as bench.py)
 
 
-def one(fixture, lib, threads, count, env):
+def one(fixture, lib, threads, count, env_opts):
     """(CPU seconds of the run's processes, mean round trip in µs: the
     round trips' total over their count, as the CPU time is)."""
     with tempfile.NamedTemporaryFile("r", suffix=".log") as log:
         cmd = [sys.executable, os.path.join(HERE, "run_lisp.py"), "--tree", os.path.join(fixture, "upstream"),
                "--log", log.name]
         if lib:
-            cmd += ["--preload", lib] + [x for e in env for x in ("--env", e)]
+            cmd += ["--preload", lib] + env_opts
         cmd += [os.path.join(HERE, "lisp", "stw-loop.lisp"), "n=%d" % threads, "count=%d" % count]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -54,13 +56,14 @@ def main():
     ap.add_argument("--count", type=int, default=2000)
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
     a = ap.parse_args()
+    env_opts = env_options(ap, a.env)
     fixture = os.path.abspath(a.fixture)
     libs = {"upstream": None, "ours": os.path.join(fixture, "prefix/lib/libsbthread.so.0")}
     res = {name: {"cpu": [], "wall": []} for name in libs}
     for i in range(a.runs):
         for name in (list(libs) if i % 2 == 0 else list(libs)[::-1]):
-            base, _ = one(fixture, libs[name], a.threads, 0, a.env)
-            cpu, wall = one(fixture, libs[name], a.threads, a.count, a.env)
+            base, _ = one(fixture, libs[name], a.threads, 0, env_opts)
+            cpu, wall = one(fixture, libs[name], a.threads, a.count, env_opts)
             res[name]["cpu"].append((cpu - base) / a.count * 1e6)
             res[name]["wall"].append(wall)
     print("%d threads waiting, %d round trips per run, %d runs each (medians; CPUs: %d)" % (

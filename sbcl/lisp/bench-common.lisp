@@ -123,6 +123,24 @@ on a loaded 2-core machine can take the CPU the thread needs to finish)."
   (mapc #'wait-until-dead threads)
   (values))
 
+(defun time-stws (count)
+  "COUNT samples of one stop + start of the world without a collection, µs
+each: SUB-GC's own sequence (gc.lisp) with COLLECT-GARBAGE left out. Three
+lists: the round trips, their stops and their starts (bench-gc.lisp,
+stw-loop.lisp)."
+  (sb-ext:gc)
+  (let (trips stops starts)
+    (dotimes (i count)
+      (sb-thread:with-mutex (sb-kernel::*already-in-gc*)
+        (sb-sys:without-interrupts
+          (let* ((t0 (now-us))
+                 (t1 (progn (sb-kernel::gc-stop-the-world) (now-us)))
+                 (t2 (progn (sb-kernel::gc-start-the-world) (now-us))))
+            (push (- t2 t0) trips)
+            (push (- t1 t0) stops)
+            (push (- t2 t1) starts)))))
+    (values trips stops starts)))
+
 (defun bench-done ()
   (format t "~&sbcl-bench-done~%")
   (finish-output)

@@ -48,23 +48,6 @@
     (emit-samples name samples "ms/gc" :threads n)
     (sb-ext:gc :full t)))
 
-(defun time-stws (count)
-  "COUNT samples of one stop + start of the world without a collection, µs
-each: SUB-GC's own sequence (gc.lisp) with COLLECT-GARBAGE left out. Three
-lists: the round trips, their stops and their starts."
-  (sb-ext:gc)
-  (let (trips stops starts)
-    (dotimes (i count)
-      (sb-thread:with-mutex (sb-kernel::*already-in-gc*)
-        (sb-sys:without-interrupts
-          (let* ((t0 (now-us))
-                 (t1 (progn (sb-kernel::gc-stop-the-world) (now-us)))
-                 (t2 (progn (sb-kernel::gc-start-the-world) (now-us))))
-            (push (- t2 t0) trips)
-            (push (- t1 t0) stops)
-            (push (- t2 t1) starts)))))
-    (values trips stops starts)))
-
 (defun stw-case (n)
   (let ((threads (start-idlers n :queue)))
     (multiple-value-bind (trips stops starts) (time-stws *gcs*)

@@ -12,16 +12,8 @@
 (defvar *n* (bench-arg :n 64))
 (defvar *count* (bench-arg :count 2000))
 
-(let ((threads (start-idlers *n* :queue))
-      (trips nil))
-  (sb-ext:gc)
-  (dotimes (i *count*)
-    (sb-thread:with-mutex (sb-kernel::*already-in-gc*)
-      (sb-sys:without-interrupts
-        (let ((t0 (now-us)))
-          (sb-kernel::gc-stop-the-world)
-          (sb-kernel::gc-start-the-world)
-          (push (- (now-us) t0) trips)))))
+(let* ((threads (start-idlers *n* :queue))
+       (trips (time-stws *count*)))
   (release-idlers threads)
   (emit "stw-loop" (if trips (median trips) 0) "us" :n *count* :threads *n*
         :total_us (reduce #'+ trips)))

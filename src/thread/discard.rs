@@ -19,7 +19,7 @@ const EXIT_MARGIN: usize = 256;
 /// `__libc_thread_freeres`) there, and a fault below would kill the
 /// process. Far more than that path uses; only its top pages stay
 /// resident (the rest is discarded as above).
-pub(crate) const KEEP_BELOW: usize = 64 << 10;
+const KEEP_BELOW: usize = 64 << 10;
 
 /// Ranges to discard (at most `N`), page-aligned inward, empty ones
 /// dropped; one that does not fit is left alone (its memory stays).

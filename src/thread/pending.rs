@@ -32,7 +32,7 @@ use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use crate::sys::sync::{Park, Word32, Word64};
 
 /// Tag of a slot held by a batch.
-pub(crate) const CLAIMED: u64 = 1;
+const CLAIMED: u64 = 1;
 
 /// The slots (at most 64: a batch's claims are one bit mask), a count of
 /// the threads waiting in them, and the generation a reaper waits on.
