@@ -377,6 +377,14 @@ struct sbthread_stats {
    waiter it woke, is unwound in between; measure REWAKE).
    */
   uint64_t mutex_rewakes;
+  /*
+   Collections that an `interrupt_thread` cons would have started
+   inside the host's `alloc_cons`, which would then have queued a cell
+   of a freed page; the library held them off until the cons was
+   queued, and the thread's next allocation past the trigger collects
+   (host mode, measure HOLD_GC).
+   */
+  uint64_t gc_triggers_held;
 };
 
 /*

@@ -74,6 +74,7 @@ fn initialise() {
     match mode {
         Mode::Host => {
             crate::host::measures::configure_from_env();
+            crate::host::handler_order::fix();
             protocol::install(&crate::host::protocol::HostProtocol);
         }
         Mode::Standalone => {

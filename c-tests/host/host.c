@@ -137,14 +137,52 @@ static size_t cons_next;
 static pthread_mutex_t cons_lock = PTHREAD_MUTEX_INITIALIZER;
 #define CONS_ARENA_BYTES (64UL << 20)
 
+long host_alloc_gc_every;
+long host_conses_lost;
+static long conses_made;
+
+static void handle_pending(struct thread *th);
+
+/* 0.9.4.1's alloc_cons (alloc.c:111-119) over pa_alloc (37-52): the cell
+ * is allocated pseudo-atomic; an allocation past the GC trigger
+ * (host_alloc_gc_every) sets *GC-PENDING* and, unless GC is inhibited,
+ * marks the section interrupted, as a stop deferred inside it does; once
+ * out of it, pa_alloc calls do_pending_interrupt: a deferred stop suspends
+ * the thread there, a due collection runs there. Either way the collector
+ * sees only pa_alloc's untagged pointer to the new cell, which it does not
+ * take for a cons, and frees the cell: counted in host_conses_lost (the car
+ * and cdr are then written into a free page). */
 lispobj alloc_cons(lispobj car, lispobj cdr)
 {
+    struct thread *th = current();
+    if (th) {
+        th->pseudo_atomic_interrupted = 0;
+        __atomic_store_n(&th->pseudo_atomic_atomic, 1, __ATOMIC_SEQ_CST);
+    }
     pthread_mutex_lock(&cons_lock);
     if (cons_next + 16 > CONS_ARENA_BYTES)
         lose("alloc_cons: test host arena exhausted");
     struct cons *c = (struct cons *)(cons_arena + cons_next);
     cons_next += 16;
+    long n = ++conses_made;
     pthread_mutex_unlock(&cons_lock);
+    long every = __atomic_load_n(&host_alloc_gc_every, __ATOMIC_RELAXED);
+    if (th && every > 0 && n % every == 0 && symbol_value(GC_PENDING, th) == NIL) {
+        set_symbol_value(GC_PENDING, T, th);
+        if (symbol_value(SBTHREAD_SYM_GC_INHIBIT, th) == NIL)
+            th->pseudo_atomic_interrupted = 1;
+    }
+    if (th) {
+        __atomic_store_n(&th->pseudo_atomic_atomic, 0, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&th->pseudo_atomic_interrupted, __ATOMIC_SEQ_CST)) {
+            th->pseudo_atomic_interrupted = 0;
+            /* do_pending_interrupt: the deferred stop, or the collection
+             * itself (SUB-GC clears *GC-PENDING*). */
+            handle_pending(th);
+            set_symbol_value(GC_PENDING, NIL, th);
+            __atomic_fetch_add(&host_conses_lost, 1, __ATOMIC_SEQ_CST);
+        }
+    }
     c->car = car;
     c->cdr = cdr;
     return (lispobj)c | LIST_POINTER_LOWTAG;

@@ -52,4 +52,12 @@ void host_check_stack_tops(void) __attribute__((weak));
 extern long host_stack_tops_checked __attribute__((weak));
 extern long host_stack_tops_missed __attribute__((weak));
 
+/* The model of 0.9.4.1's alloc_cons (host.c): every host_alloc_gc_every-th
+ * cons (0: none) is allocated past the GC trigger, so a collection runs
+ * inside alloc_cons unless GC is inhibited; host_conses_lost counts the
+ * conses a collection (or a stop deferred into the allocation) freed
+ * before alloc_cons wrote them. */
+extern long host_alloc_gc_every __attribute__((weak));
+extern long host_conses_lost __attribute__((weak));
+
 #endif

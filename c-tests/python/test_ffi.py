@@ -69,7 +69,8 @@ class Stats(C.Structure):
                                               "stop_signals_by_helpers", "interrupts_discarded",
                                               "stop_backoffs", "stop_adoptions",
                                               "stop_counted_in_regions", "region_leaves_waited",
-                                              "resume_signals", "resume_wakes", "stale_stop_signals", "mutex_rewakes")]
+                                              "resume_signals", "resume_wakes", "stale_stop_signals", "mutex_rewakes",
+                                              "gc_triggers_held")]
 
 
 def check(cond, what):

@@ -98,6 +98,11 @@ pub(crate) static STOP_ADOPTIONS: Counter = Counter::new();
 /// (host mode, `host/rewake.rs`).
 pub(crate) static MUTEX_REWAKES: Counter = Counter::new();
 
+/// Collections that an `interrupt_thread` cons would have started inside
+/// the runtime's `alloc_cons`, held off until the cons was queued (host
+/// mode, `host/cons.rs`).
+pub(crate) static GC_TRIGGERS_HELD: Counter = Counter::new();
+
 /// Threads a stop counted as stopped without a signal because they sat in
 /// a blocking region (`region.rs`).
 pub(crate) static STOP_COUNTED_IN_REGIONS: Counter = Counter::new();

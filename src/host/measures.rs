@@ -14,6 +14,8 @@
 //! | stack-top scan | `SBTHREAD_SCAN_TOP=0` | gencgc skips the word at a stopped thread's stack pointer: a return address into young code, when the thread stopped in a frameless allocation routine | `stack_top.rs` | `c-tests/stack_top.c`; `sbcl/lisp/young-code.lisp` |
 //! | resume wake (off unless `=1`) | `SBTHREAD_RESUME_WAKE=1` | the handler's resume wait takes the next `SIG_STOP_FOR_GC` for its resume: one signal per thread to start the world, and a stale one is taken for a resume | `resume.rs`, `resume_wait.rs`, `world/resume.rs` | `c-tests/resume_wake.c`; the loom model `host_resume_*`; `sbcl/lisp/resume-wake.lisp` |
 //! | rewake | `SBTHREAD_REWAKE=0` | `RELEASE-MUTEX` stores NIL, then wakes one waiter: a releaser unwound between the two, or a woken waiter unwound before it takes the mutex, leaves the others asleep on a free mutex | `rewake.rs` | `c-tests/lost_wake.c`; `sbcl/lisp/lost-wake.lisp` |
+//! | handler order | `SBTHREAD_HANDLER_ORDER=0` | the compiled `interrupt_thread_handler` stores the queue's head after it releases the queue's lock: a push in between is lost, and a later signal pops NIL | `handler_order.rs` | its unit tests; `sbcl/lisp/handler-order.lisp`; `sbcl/lisp/interrupt-cons-gc.lisp` |
+//! | GC held off | `SBTHREAD_HOLD_GC=0` | a collection that starts inside `alloc_cons` frees the cons it is making: `interrupt_thread` queues a cell of a free page | `cons.rs` | `c-tests/interrupt_cons.c`; `sbcl/lisp/interrupt-cons-gc.lisp` |
 //!
 //! The behaviours, in 0.9.4.1's sources:
 //! - `src/code/target-thread.lisp:500-509`: a thread's exit code binds
@@ -34,6 +36,16 @@
 //!   `GET-MUTEX` (184-212) retries only when its `futex-wait` returns;
 //!   `src/code/thread.lisp:22-26`: `WITH-MUTEX` releases in an
 //!   UNWIND-PROTECT cleanup, interrupts enabled.
+//! - `src/runtime/alloc.c:37-52` and `111-119`: `pa_alloc` leaves its
+//!   pseudo-atomic section and, if it was interrupted (a collection due,
+//!   or a stop deferred), collects or suspends right there; the new cons
+//!   is then held only by an untagged pointer, which the conservative scan
+//!   does not take for a cons (`src/runtime/gencgc.c:2036`), and
+//!   `alloc_cons` writes its car and cdr after the collection.
+//! - `src/runtime/interrupt.c:897-901`, `x86-64-arch.h:41-44`: the handler
+//!   pops with `th->interrupt_fun = c->cdr; release_spinlock(...)`, the
+//!   release a volatile store without a barrier: compiled, the head's
+//!   store comes after the release.
 //! - `src/runtime/gencgc.c:3605`: a stopped thread's stack is scanned from
 //!   its end down to, but not including, the word at the lowest stack
 //!   pointer of its interrupt contexts.
@@ -95,9 +107,16 @@ pub(crate) static RESUME_WAKE: Measure = Measure::off_by_default("SBTHREAD_RESUM
 /// When a thread that was sent an interrupt exits, every sleeper on a
 /// free Lisp mutex is woken (`rewake.rs`).
 pub(crate) static REWAKE: Measure = Measure::new("SBTHREAD_REWAKE");
+/// `interrupt_thread` makes its cons with collections held off until the
+/// cons is queued (`cons.rs`).
+pub(crate) static HOLD_GC: Measure = Measure::new("SBTHREAD_HOLD_GC");
+/// The runtime's `interrupt_thread_handler` is rewritten at start-up to
+/// store the queue's head before it releases the lock (`handler_order.rs`).
+pub(crate) static HANDLER_ORDER: Measure = Measure::new("SBTHREAD_HANDLER_ORDER");
 
 /// Every measure.
-pub(crate) static ALL: [&Measure; 6] = [&BACK_OFF, &ADOPT, &RESUME_RETRY, &SCAN_TOP, &RESUME_WAKE, &REWAKE];
+pub(crate) static ALL: [&Measure; 8] =
+    [&BACK_OFF, &ADOPT, &RESUME_RETRY, &SCAN_TOP, &RESUME_WAKE, &REWAKE, &HOLD_GC, &HANDLER_ORDER];
 
 /// Reads the switches (`init.rs`, once, host mode).
 pub(crate) fn configure_from_env() {

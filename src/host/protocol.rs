@@ -64,6 +64,10 @@ impl Protocol for HostProtocol {
     /// collection may already have moved or reused them).
     fn release_conses(&self, _list: lispobj) {}
 
+    fn make_interrupt_cons(&self, function: lispobj, me: Option<ThreadRef>) -> lispobj {
+        super::cons::make_interrupt_cons(function, me)
+    }
+
     fn begin_stop(&self) {
         stop::begin_stop();
     }

@@ -26,7 +26,6 @@ use core::ffi::c_int;
 use core::sync::atomic::{AtomicU32, AtomicU64};
 
 use crate::legacy::types::{lispobj, SBTHREAD_STATE_DEAD};
-use crate::legacy::hooks::hooks;
 use crate::legacy::lisp::{cons_cell, NIL};
 use crate::diag::lose::{addr, errno_name, lose, state_name};
 use crate::world::protocol::protocol;
@@ -95,22 +94,24 @@ fn not_a_thread(th: ThreadRef) -> Option<&'static str> {
 
 /// `interrupt_thread(th, function)`: 0, or -1 with errno = ESRCH.
 pub(crate) fn interrupt_thread(th: ThreadRef, function: lispobj) -> c_int {
-    let h = hooks();
     if let Some(why) = not_a_thread(th) {
         lose!("interrupt_thread: {:#x} is not a live thread (never created, or already reaped): {}", addr(th.as_ptr()), why);
     }
-    let c = h.alloc_cons(function, NIL);
-    let pushed = {
+    let me = crate::thread::current();
+    if me == Some(th) {
+        lose!(
+            "interrupt_thread: cannot interrupt the current thread {:#x} (state {})",
+            addr(th.as_ptr()),
+            state_name(th.state())
+        );
+    }
+    // The cons is made and queued with no stop or handler let in between:
+    // until it is on the queue (a root) nothing else holds it, and the
+    // host's collector would free it (`host/cons.rs`).
+    let (c, pushed) = {
         let _quiet = Blockables::block();
-        let me = crate::thread::current();
-        if me == Some(th) {
-            lose!(
-                "interrupt_thread: cannot interrupt the current thread {:#x} (state {})",
-                addr(th.as_ptr()),
-                state_name(th.state())
-            );
-        }
-        queue_of(th).push(c, owner_of(me), &RawCells, &Futex)
+        let c = protocol().make_interrupt_cons(function, me);
+        (c, queue_of(th).push(c, owner_of(me), &RawCells, &Futex))
     };
     if pushed == Push::Closed {
         protocol().release_conses(c);

@@ -259,6 +259,12 @@ pub struct SbthreadStats {
     /// `RELEASE-MUTEX` loses its one wake-up when the releaser, or the
     /// waiter it woke, is unwound in between; measure REWAKE).
     pub mutex_rewakes: u64,
+    /// Collections that an `interrupt_thread` cons would have started
+    /// inside the host's `alloc_cons`, which would then have queued a cell
+    /// of a freed page; the library held them off until the cons was
+    /// queued, and the thread's next allocation past the trigger collects
+    /// (host mode, measure HOLD_GC).
+    pub gc_triggers_held: u64,
 }
 
 /// The function `sbthread_do_blocking` runs inside a blocking region, with

@@ -22,6 +22,7 @@ use crate::thread::block::layout;
 use crate::legacy::lisp::{fixnum_value, global_value_cell, make_fixnum, sym, tls_index_cell, NIL, UNBOUND};
 use crate::diag::lose::{addr, errno_name, lose};
 use crate::sys::sigset::{sig_interrupt_thread, sig_stop_for_gc, MaskGuard};
+use crate::thread::symbols::BINDING_WORDS;
 use crate::thread::thread_ref::ThreadRef;
 
 use crate::sys::errno::{get as errno, set as set_errno};
@@ -69,9 +70,6 @@ pub(crate) unsafe extern "C" fn arch_os_thread_cleanup(_th: *mut Thread) -> c_in
 pub(crate) unsafe extern "C" fn arch_pseudo_atomic_atomic(_context: *mut os_context_t) -> boolean {
     boolean::from(own_current_thread().is_some_and(|t| t.in_pseudo_atomic()))
 }
-
-/// Words of a `struct binding`: value, symbol.
-const BINDING_WORDS: usize = 2;
 
 /// Serialises TLS index allocation (taken with blockables blocked, so a
 /// handler on the same thread can never find it held).
@@ -129,30 +127,6 @@ pub(crate) unsafe extern "C" fn bind_variable(symbol: lispobj, value: lispobj, t
         (*t).binding_stack_pointer = bsp.add(BINDING_WORDS);
     }
     slot.store(value, Ordering::Relaxed);
-}
-
-/// Pops the innermost binding of `th`, which must be of `symbol`, and
-/// restores the symbol's previous value. Loses on an unbalanced unbind.
-pub(crate) fn unbind_variable(symbol: lispobj, th: ThreadRef, caller: &str) {
-    let t = th.as_ptr();
-    // SAFETY: as in bind_variable; only the owning thread calls this.
-    unsafe {
-        let bsp = (*t).binding_stack_pointer;
-        let top = bsp.wrapping_sub(BINDING_WORDS);
-        if top < (*t).binding_stack_start || top.add(1).read() != symbol {
-            lose!(
-                "{}: the innermost binding of thread {:#x} is not of symbol {:#x}: leave calls do not match enter calls",
-                caller,
-                addr(t),
-                symbol
-            );
-        }
-        let old = top.read();
-        top.write(0);
-        top.add(1).write(0);
-        (*t).binding_stack_pointer = top;
-        th.tls_word(tls_index_cell(symbol).load(Ordering::Relaxed)).store(old, Ordering::Relaxed);
-    }
 }
 
 /// Calls the closure a `lispobj` function stands for.

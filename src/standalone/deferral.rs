@@ -108,7 +108,7 @@ pub(crate) fn without_gcing_leave() {
     let caller = "sbthread_without_gcing_leave";
     let th = me(caller);
     leave_depth(&th.private().wogc_depth, caller, th);
-    defaults::unbind_variable(sym::GC_INHIBIT, th, caller);
+    crate::thread::symbols::unbind_variable(sym::GC_INHIBIT, th, caller);
     if symbol_value(sym::GC_INHIBIT, Some(th)) == NIL && symbol_value(sym::STOP_FOR_GC_PENDING, Some(th)) != NIL {
         if th.in_pseudo_atomic() {
             th.pseudo_atomic_interrupted().store(1, Ordering::Relaxed);
@@ -133,7 +133,7 @@ pub(crate) fn without_interrupts_leave() {
     let caller = "sbthread_without_interrupts_leave";
     let th = me(caller);
     leave_depth(&th.private().woi_depth, caller, th);
-    defaults::unbind_variable(sym::INTERRUPTS_ENABLED, th, caller);
+    crate::thread::symbols::unbind_variable(sym::INTERRUPTS_ENABLED, th, caller);
     if symbol_value(sym::INTERRUPTS_ENABLED, Some(th)) != NIL && symbol_value(sym::INTERRUPT_PENDING, Some(th)) != NIL {
         if th.in_pseudo_atomic() {
             th.pseudo_atomic_interrupted().store(1, Ordering::Relaxed);

@@ -75,6 +75,12 @@ impl Protocol for OwnProtocol {
         });
     }
 
+    /// The pool's `alloc_cons` (the default hook): no collection runs
+    /// inside it.
+    fn make_interrupt_cons(&self, function: lispobj, _me: Option<ThreadRef>) -> lispobj {
+        crate::legacy::hooks::hooks().alloc_cons(function, NIL)
+    }
+
     fn begin_stop(&self) {
         WORLD.begin_stop();
         FANOUT.reset();

@@ -27,6 +27,13 @@ pub(crate) trait Protocol: Sync {
     /// alone.
     fn release_conses(&self, list: lispobj);
 
+    /// `interrupt_thread`'s cons `(function . NIL)`, made by the calling
+    /// thread `me` (if registered), which has the blockable signals blocked
+    /// and queues the cons before it unblocks them: standalone, from the
+    /// pool; host mode, by the host's `alloc_cons`, with collections held
+    /// off until then (`host/cons.rs`).
+    fn make_interrupt_cons(&self, function: lispobj, me: Option<ThreadRef>) -> lispobj;
+
     /// In `th` itself, after its function returned: make it DEAD. From
     /// then on nothing queued for it runs, and a stop no longer waits for
     /// it. Returns how many queued interrupt functions were dropped.

@@ -43,8 +43,8 @@ use self::dl::{Kind, Own, Span};
 use self::patch::JUMP_LEN;
 use crate::diag::trace::trace;
 
-mod dl;
-mod patch;
+pub(super) mod dl;
+pub(super) mod patch;
 
 /// The exported functions of SBCL 0.9.4.1's `thread.o` (its only other
 /// definition, `create_thread_struct`, is local).

@@ -86,15 +86,15 @@ fn protection_in(maps: &str, page: usize) -> Option<c_int> {
     })
 }
 
-/// The pages the jumps at `entries` touch, each once, with their current
-/// protections. Writes nothing.
-fn pages_of(entries: &[usize]) -> Result<Vec<Page>, PatchError> {
+/// The pages that writes of `len` bytes at each `start` of `spans` touch,
+/// each once, with their current protections. Writes nothing.
+fn pages_of(spans: &[(usize, usize)]) -> Result<Vec<Page>, PatchError> {
     let maps = std::fs::read_to_string("/proc/self/maps").map_err(|_| PatchError::NoMaps)?;
     let size = page_size();
     let mut pages: Vec<Page> = Vec::new();
-    for &entry in entries {
-        let first = entry & !(size - 1);
-        let last = (entry + JUMP_LEN - 1) & !(size - 1);
+    for &(start, len) in spans {
+        let first = start & !(size - 1);
+        let last = (start + len.max(1) - 1) & !(size - 1);
         let mut addr = first;
         while addr <= last {
             if !pages.iter().any(|p| p.addr == addr) {
@@ -123,7 +123,8 @@ fn mprotect(addr: usize, prot: c_int) -> Result<(), c_int> {
 
 /// Checks that every entry can be written, without writing anything.
 pub(crate) fn check(entries: &[usize]) -> Result<(), PatchError> {
-    pages_of(entries).map(|_| ())
+    let spans: Vec<(usize, usize)> = entries.iter().map(|&e| (e, JUMP_LEN)).collect();
+    pages_of(&spans).map(|_| ())
 }
 
 /// Writes a jump to `target` at each `entry` of `patches`, or nothing.
@@ -136,8 +137,23 @@ pub(crate) fn check(entries: &[usize]) -> Result<(), PatchError> {
 /// bytes that no thread is executing, and each target a function with the
 /// same signature.
 pub(crate) unsafe fn write_jumps(patches: &[(usize, usize)]) -> Result<usize, PatchError> {
-    let entries: Vec<usize> = patches.iter().map(|&(entry, _)| entry).collect();
-    let pages = pages_of(&entries)?;
+    let writes: Vec<(usize, [u8; JUMP_LEN])> = patches.iter().map(|&(entry, target)| (entry, jump_to(target))).collect();
+    let spans: Vec<(usize, &[u8])> = writes.iter().map(|(entry, jump)| (*entry, &jump[..])).collect();
+    // SAFETY: the caller's contract, for each jump.
+    unsafe { write_code(&spans) }
+}
+
+/// Writes each `(start, bytes)` of `writes` into the executable's code, or
+/// nothing (module comment: all pages are made writable first, and each
+/// gets exactly its recorded protection back). Returns how many pages kept
+/// another protection (a failed restore: the bytes are written then).
+///
+/// # Safety
+/// No thread may be executing the bytes replaced, and the new bytes must
+/// be code the callers of that place can run.
+pub(crate) unsafe fn write_code(writes: &[(usize, &[u8])]) -> Result<usize, PatchError> {
+    let spans: Vec<(usize, usize)> = writes.iter().map(|&(start, bytes)| (start, bytes.len())).collect();
+    let pages = pages_of(&spans)?;
     for (i, page) in pages.iter().enumerate() {
         let made = if crate::diag::fault::graft_mprotect_should_fail() {
             Err(libc::EACCES)
@@ -151,11 +167,10 @@ pub(crate) unsafe fn write_jumps(patches: &[(usize, usize)]) -> Result<usize, Pa
             return Err(PatchError::Refused(page.addr, e));
         }
     }
-    for &(entry, target) in patches {
-        let jump = jump_to(target);
-        // SAFETY: the entry's pages are writable now; the caller vouches
-        // that the function is at least JUMP_LEN bytes long and idle.
-        unsafe { core::ptr::copy_nonoverlapping(jump.as_ptr(), entry as *mut u8, JUMP_LEN) };
+    for &(start, bytes) in writes {
+        // SAFETY: the pages are writable now; the caller vouches that no
+        // thread runs these bytes.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), start as *mut u8, bytes.len()) };
     }
     Ok(pages.iter().filter(|p| mprotect(p.addr, p.prot).is_err()).count())
 }
