@@ -17,7 +17,9 @@
 //! 3. The environment is read (`SBTHREAD_TRACE`, `SBTHREAD_BLOCK_CACHE`,
 //!    `SBTHREAD_GIVE_BACK`, and host mode's measure switches).
 //! 4. The mode starts (standalone: the static space and the signal
-//!    handlers) and its half of the protocols is installed.
+//!    handlers; host mode: the runtime's interrupt handler gets its two
+//!    stores in order, `host/handler_order.rs`, while the process still
+//!    has one thread) and its half of the protocols is installed.
 //!
 //! Nothing else happens when the library is merely loaded.
 

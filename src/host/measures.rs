@@ -99,9 +99,10 @@ pub(crate) static SCAN_TOP: Measure = Measure::new("SBTHREAD_SCAN_TOP");
 /// thread at once, made a collection while 8 threads cons twice as slow
 /// (the collecting thread queued behind them for a CPU); handing the wake
 /// to a resumed thread made it 0.69× of upstream's, and a stop + start
-/// with 64 idle threads 0.72× (README, BENCHMARKS.md). It stays off: the
-/// real runtime's soak with it on had one unexplained heap corruption in
-/// 350 runs (RELIABILITY.md, README).
+/// with 64 idle threads 0.72× (README, BENCHMARKS.md). Still off by
+/// default: the heap corruption its soak met (1 run in 350) was 0.9.4.1's
+/// `alloc_cons` (`cons.rs`), not the wake's, but the wake as the default
+/// has not had its own soak yet (RELIABILITY.md, README).
 pub(crate) static RESUME_WAKE: Measure = Measure::off_by_default("SBTHREAD_RESUME_WAKE");
 
 /// When a thread that was sent an interrupt exits, every sleeper on a
