@@ -101,8 +101,8 @@ pub(crate) static SCAN_TOP: Measure = Measure::new("SBTHREAD_SCAN_TOP");
 /// to a resumed thread made it 0.69× of upstream's, and a stop + start
 /// with 64 idle threads 0.72× (README, BENCHMARKS.md). Still off by
 /// default: the heap corruption its soak met (1 run in 350) was 0.9.4.1's
-/// `alloc_cons` (`cons.rs`), not the wake's, but the wake as the default
-/// has not had its own soak yet (RELIABILITY.md, README).
+/// `alloc_cons` (`cons.rs`), not the wake's, but a soak of the wake as the
+/// default had a hang (1 run in 70) not yet root-caused (RELIABILITY.md).
 pub(crate) static RESUME_WAKE: Measure = Measure::off_by_default("SBTHREAD_RESUME_WAKE");
 
 /// When a thread that was sent an interrupt exits, every sleeper on a
