@@ -24,18 +24,12 @@
 #include "harness.h"
 #include "host.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 enum { ROUNDS = 2000 };
-
-#define GC_PENDING 0x4000060FUL
-
-/* The host's key of the current thread (c-tests/host/host.c). */
-extern pthread_key_t specials __attribute__((weak));
 
 static long ran;
 static int done, stopper_done;
@@ -64,20 +58,6 @@ static uintptr_t stopper(void *arg)
         harness_sleep_us(50);
     }
     return 0;
-}
-
-/* The symbol's value as the calling thread sees it (TLS if bound). */
-static lispobj value_here(lispobj sym)
-{
-    struct symbol { lispobj header, value, hash, plist, name, package, tls_index; };
-    struct symbol *s = (struct symbol *)(sym - 0xF);
-    struct thread *th = pthread_getspecific(specials);
-    if (s->tls_index) {
-        lispobj v = ((lispobj *)th)[s->tls_index >> 3];
-        if (v != 0x52)
-            return v;
-    }
-    return s->value;
 }
 
 /* Interrupts a busy thread ROUNDS times, a collection due at every cons;
@@ -133,7 +113,7 @@ int test_main(int argc, char **argv)
     /* Every call found *GC-PENDING* NIL again (the reset), so every one
      * made a collection due and had it held. */
     CHECK_EQ(s1.gc_triggers_held - s0.gc_triggers_held, ROUNDS);
-    CHECK_EQ(value_here(GC_PENDING), SBTHREAD_NIL);
+    CHECK_EQ(host_symbol_value(GC_PENDING), SBTHREAD_NIL);
     printf("interrupt_cons: %d interrupts, a collection due at each cons: none lost, %lu held off\n", ROUNDS,
            (unsigned long)(s1.gc_triggers_held - s0.gc_triggers_held));
     static char out[4096];

@@ -60,7 +60,6 @@ struct binding { lispobj value, symbol; };
 #define CURRENT_CATCH_BLOCK 0x4000038FUL
 #define CURRENT_UNWIND_PROTECT_BLOCK 0x400003CFUL
 #define FREE_INTERRUPT_CONTEXT_INDEX 0x4000054FUL
-#define GC_PENDING 0x4000060FUL
 /* The host's own special (no 0.9.4.1 symbol lives there): bound, while a
  * thread is suspended, to the stack pointer its stop handler found in the
  * context it records (host_check_stack_tops). */
@@ -104,6 +103,11 @@ static void set_symbol_value(lispobj sym, lispobj val, struct thread *th)
         }
     }
     s->value = val;
+}
+
+lispobj host_symbol_value(lispobj sym)
+{
+    return symbol_value(sym, current());
 }
 
 /* ---- function hooks ---- */

@@ -60,4 +60,10 @@ extern long host_stack_tops_missed __attribute__((weak));
 extern long host_alloc_gc_every __attribute__((weak));
 extern long host_conses_lost __attribute__((weak));
 
+/* *GC-PENDING*, a static symbol, and a static symbol's value as the
+ * calling thread sees it (its TLS word if bound there, else the global
+ * value: the runtime's SymbolValue). */
+#define GC_PENDING 0x4000060FUL
+lispobj host_symbol_value(lispobj sym) __attribute__((weak));
+
 #endif

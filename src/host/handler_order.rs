@@ -77,7 +77,7 @@ fn store_at(code: &[u8], fun_off: u32, base: u8) -> bool {
 /// Where in `code` the release of the lock (at `lock_off`) comes right
 /// before the store of the head (at `fun_off`): the offset of the
 /// release. None unless exactly one such pair is found.
-pub(crate) fn find_late_store(code: &[u8], lock_off: u32, fun_off: u32) -> Option<usize> {
+fn find_late_store(code: &[u8], lock_off: u32, fun_off: u32) -> Option<usize> {
     let mut found = None;
     for i in 0..code.len() {
         if let Some(base) = release_at(&code[i..], lock_off)
@@ -94,7 +94,7 @@ pub(crate) fn find_late_store(code: &[u8], lock_off: u32, fun_off: u32) -> Optio
 
 /// The bytes of the pair at `code[at..]` in the right order: the store of
 /// the head, then the release.
-pub(crate) fn swapped(code: &[u8], at: usize) -> [u8; RELEASE_LEN + STORE_LEN] {
+fn swapped(code: &[u8], at: usize) -> [u8; RELEASE_LEN + STORE_LEN] {
     let mut out = [0u8; RELEASE_LEN + STORE_LEN];
     out[..STORE_LEN].copy_from_slice(&code[at + RELEASE_LEN..at + RELEASE_LEN + STORE_LEN]);
     out[STORE_LEN..].copy_from_slice(&code[at..at + RELEASE_LEN]);
