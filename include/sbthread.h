@@ -385,6 +385,13 @@ struct sbthread_stats {
    (host mode, measure HOLD_GC).
    */
   uint64_t gc_triggers_held;
+  /*
+   Lisp mutexes that a dead thread held (0.9.4.1's `WITH-MUTEX` takes
+   the mutex before it sets up its release: a thread terminated in
+   between exits holding it), given back when an interrupted thread
+   exited while another slept on them (host mode, measure ABANDONED).
+   */
+  uint64_t mutexes_given_back;
 };
 
 /*

@@ -78,6 +78,7 @@ OURS = [
     ("exhaust-threads.lisp", 120, False, "2000"),
     ("lost-wake.lisp", 60, False),         # a Lisp mutex's wake-up lost by an unwound thread, given again
     ("handler-order.lisp", 60, False),     # the interrupt handler stores the queue's head before its unlock
+    ("abandoned-mutex.lisp", 60, False),   # a mutex left held by a thread terminated inside WITH-MUTEX
     ("interrupt-cons-gc.lisp", 90, False),  # interrupt_thread's cons when a collection is due, in bursts
 ]
 # Controls that must fail: (file, configuration, extra options, the exit
@@ -85,7 +86,9 @@ OURS = [
 # stays asleep on a free mutex: upstream's thread code (0.9.4.1's lost
 # wake-up, made deterministic) and ours with the measure REWAKE off;
 # handler-order.lisp exits 3 when the runtime's interrupt handler releases
-# its queue's lock before it stores the head (0.9.4.1 as compiled).
+# its queue's lock before it stores the head (0.9.4.1 as compiled);
+# abandoned-mutex.lisp exits 3 when a thread sleeps on a mutex a dead
+# thread holds (0.9.4.1's WITH-MUTEX, made deterministic).
 # interrupt-cons-gc.lisp has no control here: without the measure HOLD_GC
 # its failure shows in several ways (interrupts lost, a lose, a crash) and
 # now and then not at all (1 run in 10); c-tests/interrupt_cons.c has the
@@ -95,6 +98,8 @@ EXPECTED_FAILURES = [
     ("lost-wake.lisp", "preload", ["--env", "SBTHREAD_REWAKE=0"], 3),
     ("handler-order.lisp", "upstream", [], 3),
     ("handler-order.lisp", "preload", ["--env", "SBTHREAD_HANDLER_ORDER=0"], 3),
+    ("abandoned-mutex.lisp", "upstream", [], 3),
+    ("abandoned-mutex.lisp", "preload", ["--env", "SBTHREAD_ABANDONED=0"], 3),
 ]
 # Options of the runner for a file of OURS: resume-wake.lisp tests the
 # resume by futex wake, which is off unless SBTHREAD_RESUME_WAKE=1 (README).

@@ -28,7 +28,8 @@
     :stop-latency-min-ns :stop-latency-mean-ns :stop-latency-max-ns :conses-live :stop-wait-ns
     :stop-signals-by-stopper :stop-signals-by-helpers :interrupts-discarded :stop-backoffs
     :stop-adoptions :stop-counted-in-regions :region-leaves-waited :resume-signals :resume-wakes
-    :stale-stop-signals :mutex-rewakes :gc-triggers-held)
+    :stale-stop-signals :mutex-rewakes :gc-triggers-held
+    :mutexes-given-back)
   "The words of libsbthread's struct sbthread_stats, in the header's order
 (sbcl/run_tests.py checks this list against include/sbthread.h before it
 runs a file).")

@@ -357,6 +357,7 @@ pub unsafe extern "C" fn sbthread_stats(out: *mut SbthreadStats) -> c_int {
         stale_stop_signals: stats::STALE_STOP_SIGNALS.get(),
         mutex_rewakes: stats::MUTEX_REWAKES.get(),
         gc_triggers_held: stats::GC_TRIGGERS_HELD.get(),
+        mutexes_given_back: stats::MUTEXES_GIVEN_BACK.get(),
     };
     // SAFETY: `out` is non-NULL and writable (contract).
     unsafe { out.write(s) };

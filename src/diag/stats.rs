@@ -102,6 +102,9 @@ pub(crate) static MUTEX_REWAKES: Counter = Counter::new();
 /// the runtime's `alloc_cons`, held off until the cons was queued (host
 /// mode, `host/cons.rs`).
 pub(crate) static GC_TRIGGERS_HELD: Counter = Counter::new();
+/// Lisp mutexes given back because their holder was dead, found when an
+/// interrupted thread exited (host mode, `host/abandoned.rs`).
+pub(crate) static MUTEXES_GIVEN_BACK: Counter = Counter::new();
 
 /// Threads a stop counted as stopped without a signal because they sat in
 /// a blocking region (`region.rs`).

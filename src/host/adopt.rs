@@ -20,12 +20,9 @@
 //! conservatively (0.9.4.1's foreign calls leave every live Lisp value on
 //! the stack). `gc_start_the_world` pops it.
 //!
-//! The holder is read from the mutex word: 0.9.4.1's `mutex` is a
-//! structure whose `value` slot is the futex word and holds the owning
-//! `thread` structure, whose `%sap` slot is a SAP of its `struct thread`.
-//! Every read goes through `process_vm_readv` (a bad guess gives an
-//! error, not a fault), and each step checks its lowtag and widetag; the
-//! sleeper is adopted only if the holder is exactly the stopper.
+//! The holder is read from the mutex word (`lisp_mutex.rs`: every read
+//! checked, a bad guess gives an error, not a fault); the sleeper is
+//! adopted only if the holder is exactly the stopper.
 //!
 //! The sleeper's stop signal is still its own: if its handler deferred it
 //! (`STOP_FOR_GC_PENDING`), the release clears that; if it is still
@@ -51,22 +48,16 @@
 
 use core::sync::atomic::Ordering;
 
+use super::lisp_mutex;
 use super::proc;
 use crate::diag::lose::addr;
 use crate::diag::stats;
 use crate::diag::trace::trace;
-use crate::legacy::lisp::{sym, NIL, OTHER_POINTER_LOWTAG, T};
-use crate::legacy::types::{lispobj, os_context_t, SBTHREAD_MAX_INTERRUPTS};
+use crate::legacy::lisp::{sym, NIL, T};
+use crate::legacy::types::{os_context_t, SBTHREAD_MAX_INTERRUPTS};
 use crate::thread::contexts;
 use crate::thread::symbols::{set_symbol_value, symbol_value};
 use crate::thread::thread_ref::ThreadRef;
-
-const INSTANCE_POINTER_LOWTAG: u64 = 0x1;
-const INSTANCE_HEADER_WIDETAG: u64 = 0x5A;
-const SAP_WIDETAG: u64 = 0x4E;
-/// Byte offset of slot 2 (`%sap` of a `thread`; slot 0 is the layout)
-/// from an instance's untagged address.
-const THREAD_SAP_SLOT: u64 = 8 * 3;
 
 /// Contexts for adopted threads; only a stopper holding
 /// `all_threads_lock` touches them, and only the collector (on the same
@@ -199,7 +190,7 @@ fn holder_is_stopped(holder: u64, pending: &[ThreadRef], stopped: fn(ThreadRef) 
 /// control stack and its context stack has room.
 fn lisp_mutex_wait(th: ThreadRef) -> Option<(proc::FutexWait, u64)> {
     let w = proc::futex_wait_of(th.private().tid.load(Ordering::Relaxed))?;
-    let holder = holder_struct(w.uaddr, w.expected)?;
+    let holder = lisp_mutex::holder(w.uaddr, w.expected)?.thread;
     let (low, high) = (th.block_start() as u64, th.control_stack_end() as u64);
     if w.sp < low || w.sp >= high || contexts::depth(th) >= SBTHREAD_MAX_INTERRUPTS as usize {
         return None;
@@ -265,43 +256,6 @@ pub(crate) fn forget(th: ThreadRef) -> bool {
     th.private().adopted.swap(0, Ordering::Relaxed) == RELEASED
 }
 
-/// The `struct thread` address of the holder of the 0.9.4.1 mutex whose
-/// value word is at `uaddr`, if the word still holds the value the waiter
-/// expects and every object on the way has the expected tags.
-fn holder_struct(uaddr: u64, expected: u32) -> Option<u64> {
-    let owner = read_word(uaddr)?;
-    if owner as u32 != expected || owner & 0xF != INSTANCE_POINTER_LOWTAG {
-        return None;
-    }
-    let base = owner - INSTANCE_POINTER_LOWTAG;
-    if read_word(base)? & 0xFF != INSTANCE_HEADER_WIDETAG {
-        return None;
-    }
-    let sap: lispobj = read_word(base + THREAD_SAP_SLOT)?;
-    if sap & 0xF != OTHER_POINTER_LOWTAG {
-        return None;
-    }
-    let sap_base = sap - OTHER_POINTER_LOWTAG;
-    if read_word(sap_base)? & 0xFF != SAP_WIDETAG {
-        return None;
-    }
-    read_word(sap_base + 8)
-}
-
-/// One word of this process's memory, or None if it is not readable.
-pub(super) fn read_word(at: u64) -> Option<u64> {
-    if !at.is_multiple_of(8) {
-        return None;
-    }
-    let mut word = 0u64;
-    let local = libc::iovec { iov_base: (&mut word as *mut u64).cast(), iov_len: 8 };
-    let remote = libc::iovec { iov_base: at as usize as *mut libc::c_void, iov_len: 8 };
-    // SAFETY: `local` is our own 8-byte word; the kernel checks `remote`
-    // and fails with EFAULT instead of faulting.
-    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
-    (n == 8).then_some(word)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,39 +277,5 @@ mod tests {
         // A sleeper's own id is never "stopped", even if the callback says so.
         assert!(!all_behind_stopped(&[Some(a)], &[a], me, |_| true));
         assert!(all_behind_stopped(&[], &[], me, stopped));
-    }
-
-    #[test]
-    fn unreadable_words_are_none() {
-        let x = 0x1234_5678_9abc_def0u64;
-        assert_eq!(read_word(&x as *const u64 as u64), Some(x));
-        assert_eq!(read_word(8), None);
-        assert_eq!(read_word(&x as *const u64 as u64 + 1), None);
-    }
-
-    /// Lisp objects are 16-byte aligned (the lowtag is the low 4 bits).
-    #[repr(C, align(16))]
-    struct Obj<const N: usize>([u64; N]);
-
-    #[test]
-    fn holder_needs_the_tags_of_a_thread_and_its_sap() {
-        // A fake 0.9.4.1 thread instance (header, layout, name, %sap) and
-        // its SAP (header, address).
-        let sap_obj = Obj([SAP_WIDETAG, 0xdead_b000]);
-        let sap = sap_obj.0.as_ptr() as u64 + OTHER_POINTER_LOWTAG;
-        let mut inst = Obj([INSTANCE_HEADER_WIDETAG | (3 << 8), 0, 0, sap]);
-        let owner = inst.0.as_ptr() as u64 + INSTANCE_POINTER_LOWTAG;
-        let word = Obj([owner]);
-        let uaddr = word.0.as_ptr() as u64;
-        assert_eq!(holder_struct(uaddr, owner as u32), Some(0xdead_b000));
-        assert_eq!(holder_struct(uaddr, owner as u32 ^ 1), None, "value changed: the waiter wakes");
-        inst.0[0] = SAP_WIDETAG;
-        // The words are read behind the compiler's back (process_vm_readv).
-        core::hint::black_box(&mut inst);
-        assert_eq!(holder_struct(uaddr, owner as u32), None, "not an instance");
-        inst.0[0] = INSTANCE_HEADER_WIDETAG;
-        inst.0[3] = sap - OTHER_POINTER_LOWTAG + INSTANCE_POINTER_LOWTAG;
-        core::hint::black_box(&mut inst);
-        assert_eq!(holder_struct(uaddr, owner as u32), None, "%sap is not a SAP");
     }
 }

@@ -14,6 +14,7 @@
 //! | stack-top scan | `SBTHREAD_SCAN_TOP=0` | gencgc skips the word at a stopped thread's stack pointer: a return address into young code, when the thread stopped in a frameless allocation routine | `stack_top.rs` | `c-tests/stack_top.c`; `sbcl/lisp/young-code.lisp` |
 //! | resume wake (off unless `=1`) | `SBTHREAD_RESUME_WAKE=1` | the handler's resume wait takes the next `SIG_STOP_FOR_GC` for its resume: one signal per thread to start the world, and a stale one is taken for a resume | `resume.rs`, `resume_wait.rs`, `world/resume.rs` | `c-tests/resume_wake.c`; the loom model `host_resume_*`; `sbcl/lisp/resume-wake.lisp` |
 //! | rewake | `SBTHREAD_REWAKE=0` | `RELEASE-MUTEX` stores NIL, then wakes one waiter: a releaser unwound between the two, or a woken waiter unwound before it takes the mutex, leaves the others asleep on a free mutex | `rewake.rs` | `c-tests/lost_wake.c`; `sbcl/lisp/lost-wake.lisp` |
+//! | abandoned | `SBTHREAD_ABANDONED=0` | `WITH-MUTEX` takes the mutex before it sets up the cleanup that releases it: a thread terminated in between exits holding it, and its sleepers sleep for ever | `abandoned.rs` (in `rewake.rs`'s look) | its unit tests; `sbcl/lisp/abandoned-mutex.lisp` |
 //! | handler order | `SBTHREAD_HANDLER_ORDER=0` | the compiled `interrupt_thread_handler` stores the queue's head after it releases the queue's lock: a push in between is lost, and a later signal pops NIL | `handler_order.rs` | its unit tests; `sbcl/lisp/handler-order.lisp`; `sbcl/lisp/interrupt-cons-gc.lisp` |
 //! | GC held off | `SBTHREAD_HOLD_GC=0` | a collection that starts inside `alloc_cons` frees the cons it is making: `interrupt_thread` queues a cell of a free page | `cons.rs` | `c-tests/interrupt_cons.c`; `sbcl/lisp/interrupt-cons-gc.lisp` |
 //!
@@ -35,7 +36,8 @@
 //!   `(setf (mutex-value mutex) nil)`, then `(futex-wake ... 1)`;
 //!   `GET-MUTEX` (184-212) retries only when its `futex-wait` returns;
 //!   `src/code/thread.lisp:22-26`: `WITH-MUTEX` releases in an
-//!   UNWIND-PROTECT cleanup, interrupts enabled.
+//!   UNWIND-PROTECT cleanup, interrupts enabled, and takes the mutex
+//!   before it enters the UNWIND-PROTECT.
 //! - `src/runtime/alloc.c:37-52` and `111-119`: `pa_alloc` leaves its
 //!   pseudo-atomic section and, if it was interrupted (a collection due,
 //!   or a stop deferred), collects or suspends right there; the new cons
@@ -108,6 +110,9 @@ pub(crate) static RESUME_WAKE: Measure = Measure::off_by_default("SBTHREAD_RESUM
 /// When a thread that was sent an interrupt exits, every sleeper on a
 /// free Lisp mutex is woken (`rewake.rs`).
 pub(crate) static REWAKE: Measure = Measure::new("SBTHREAD_REWAKE");
+/// That look also gives back a Lisp mutex whose holder is dead
+/// (`abandoned.rs`).
+pub(crate) static ABANDONED: Measure = Measure::new("SBTHREAD_ABANDONED");
 /// `interrupt_thread` makes its cons with collections held off until the
 /// cons is queued (`cons.rs`).
 pub(crate) static HOLD_GC: Measure = Measure::new("SBTHREAD_HOLD_GC");
@@ -116,8 +121,8 @@ pub(crate) static HOLD_GC: Measure = Measure::new("SBTHREAD_HOLD_GC");
 pub(crate) static HANDLER_ORDER: Measure = Measure::new("SBTHREAD_HANDLER_ORDER");
 
 /// Every measure.
-pub(crate) static ALL: [&Measure; 8] =
-    [&BACK_OFF, &ADOPT, &RESUME_RETRY, &SCAN_TOP, &RESUME_WAKE, &REWAKE, &HOLD_GC, &HANDLER_ORDER];
+pub(crate) static ALL: [&Measure; 9] =
+    [&BACK_OFF, &ADOPT, &RESUME_RETRY, &SCAN_TOP, &RESUME_WAKE, &REWAKE, &ABANDONED, &HOLD_GC, &HANDLER_ORDER];
 
 /// Reads the switches (`init.rs`, once, host mode).
 pub(crate) fn configure_from_env() {

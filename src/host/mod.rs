@@ -16,14 +16,18 @@
 //!   resume wait's EINTR retry (`resume_wait`), the word at a stopped
 //!   thread's stack pointer shown to the collector (`stack_top`), a lost
 //!   wake-up of a Lisp mutex given again when an interrupted thread exits
-//!   (`rewake`), the interrupt cons made with collections held off
+//!   (`rewake`), and a mutex a dead thread holds given back there
+//!   (`abandoned`), the interrupt cons made with collections held off
 //!   (`cons`), the runtime's interrupt handler's two stores put in order
-//!   (`handler_order`); `proc` reads what the kernel shows of a sleeper.
+//!   (`handler_order`); `proc` reads what the kernel shows of a sleeper,
+//!   `lisp_mutex` what its Lisp mutex holds.
 
+mod abandoned;
 pub(crate) mod adopt;
 mod cons;
 pub(crate) mod handler_order;
 pub(crate) mod graft;
+mod lisp_mutex;
 pub(crate) mod measures;
 mod proc;
 pub(crate) mod protocol;

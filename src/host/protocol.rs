@@ -53,10 +53,11 @@ impl Protocol for HostProtocol {
         // in progress, and nobody is suspended holding the page-table lock
         // (the host takes it only in pseudo-atomic code).
         crate::thread::close_alloc_region(th);
+        // Still RUNNING, the stop signal blocked: no collection can move
+        // a mutex while the sleepers' mutexes are looked at (abandoned.rs).
+        rewake::at_exit(th);
         let dropped = crate::interrupt::close_discarding(th);
         stop::died();
-        // DEAD now: no stopper waits for this thread while it looks.
-        rewake::after_exit(th);
         dropped
     }
 

@@ -265,6 +265,11 @@ pub struct SbthreadStats {
     /// queued, and the thread's next allocation past the trigger collects
     /// (host mode, measure HOLD_GC).
     pub gc_triggers_held: u64,
+    /// Lisp mutexes that a dead thread held (0.9.4.1's `WITH-MUTEX` takes
+    /// the mutex before it sets up its release: a thread terminated in
+    /// between exits holding it), given back when an interrupted thread
+    /// exited while another slept on them (host mode, measure ABANDONED).
+    pub mutexes_given_back: u64,
 }
 
 /// The function `sbthread_do_blocking` runs inside a blocking region, with
