@@ -28,7 +28,6 @@
 #include "harness.h"
 #include "host.h"
 
-#include <dirent.h>
 #include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,23 +37,15 @@
 
 enum { ROUNDS = 10 };
 
-/* Lisp objects are 16-byte aligned; an instance pointer has lowtag 1, any
- * other pointer (a SAP) lowtag 15. */
-struct lisp_obj { _Alignas(16) uint64_t w[4]; };
+static struct host_lisp_obj layout; /* a stand-in layout */
+static struct host_lisp_obj mutex;  /* header, layout, name, value */
 
-static struct lisp_obj layout; /* a stand-in layout */
-static struct lisp_obj mutex;  /* header, layout, name, value */
-
-#define INSTANCE(o) ((uint64_t)(uintptr_t)(o) + 1)
-#define OTHER(o) ((uint64_t)(uintptr_t)(o) + 15)
+#define INSTANCE HOST_INSTANCE
 #define VALUE (&mutex.w[3])
 
 static void init_mutex(void)
 {
-    mutex.w[0] = 0x5A | (3 << 8);
-    mutex.w[1] = INSTANCE(&layout);
-    mutex.w[2] = SBTHREAD_NIL;
-    __atomic_store_n(VALUE, SBTHREAD_NIL, __ATOMIC_SEQ_CST);
+    host_mutex_init(&mutex, &layout);
 }
 
 static long futex(uint64_t *word, int op, uint32_t val)
@@ -65,7 +56,7 @@ static long futex(uint64_t *word, int op, uint32_t val)
 /* A thread of the model: its `thread` instance (header, layout, name,
  * %sap) and the SAP of its struct thread. */
 struct actor {
-    struct lisp_obj self, sap;
+    struct host_lisp_obj self, sap;
     volatile int ready;   /* %sap set (MAKE-THREAD, after create_thread) */
     volatile int holds;   /* it took the mutex */
     volatile int unwound; /* its interrupt function ran */
@@ -78,10 +69,10 @@ static struct thread *spawn(uintptr_t (*fn)(void *), struct actor *a)
     struct thread *th = harness_spawn(fn, a);
     a->sap.w[0] = 0x4E;
     a->sap.w[1] = (uint64_t)(uintptr_t)th;
-    a->self.w[0] = 0x5A | (3 << 8);
+    a->self.w[0] = HOST_INSTANCE_HEADER(3);
     a->self.w[1] = INSTANCE(&layout);
     a->self.w[2] = SBTHREAD_NIL;
-    a->self.w[3] = OTHER(&a->sap);
+    a->self.w[3] = HOST_OTHER(&a->sap);
     __atomic_store_n(&a->ready, 1, __ATOMIC_RELEASE);
     return th;
 }
@@ -98,30 +89,22 @@ static uintptr_t unwind(void *arg)
     return 0;
 }
 
-/* H: takes the mutex, then is unwound by its interrupt before any
- * release is set up, and exits. */
-static uintptr_t hold(void *arg)
+/* H (takes the mutex) or X (does not): waits for its interrupt, which
+ * unwinds it before any release is set up, and exits. */
+static uintptr_t unwound_thread(struct actor *a, int takes)
 {
-    struct actor *h = arg;
-    wait_ready(h);
+    wait_ready(a);
     uint64_t old = SBTHREAD_NIL;
-    CHECK(__atomic_compare_exchange_n(VALUE, &old, INSTANCE(&h->self), 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
-    h->holds = 1;
-    while (!h->unwound)
+    if (takes)
+        CHECK(__atomic_compare_exchange_n(VALUE, &old, INSTANCE(&a->self), 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
+    a->holds = 1;
+    while (!a->unwound)
         harness_sleep_us(100);
     return 1;
 }
 
-/* X: waits for its interrupt, then exits. */
-static uintptr_t idle(void *arg)
-{
-    struct actor *x = arg;
-    wait_ready(x);
-    x->holds = 1;
-    while (!x->unwound)
-        harness_sleep_us(100);
-    return 0;
-}
+static uintptr_t hold(void *arg) { return unwound_thread(arg, 1); }
+static uintptr_t idle(void *arg) { return unwound_thread(arg, 0); }
 
 /* B: GET-MUTEX, then RELEASE-MUTEX at once. */
 static uintptr_t get_mutex(void *arg)
@@ -143,42 +126,11 @@ static uintptr_t get_mutex(void *arg)
 /* How many tasks are blocked in a futex call on the value word. */
 static int sleepers(void)
 {
-    int n = 0;
-    DIR *d = opendir("/proc/self/task");
-    struct dirent *e;
-    CHECK(d != NULL);
-    while ((e = readdir(d)) != NULL) {
-        char path[320], line[256];
-        unsigned long nr, addr;
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "/proc/self/task/%s/syscall", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        if (fgets(line, sizeof line, f) && sscanf(line, "%lu 0x%lx", &nr, &addr) == 2 && nr == SYS_futex &&
-            addr == (unsigned long)(uintptr_t)VALUE)
-            n++;
-        fclose(f);
-    }
-    closedir(d);
-    return n;
+    return harness_futex_sleepers(VALUE, NULL);
 }
 
 static struct actor h, b, x;
 static struct thread *th_h;
-
-static void wait_until(int (*cond)(void), const char *what)
-{
-    uint64_t deadline = harness_now_ns() + 20ull * 1000000000;
-    while (!cond()) {
-        if (harness_now_ns() > deadline) {
-            fprintf(stderr, "abandoned_mutex: timed out waiting for %s\n", what);
-            harness_fail();
-        }
-        harness_sleep_us(200);
-    }
-}
 
 static int h_holds(void) { return h.holds; }
 static int x_running(void) { return x.holds; }
@@ -189,7 +141,7 @@ static int h_dead(void) { return __atomic_load_n(&th_h->state, __ATOMIC_ACQUIRE)
 static void unwind_h(void)
 {
     CHECK_EQ(interrupt_thread(th_h, (lispobj)harness_closure(unwind, &h)), 0);
-    wait_until(h_dead, "H DEAD");
+    harness_await(h_dead, "H DEAD");
     CHECK(h.unwound);
 }
 
@@ -207,15 +159,15 @@ static int round_abandoned(int late, int seconds)
 {
     init_mutex();
     th_h = spawn(hold, &h);
-    wait_until(h_holds, "H holding the mutex");
+    harness_await(h_holds, "H holding the mutex");
     if (late)
         unwind_h();
     struct thread *th_b = spawn(get_mutex, &b);
-    wait_until(one_sleeper, "B asleep on the mutex");
+    harness_await(one_sleeper, "B asleep on the mutex");
     if (late) {
         CHECK_EQ(*VALUE, INSTANCE(&h.self));
         struct thread *th_x = spawn(idle, &x);
-        wait_until(x_running, "X running");
+        harness_await(x_running, "X running");
         CHECK_EQ(interrupt_thread(th_x, (lispobj)harness_closure(unwind, &x)), 0);
         harness_join(th_x);
     } else {

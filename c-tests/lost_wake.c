@@ -25,7 +25,6 @@
 #include "harness.h"
 #include "host.h"
 
-#include <dirent.h>
 #include <linux/futex.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -36,22 +35,16 @@
 
 enum { ROUNDS = 20 };
 
-/* Lisp objects are 16-byte aligned; an instance pointer has lowtag 1. */
-struct lisp_obj { _Alignas(16) uint64_t w[4]; };
+static struct host_lisp_obj layout;   /* a stand-in layout */
+static struct host_lisp_obj holder;   /* a stand-in thread instance, the main thread's */
+static struct host_lisp_obj mutex;    /* header, layout, name, value */
 
-static struct lisp_obj layout;   /* a stand-in layout */
-static struct lisp_obj holder;   /* a stand-in thread instance, the main thread's */
-static struct lisp_obj mutex;    /* header, layout, name, value */
-
-#define INSTANCE(o) ((uint64_t)(uintptr_t)(o) + 1)
+#define INSTANCE HOST_INSTANCE
 #define VALUE (&mutex.w[3])
 
 static void init_mutex(void)
 {
-    mutex.w[0] = 0x5A | (3 << 8);
-    mutex.w[1] = INSTANCE(&layout);
-    mutex.w[2] = SBTHREAD_NIL;
-    __atomic_store_n(VALUE, SBTHREAD_NIL, __ATOMIC_SEQ_CST);
+    host_mutex_init(&mutex, &layout);
 }
 
 static long futex(uint64_t *word, int op, uint32_t val)
@@ -60,7 +53,7 @@ static long futex(uint64_t *word, int op, uint32_t val)
 }
 
 struct waiter {
-    struct lisp_obj self;  /* its own stand-in thread instance */
+    struct host_lisp_obj self;  /* its own stand-in thread instance */
     int block_interrupts;  /* sleep with SIG_INTERRUPT_THREAD blocked */
     volatile int unwound;  /* set by its interrupt function */
     volatile int got;      /* it took the mutex */
@@ -102,29 +95,7 @@ static uintptr_t get_mutex(void *arg)
  * in *tid. */
 static int sleepers(pid_t *tid)
 {
-    int n = 0;
-    DIR *d = opendir("/proc/self/task");
-    struct dirent *e;
-    CHECK(d != NULL);
-    while ((e = readdir(d)) != NULL) {
-        char path[320], line[256];
-        unsigned long nr, addr;
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "/proc/self/task/%s/syscall", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        if (fgets(line, sizeof line, f) && sscanf(line, "%lu 0x%lx", &nr, &addr) == 2 && nr == SYS_futex &&
-            addr == (unsigned long)(uintptr_t)VALUE) {
-            n++;
-            if (tid)
-                *tid = atoi(e->d_name);
-        }
-        fclose(f);
-    }
-    closedir(d);
-    return n;
+    return harness_futex_sleepers(VALUE, tid);
 }
 
 static int signal_pending(pid_t tid, int sig)
@@ -139,18 +110,6 @@ static int signal_pending(pid_t tid, int sig)
             pending = (strtoull(line + 7, NULL, 16) >> (sig - 1)) & 1;
     fclose(f);
     return pending;
-}
-
-static void wait_until(int (*cond)(void), const char *what)
-{
-    uint64_t deadline = harness_now_ns() + 20ull * 1000000000;
-    while (!cond()) {
-        if (harness_now_ns() > deadline) {
-            fprintf(stderr, "lost_wake: timed out waiting for %s\n", what);
-            harness_fail();
-        }
-        harness_sleep_us(200);
-    }
 }
 
 static pid_t a_tid;
@@ -168,11 +127,11 @@ static int round_lost(int seconds)
     a.block_interrupts = 1;
     __atomic_store_n(VALUE, INSTANCE(&holder), __ATOMIC_SEQ_CST);
     struct thread *ta = harness_spawn(get_mutex, &a);
-    wait_until(one_sleeper, "A asleep on the mutex");
+    harness_await(one_sleeper, "A asleep on the mutex");
     CHECK_EQ(interrupt_thread(ta, (lispobj)harness_closure(unwind, &a)), 0);
-    wait_until(a_signal_pending, "A's interrupt pending");
+    harness_await(a_signal_pending, "A's interrupt pending");
     struct thread *tb = harness_spawn(get_mutex, &b);
-    wait_until(two_sleepers, "B asleep behind A");
+    harness_await(two_sleepers, "B asleep behind A");
     /* RELEASE-MUTEX: NIL, then one wake-up (A's). */
     __atomic_store_n(VALUE, SBTHREAD_NIL, __ATOMIC_SEQ_CST);
     futex(VALUE, FUTEX_WAKE, 1);

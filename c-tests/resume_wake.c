@@ -14,7 +14,10 @@
  *    fallback), ROUNDS stops of THREADS threads send no resume signal at
  *    all and wake every thread, with SBTHREAD_RESUME_WAKE=1 (a child);
  *    without it (the default, another child) every resume is a signal,
- *    as in 0.9.4.1.
+ *    as in 0.9.4.1. With the wake, stops back to back take back the
+ *    resumes their threads have not yet seen (no stop signal for those):
+ *    some are taken back, and every thread of every stop either gets a
+ *    stop signal or is taken back.
  * 2. A stale SIG_STOP_FOR_GC (one no stop owes), sent to a suspended
  *    thread, is not taken for its resume: the thread stays asleep on the
  *    futex with the signal pending (seen in /proc: a sigtimedwait would
@@ -83,9 +86,12 @@ static void stop_rounds(void)
     struct sbthread_stats s1 = stats();
     __atomic_store_n(&done, 1, __ATOMIC_RELEASE);
     for (int i = 0; i < THREADS; i++)
-        harness_join(th[i]);
-    fprintf(stderr, "signals %lu wakes %lu\n", (unsigned long)(s1.resume_signals - s0.resume_signals),
-            (unsigned long)(s1.resume_wakes - s0.resume_wakes));
+        harness_join(th[i]); /* a thread left suspended would hang here */
+    unsigned long stops = (s1.stop_signals_by_stopper - s0.stop_signals_by_stopper) +
+                          (s1.stop_signals_by_helpers - s0.stop_signals_by_helpers);
+    fprintf(stderr, "signals %lu wakes %lu stop-signals %lu taken-back %lu\n",
+            (unsigned long)(s1.resume_signals - s0.resume_signals), (unsigned long)(s1.resume_wakes - s0.resume_wakes),
+            stops, (unsigned long)(s1.resumes_taken_back - s0.resumes_taken_back));
 }
 
 /* The line of /proc/self/task/TID/status starting with key, as a number
@@ -184,28 +190,36 @@ int test_main(int argc, char **argv)
     unsigned long s = 99, w = 99;
     const char *line;
 
+    unsigned long stops = 0, back = 0;
     int status = harness_run_self("rounds", "SBTHREAD_RESUME_WAKE=1", out, sizeof out);
     line = strstr(out, "signals ");
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    CHECK(line && sscanf(line, "signals %lu wakes %lu", &s, &w) == 2);
+    CHECK(line && sscanf(line, "signals %lu wakes %lu stop-signals %lu taken-back %lu", &s, &w, &stops, &back) == 4);
     CHECK_EQ(s, 0);
     CHECK_EQ(w, (long)ROUNDS * THREADS);
+    /* Back to back, a stop finds threads that have not yet seen the last
+     * start: their resume is taken back, they get no stop signal. Every
+     * thread of every stop is one or the other. */
+    CHECK(back > 0);
+    CHECK_EQ(stops + back, (long)ROUNDS * THREADS);
 
     /* Off by default: a signal per resume. */
     status = harness_run_self("rounds", NULL, out, sizeof out);
     line = strstr(out, "signals ");
-    unsigned long s0 = 99, w0 = 99;
+    unsigned long s0 = 99, w0 = 99, stops0 = 99, back0 = 99;
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    CHECK(line && sscanf(line, "signals %lu wakes %lu", &s0, &w0) == 2);
+    CHECK(line && sscanf(line, "signals %lu wakes %lu stop-signals %lu taken-back %lu", &s0, &w0, &stops0, &back0) == 4);
     CHECK_EQ(s0, (long)ROUNDS * THREADS);
     CHECK_EQ(w0, 0);
+    CHECK_EQ(back0, 0);
+    CHECK_EQ(stops0, (long)ROUNDS * THREADS);
 
     status = harness_run_self("stale", "SBTHREAD_RESUME_WAKE=1", out, sizeof out);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     static const char *const wakeup[] = { "wrong thread state on wakeup", NULL };
     CHECK(harness_expect_death("stale", NULL, wakeup));
-    printf("resume_wake: %d stops of %d threads resumed with no signal (%lu wakes, SBTHREAD_RESUME_WAKE=1; the default: "
-           "%lu signals); a stale SIG_STOP_FOR_GC not taken for a resume, and taken before the handler returned "
-           "(without SBTHREAD_RESUME_WAKE=1: the handler loses)\n", ROUNDS, THREADS, w, s0);
+    printf("resume_wake: %d stops of %d threads resumed with no signal (%lu wakes, SBTHREAD_RESUME_WAKE=1, %lu of them "
+           "taken back by the next stop before their thread saw them; the default: %lu signals); a stale SIG_STOP_FOR_GC not taken for a resume, and taken before the handler returned "
+           "(without SBTHREAD_RESUME_WAKE=1: the handler loses)\n", ROUNDS, THREADS, w, back, s0);
     return 0;
 }

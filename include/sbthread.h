@@ -392,6 +392,12 @@ struct sbthread_stats {
    exited while another slept on them (host mode, measure ABANDONED).
    */
   uint64_t mutexes_given_back;
+  /*
+   Resumes that a stop following a start at once took back before
+   their thread had left its resume wait: the thread stayed suspended,
+   without a stop signal (host mode, `SBTHREAD_RESUME_WAKE=1`).
+   */
+  uint64_t resumes_taken_back;
 };
 
 /*

@@ -17,7 +17,10 @@ With --env, ours runs with those settings of our library (a measure
 switched on or off: README), and the report says so. With --keep-upstream
 only ours runs; upstream's runs of the file's last soak (same seconds) are
 kept and the report gives their date: a soak of a change to our library
-in half the time, against the same upstream figures. Outcomes: pass (exit 104), error (exit 1: an error in some thread, the
+in half the time, against the same upstream figures. Where none are kept
+(build/ is not in git: a fresh clone), the report keeps the upstream rows
+the replaced report had for that file, or says on stderr that it has
+none. Outcomes: pass (exit 104), error (exit 1: an error in some thread, the
 file's own check), fatal (any other end: the runtime's lose, a segfault, a
 memory fault) or hang (the time limit: every thread's backtrace goes to
 the run's log). Logs of runs that did not pass are kept in
@@ -183,6 +186,35 @@ def kept_upstream(path, seconds):
     if prev.get("seconds") != seconds:
         return [], None
     return [r for r in prev["results"] if r["lib"] == "upstream"], prev.get("upstream_date", prev["date"])
+
+
+def keep_reported_upstream(md, old):
+    """With --keep-upstream on a machine that has no kept upstream runs (a
+    fresh clone: build/ is not in git), the report's upstream rows would
+    say 0 runs; keep instead the rows OLD (the report being replaced)
+    has for the same file. A row with nothing to keep says so on stderr."""
+    lines, prev = md.split("\n"), old.split("\n")
+
+    def old_row(key_line):
+        if key_line.startswith("| ours (grafted)"):
+            hits = [l for l in prev if l.startswith("| upstream `thread.c` (alone)")]
+            return hits[0] if hits else None
+        m = re.match(r"^\| `([^`]+)`", key_line)
+        if not m:
+            return None
+        for i, l in enumerate(prev[:-1]):
+            if l.startswith("| `%s`" % m.group(1)):
+                return prev[i + 1]
+        return None
+
+    for i, line in enumerate(lines):
+        if "(kept from an earlier soak, None)" in line and i > 0:
+            row = old_row(lines[i - 1])
+            if row and "upstream" in row and "(kept from an earlier soak, None)" not in row:
+                lines[i] = row
+            else:
+                print("soak: no upstream runs kept for the row after %r" % lines[i - 1][:60], file=sys.stderr)
+    return "\n".join(lines)
 
 
 def soak_markdown(rows, seconds, date, d=None):
@@ -499,24 +531,46 @@ FINDINGS = [
     " handler's bytes in the running process (exit 104 when the head is stored first; 3 on `upstream` and with"
     " `SBTHREAD_HANDLER_ORDER=0`, both controls in `make sbcl-test`); the no-collection variant of"
     " `interrupt-cons-gc.lisp` passed 30 of 30 after it.",
-    "**A hang with the resume wake on by default (1 run in 70; 0.9.4.1's WITH-MUTEX, probably; not root-caused;"
-    " the wake stays opt-in).** After the two fixes above the library was tried with the wake on by default"
-    " (every c-test and `make test` passed), then soaked (`sbcl/soak.py build/sbcl --seconds 10 --runs 10`, ours"
-    " only, 2026-12-07 13:59-14:12 UTC): 69 of 70 runs passed; run 9 of stress-terminate.lisp hung"
+    "**A hang with the resume wake on by default (1 run in 70), root cause: 0.9.4.1's WITH-MUTEX; fixed in the"
+    " library (measure `SBTHREAD_ABANDONED`); the wake stays opt-in for another reason.** After the two fixes"
+    " above the library was tried with the wake on by default (every c-test and `make test` passed), then soaked"
+    " (`sbcl/soak.py build/sbcl --seconds 10 --runs 10`, ours only, 2026-12-07 13:59-14:12 UTC): 69 of 70 runs"
+    " passed; run 9 of stress-terminate.lisp hung"
     " (`sbcl/findings/2026-12-07-resume-wake-default-stress-terminate-hang.log`). Four threads sleep in"
     " FUTEX_WAIT on the value slot of `*finalizer-store-lock*` (#x403AC228), which holds a thread instance"
-    " (#x1000550CA1) while the main thread waits for them by polling (nanosleep); no signal is pending but a"
-    " deferred one, nobody is stopped. The main thread had printed 0.9.4.1's \"recursive lock attempt\" on that"
-    " lock with `*current-thread*` NIL (a collection inside `%create-thread`, seen before). 0.9.4.1's WITH-MUTEX"
-    " calls GET-MUTEX before its UNWIND-PROTECT (`src/code/thread.lisp:22-26`), so a TERMINATE-THREAD that lands"
-    " between the compare-and-swap and the UNWIND-PROTECT leaves the mutex held by a thread that then ends;"
-    " SUB-GC runs the finalizers under that lock in whichever thread collected, and stress-terminate terminates"
-    " threads at random. That fits, but the holder's identity was not read from the process (it could be a live"
-    " sleeper), and whether the resume wake makes the window likelier is not known: with the wake off, 70 of 70"
-    " runs of this change and the earlier soaks showed no such hang. Until it is root-caused the wake stays"
-    " opt-in; the changes that make it the default (the measure, `c-tests/resume_wake.c`,"
-    " `sbcl/lisp/resume-wake.lisp`, `sbcl/run_tests.py`'s second run of the stresses with it off, the docs) were"
-    " made and passed `make test`, and are left for that decision.",
+    " (#x1000550CA1), while the main thread waits for them by polling; nobody is stopped. The process has five"
+    " tasks left: the main thread, which polls, and the four sleepers, which wait for that value to change: the"
+    " holder had exited. Cause: 0.9.4.1's WITH-MUTEX (`src/code/thread.lisp:22-26`) is `(let ((got (get-mutex"
+    " m))) (when got (unwind-protect body (release-mutex m))))` with interrupts enabled, and WITHOUT-GCING"
+    " (`src/code/sysmacs.lisp:33-47`), around RUN-PENDING-FINALIZERS' `(with-mutex (*finalizer-store-lock*) ...)`"
+    " (`src/code/final.lisp:80-89`), holds off collections, not interrupts. A TERMINATE-THREAD whose signal lands"
+    " after GET-MUTEX's compare-and-swap and before the UNWIND-PROTECT unwinds the thread past a cleanup that was"
+    " never set up, and the thread exits holding the lock; SUB-GC runs the finalizers in whichever thread"
+    " collected, and stress-terminate terminates consers while they collect. Later SBCLs take the mutex inside"
+    " WITHOUT-INTERRUPTS. Upstream's thread code has the same hang: `sbcl/lisp/abandoned-mutex.lisp` makes the"
+    " window deterministic (the holder takes the mutex inside WITHOUT-INTERRUPTS with its termination deferred,"
+    " so QUIT runs exactly where WITH-MUTEX would enter its UNWIND-PROTECT) and upstream exits 3 on its first"
+    " round. Whether the wake made the window likelier is not known (one hit in 70 runs; none in 70 runs with the"
+    " wake off, nor in the soaks before). The fix (`src/host/abandoned.rs`): a terminated thread runs the"
+    " library's exit code, where an interrupted thread already looked for sleepers on free Lisp mutexes"
+    " (`rewake.rs`); that look is now taken before the thread is DEAD (still RUNNING with its stop signal"
+    " blocked, so no collection can move a mutex while it looks), and a sleeper's mutex held by the exiting"
+    " thread, or by a DEAD one (its struct stays until its Lisp finalizer reaps it, which cannot happen while a"
+    " mutex names its instance), is swapped from that holder to NIL and woken (`mutexes_given_back`). What it"
+    " cannot give back: a mutex whose first sleeper comes after every later exit of an interrupted thread. Tests"
+    " that fail without it: `c-tests/abandoned_mutex.c` (the test host: 10 rounds with the sleeper there when the"
+    " holder exits and 10 where it comes later and another interrupted thread exits; 20 given back; the child"
+    " with `SBTHREAD_ABANDONED=0` keeps its sleeper) and `sbcl/lisp/abandoned-mutex.lisp` (the same two cases on"
+    " the real runtime; upstream and `SBTHREAD_ABANDONED=0` exit 3, both controls in `make sbcl-test`). Then the"
+    " soak of the wake as the default with this fix (`sbcl/soak.py build/sbcl --seconds 10 --runs 10"
+    " --keep-upstream`, ours only, 2026-12-07 15:00-15:13 UTC): 70 of 70 runs passed, stress-terminate.lisp 10 of"
+    " 10 (not in the table above, which is of the default library). The wake still stays opt-in: `make bench`"
+    " then showed it up to 7× slower than the 0.9.4.1 algorithm with busy threads (BENCHMARKS.md, README)."
+    " Noticed in the same log and left alone (0.9.4.1's Lisp, upstream's too): MAKE-THREAD binds"
+    " `*current-thread*` to NIL around `%create-thread` (`src/code/target-thread.lisp:472`), and a collection"
+    " started by that call's result allocation runs the finalizers with it: GET-MUTEX then takes NIL for its"
+    " value, warns \"recursive lock attempt\" on the free lock and \"takes\" it without changing it, so that one"
+    " finalizer pass runs without the lock.",
     "**A second stop signal to a thread that still owed one (found by reading, for the resume wake; not seen in a"
     " run).** The back-off never re-sent a stop signal still on its way, but a new stop did: it asked every"
     " RUNNING thread, so an adopted sleeper whose first signal was still queued behind its blocked mask got a"
@@ -604,6 +658,8 @@ def main():
     print(md)
     if a.reliability:
         text = open(a.reliability).read() if os.path.exists(a.reliability) else ""
+        if a.keep_upstream:
+            md = keep_reported_upstream(md, text)
         if BEGIN in text and END in text:
             text = text[:text.index(BEGIN)] + md + text[text.index(END) + len(END):]
         else:

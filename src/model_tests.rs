@@ -1130,8 +1130,12 @@ enum DelegateVariant {
     /// `world/resume.rs` as the library runs it.
     Library,
     /// The same, and a new stop begins at once (`host/stop.rs`'s
-    /// `begin_stop` passes the wake on itself).
+    /// `begin_stop` takes back the resumes not yet seen), then a start
+    /// resumes the threads it took back.
     NextStop,
+    /// The same, but the new stop takes a resume back by a plain store
+    /// of SUSPENDED (no swap with the thread's).
+    TakeBackByStore,
     /// The start wakes one waiter without handing it the others.
     NoDelegate,
     /// The start sets the flag after its wake.
@@ -1143,19 +1147,28 @@ struct DelegateModel {
     /// Each waiter's `resume_wait` and `state`.
     words: [AtomicU32; 2],
     states: [AtomicU64; 2],
+    /// Each waiter has left its wait.
+    left: [AtomicU32; 2],
     futex: FifoFutex,
 }
 
 /// Two threads suspended in their handlers' resume waits (both have waited
 /// there before: no resume signal) and a stopper that resumes them. Checked:
 /// both waits return, RUNNING, whichever of them the stopper's one wake
-/// finds asleep (or neither), and also when a new stop begins at once.
+/// finds asleep (or neither); and when a new stop begins at once and takes
+/// back the resumes not yet seen, a taken-back thread has not left and
+/// does not leave before the next start, one that left was not taken
+/// back, and the next start resumes the others.
 fn delegate_model(variant: DelegateVariant) {
-    builder(3).check(move || {
+    // The take-back doubles the stopper's steps: two preemptions already
+    // reach every order of the two swaps (and fail the store variant).
+    let bound = if matches!(variant, DelegateVariant::NextStop | DelegateVariant::TakeBackByStore) { 2 } else { 3 };
+    builder(bound).check(move || {
         let m = Arc::new(DelegateModel {
             shared: resume::Shared { generation: AtomicU32::new(0), delegate: AtomicU32::new(0) },
             words: [AtomicU32::new(resume::KNOWN), AtomicU32::new(resume::KNOWN)],
             states: [AtomicU64::new(SUSPENDED), AtomicU64::new(SUSPENDED)],
+            left: [AtomicU32::new(0), AtomicU32::new(0)],
             futex: FifoFutex::new(3),
         });
         let waiters: Vec<_> = (0..2)
@@ -1163,6 +1176,7 @@ fn delegate_model(variant: DelegateVariant) {
                 let m = m.clone();
                 thread::spawn(move || {
                     let r = resume::wait(&m.words[i], &m.states[i], RUNNING, &m.shared, &m.futex);
+                    m.left[i].store(1, SeqCst);
                     assert_eq!(r, resume::Resumed::Woken, "host resume: a known waiter needs no signal");
                     assert_eq!(m.states[i].load(SeqCst), RUNNING, "host resume: wrong thread state on wakeup");
                     m.futex.finish();
@@ -1173,7 +1187,9 @@ fn delegate_model(variant: DelegateVariant) {
             assert!(!resume::resume_one(&m.words[i], &m.states[i], RUNNING), "host resume: a signal for a known waiter");
         }
         match variant {
-            DelegateVariant::Library | DelegateVariant::NextStop => resume::end(&m.shared, &m.futex, true),
+            DelegateVariant::Library | DelegateVariant::NextStop | DelegateVariant::TakeBackByStore => {
+                resume::end(&m.shared, &m.futex, true)
+            }
             DelegateVariant::NoDelegate => {
                 m.shared.generation.fetch_add(1, SeqCst);
                 m.futex.wake_one(&m.shared.generation);
@@ -1184,8 +1200,36 @@ fn delegate_model(variant: DelegateVariant) {
                 m.shared.delegate.store(1, SeqCst);
             }
         }
-        if variant == DelegateVariant::NextStop {
-            resume::pass_on(&m.shared, &m.futex);
+        if matches!(variant, DelegateVariant::NextStop | DelegateVariant::TakeBackByStore) {
+            // The new stop (`host/resume.rs`, `take_back_unseen`).
+            let taken: [bool; 2] = core::array::from_fn(|i| {
+                if variant == DelegateVariant::NextStop {
+                    resume::cancel(&m.words[i], &m.states[i], SUSPENDED)
+                } else if m.words[i].load(SeqCst) & 3 == resume::WAITING {
+                    m.states[i].store(SUSPENDED, SeqCst);
+                    true
+                } else {
+                    false
+                }
+            });
+            m.shared.delegate.store(0, SeqCst);
+            // The world is stopped: a taken-back thread is still in its
+            // wait, and stays there.
+            let still_waiting = || {
+                for (t, left) in taken.iter().zip(&m.left) {
+                    assert!(!*t || left.load(SeqCst) == 0, "host resume: a taken-back thread left its wait");
+                }
+            };
+            still_waiting();
+            thread::yield_now();
+            still_waiting();
+            // The next start.
+            for ((t, word), state) in taken.iter().zip(&m.words).zip(&m.states) {
+                if *t {
+                    assert!(!resume::resume_one(word, state, RUNNING), "host resume: a signal for a known waiter");
+                }
+            }
+            resume::end(&m.shared, &m.futex, taken.iter().any(|&t| t));
         }
         m.futex.finish();
         for w in waiters {
@@ -1201,8 +1245,14 @@ fn host_resume_one_wake_from_the_stopper_resumes_every_waiter() {
 }
 
 #[test]
-fn host_resume_a_new_stop_passes_the_wake_on_itself() {
+fn host_resume_a_new_stop_takes_back_the_resumes_not_yet_seen() {
     delegate_model(DelegateVariant::NextStop);
+}
+
+#[test]
+#[should_panic(expected = "host resume")]
+fn host_resume_model_fails_when_a_resume_is_taken_back_by_a_store() {
+    delegate_model(DelegateVariant::TakeBackByStore);
 }
 
 #[test]

@@ -2,12 +2,15 @@
 #define _GNU_SOURCE
 #include "harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +49,46 @@ void harness_sleep_us(long us)
     struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
+}
+
+void harness_await(int (*cond)(void), const char *what)
+{
+    uint64_t deadline = harness_now_ns() + 20ull * 1000000000;
+    while (!cond()) {
+        if (harness_now_ns() > deadline) {
+            fprintf(stderr, "%s: timed out waiting for %s\n", test_name, what);
+            harness_fail();
+        }
+        harness_sleep_us(200);
+    }
+}
+
+int harness_futex_sleepers(const void *word, pid_t *tid)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    if (!d)
+        return 0;
+    while ((e = readdir(d)) != NULL) {
+        char path[320], line[256];
+        unsigned long nr, addr;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "/proc/self/task/%s/syscall", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        if (fgets(line, sizeof line, f) && sscanf(line, "%lu 0x%lx", &nr, &addr) == 2 && nr == SYS_futex &&
+            addr == (unsigned long)(uintptr_t)word) {
+            n++;
+            if (tid)
+                *tid = atoi(e->d_name);
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return n;
 }
 
 static const char *state_name(lispobj s)

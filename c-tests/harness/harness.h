@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/types.h>
 
 #include "sbthread.h"
 
@@ -114,6 +115,19 @@ int harness_expect_death(const char *scenario, const char *env, const char *cons
  * truncated to len - 1 bytes) in out and returns its wait status.
  */
 int harness_run_self(const char *scenario, const char *env, char *out, size_t len);
+
+/*
+ * Polls cond every 200 µs until it holds; after 20 s prints "timed out
+ * waiting for <what>" and fails the test (a hang becomes a failure).
+ */
+void harness_await(int (*cond)(void), const char *what);
+
+/*
+ * How many of this process's tasks are blocked in a futex system call on
+ * word (/proc/self/task/TID/syscall); the last one's id in *tid if tid is
+ * not NULL.
+ */
+int harness_futex_sleepers(const void *word, pid_t *tid);
 
 /* Monotonic time in nanoseconds. */
 uint64_t harness_now_ns(void);

@@ -60,6 +60,23 @@ extern long host_stack_tops_missed __attribute__((weak));
 extern long host_alloc_gc_every __attribute__((weak));
 extern long host_conses_lost __attribute__((weak));
 
+/* A 0.9.4.1 Lisp object as the library reads it (16-byte aligned; an
+ * instance pointer has lowtag 1, any other pointer, a SAP, lowtag 15), and
+ * a 0.9.4.1 `mutex` instance (header, layout, name, value: the value slot
+ * is the futex word, NIL when free), for the tests of the measures that
+ * read Lisp mutexes (lost_wake.c, abandoned_mutex.c). */
+struct host_lisp_obj { _Alignas(16) uint64_t w[4]; };
+#define HOST_INSTANCE(o) ((uint64_t)(uintptr_t)(o) + 1)
+#define HOST_OTHER(o) ((uint64_t)(uintptr_t)(o) + 15)
+#define HOST_INSTANCE_HEADER(slots) (0x5A | ((uint64_t)(slots) << 8))
+static inline void host_mutex_init(struct host_lisp_obj *m, const struct host_lisp_obj *layout)
+{
+    m->w[0] = HOST_INSTANCE_HEADER(3);
+    m->w[1] = HOST_INSTANCE(layout);
+    m->w[2] = SBTHREAD_NIL;
+    __atomic_store_n(&m->w[3], SBTHREAD_NIL, __ATOMIC_SEQ_CST);
+}
+
 /* *GC-PENDING*, a static symbol, and a static symbol's value as the
  * calling thread sees it (its TLS word if bound there, else the global
  * value: the runtime's SymbolValue). */

@@ -70,7 +70,8 @@ class Stats(C.Structure):
                                               "stop_backoffs", "stop_adoptions",
                                               "stop_counted_in_regions", "region_leaves_waited",
                                               "resume_signals", "resume_wakes", "stale_stop_signals", "mutex_rewakes",
-                                              "gc_triggers_held", "mutexes_given_back")]
+                                              "gc_triggers_held", "mutexes_given_back",
+                                              "resumes_taken_back")]
 
 
 def check(cond, what):

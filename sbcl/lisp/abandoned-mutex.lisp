@@ -32,43 +32,9 @@
 
 (load (merge-pathnames "common.lisp" *load-truename*))
 
+(setf *test-name* "abandoned-mutex")
+
 (defvar *rounds* (test-arg 5))
-
-(defun mutex-word (mutex)
-  "The address of MUTEX's value slot: the futex word its waiters sleep on."
-  (+ (sb-kernel:get-lisp-obj-address mutex) (- (* 3 8) 1)))
-
-(defun futex-sleepers (word)
-  "How many of this process's tasks are blocked in a futex system call
-on WORD (/proc/self/task/TID/syscall: number 202, first argument WORD)."
-  (let ((n 0))
-    (dolist (dir (directory "/proc/self/task/*/") n)
-      (let ((line (ignore-errors
-                   (with-open-file (s (merge-pathnames "syscall" dir))
-                     (read-line s nil)))))
-        (when (and line (> (length line) 6) (string= "202 0x" line :end2 6))
-          (let ((addr (parse-integer line :start 6 :radix 16 :junk-allowed t)))
-            (when (eql addr word)
-              (incf n))))))))
-
-(defun wait-for (what seconds predicate)
-  "Polls PREDICATE every millisecond for SECONDS; true if it held."
-  (let ((deadline (+ (get-internal-real-time) (* seconds internal-time-units-per-second))))
-    (loop (when (funcall predicate) (return t))
-          (when (> (get-internal-real-time) deadline)
-            (format t "~&abandoned-mutex: timed out waiting for ~A~%" what)
-            (return nil))
-          (sleep 0.001))))
-
-(defun must (what seconds predicate)
-  (unless (wait-for what seconds predicate)
-    (format t "~&abandoned-mutex: FAIL: ~A~%" what)
-    (finish-output)
-    (sb-ext:quit :unix-status 1 :recklessly-p t)))
-
-(defun stat (name)
-  "Field NAME of libsbthread's struct sbthread_stats, or NIL (upstream)."
-  (first (sbthread-stat-words name)))
 
 (defun holder (mutex holds sent)
   "A thread that takes MUTEX the way WITH-MUTEX does and is terminated

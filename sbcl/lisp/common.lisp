@@ -29,7 +29,7 @@
     :stop-signals-by-stopper :stop-signals-by-helpers :interrupts-discarded :stop-backoffs
     :stop-adoptions :stop-counted-in-regions :region-leaves-waited :resume-signals :resume-wakes
     :stale-stop-signals :mutex-rewakes :gc-triggers-held
-    :mutexes-given-back)
+    :mutexes-given-back :resumes-taken-back)
   "The words of libsbthread's struct sbthread_stats, in the header's order
 (sbcl/run_tests.py checks this list against include/sbthread.h before it
 runs a file).")
@@ -68,6 +68,49 @@ window, but not most of them."
       (when (and counted (< (* 2 counted) rounds))
         (format t "~&~A: FAIL: ~A fewer than half the rounds: the test missed its window~%" name what)
         (sb-ext:quit :unix-status 1)))))
+
+;;;; Lisp mutexes seen from outside, and waiting with a deadline (the
+;;;; deterministic tests of the library's measures: lost-wake.lisp,
+;;;; abandoned-mutex.lisp). A file sets *TEST-NAME* for the messages.
+
+(defvar *test-name* "test")
+
+(defun mutex-word (mutex)
+  "The address of MUTEX's value slot: the futex word its waiters sleep on."
+  (+ (sb-kernel:get-lisp-obj-address mutex) (- (* 3 8) 1)))
+
+(defun futex-sleepers (word)
+  "How many of this process's tasks are blocked in a futex system call
+on WORD (/proc/self/task/TID/syscall: number 202, first argument WORD)."
+  (let ((n 0))
+    (dolist (dir (directory "/proc/self/task/*/") n)
+      (let ((line (ignore-errors
+                   (with-open-file (s (merge-pathnames "syscall" dir))
+                     (read-line s nil)))))
+        (when (and line (> (length line) 6) (string= "202 0x" line :end2 6))
+          (let ((addr (parse-integer line :start 6 :radix 16 :junk-allowed t)))
+            (when (eql addr word)
+              (incf n))))))))
+
+(defun wait-for (what seconds predicate)
+  "Polls PREDICATE every millisecond for SECONDS; true if it held."
+  (let ((deadline (+ (get-internal-real-time) (* seconds internal-time-units-per-second))))
+    (loop (when (funcall predicate) (return t))
+          (when (> (get-internal-real-time) deadline)
+            (format t "~&~A: timed out waiting for ~A~%" *test-name* what)
+            (return nil))
+          (sleep 0.001))))
+
+(defun must (what seconds predicate)
+  "WAIT-FOR, and exit 1 if PREDICATE did not hold in time."
+  (unless (wait-for what seconds predicate)
+    (format t "~&~A: FAIL: ~A~%" *test-name* what)
+    (finish-output)
+    (sb-ext:quit :unix-status 1 :recklessly-p t)))
+
+(defun stat (name)
+  "Field NAME of libsbthread's struct sbthread_stats, or NIL (upstream)."
+  (first (sbthread-stat-words name)))
 
 ;;;; The stress family (sbcl/lisp/stress-*.lisp): shared pieces. Each
 ;;;; stress runs rounds until its deadline (SBCL_TEST_ARGS seconds), counts
@@ -148,11 +191,12 @@ INTERRUPT-THREAD-ERROR) in the property list COUNTS. True if accepted."
 
 (defun stress-finish (name start counts)
   "Prints the figures (one line the soak parses: `stress NAME: K V ...`)
-and libsbthread's rescues (mutex_rewakes: `rewakes`), then exits: 104 if
-no error was counted."
-  (let ((words (sbthread-stat-words :stop-backoffs :stop-adoptions :interrupts-discarded :mutex-rewakes)))
-    (format t "~&stress ~A: seconds ~,1F~{ ~(~A~) ~D~}~@[ backoffs ~D~]~@[ adoptions ~D~]~@[ dropped ~D~]~@[ rewakes ~D~] errors ~D~%"
+and libsbthread's rescues (mutex_rewakes: `rewakes`, mutexes_given_back:
+`given-back`), then exits: 104 if no error was counted."
+  (let ((words (sbthread-stat-words :stop-backoffs :stop-adoptions :interrupts-discarded :mutex-rewakes
+                                    :mutexes-given-back)))
+    (format t "~&stress ~A: seconds ~,1F~{ ~(~A~) ~D~}~@[ backoffs ~D~]~@[ adoptions ~D~]~@[ dropped ~D~]~@[ rewakes ~D~]~@[ given-back ~D~] errors ~D~%"
             name (/ (- (get-internal-real-time) start) (float internal-time-units-per-second))
-            counts (first words) (second words) (third words) (fourth words) *stress-errors*))
+            counts (first words) (second words) (third words) (fourth words) (fifth words) *stress-errors*))
   (finish-output)
   (sb-ext:quit :unix-status (if (zerop *stress-errors*) 104 1)))

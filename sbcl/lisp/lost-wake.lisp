@@ -44,6 +44,8 @@
 
 (load (merge-pathnames "common.lisp" *load-truename*))
 
+(setf *test-name* "lost-wake")
+
 (defvar *rounds* (test-arg 5))
 
 (defconstant +sched-idle+ 5)
@@ -90,44 +92,8 @@
              (error "sched_setscheduler SCHED_IDLE failed")))
       (sb-alien:free-alien p))))
 
-(defun mutex-word (mutex)
-  "The address of MUTEX's value slot: the futex word its waiters sleep on."
-  (+ (sb-kernel:get-lisp-obj-address mutex) (- (* 3 8) 1)))
-
-(defun futex-sleepers (word)
-  "How many of this process's tasks are blocked in a futex system call
-on WORD (/proc/self/task/TID/syscall: number 202, first argument WORD)."
-  (let ((n 0))
-    (dolist (dir (directory "/proc/self/task/*/") n)
-      (let ((line (ignore-errors
-                   (with-open-file (s (merge-pathnames "syscall" dir))
-                     (read-line s nil)))))
-        (when (and line (> (length line) 6) (string= "202 0x" line :end2 6))
-          (let ((addr (parse-integer line :start 6 :radix 16 :junk-allowed t)))
-            (when (eql addr word)
-              (incf n))))))))
-
-(defun wait-for (what seconds predicate)
-  "Polls PREDICATE every millisecond for SECONDS; true if it held."
-  (let ((deadline (+ (get-internal-real-time) (* seconds internal-time-units-per-second))))
-    (loop (when (funcall predicate) (return t))
-          (when (> (get-internal-real-time) deadline)
-            (format t "~&lost-wake: timed out waiting for ~A~%" what)
-            (return nil))
-          (sleep 0.001))))
-
-(defun must (what seconds predicate)
-  (unless (wait-for what seconds predicate)
-    (format t "~&lost-wake: FAIL: ~A~%" what)
-    (finish-output)
-    (sb-ext:quit :unix-status 1 :recklessly-p t)))
-
 (defun lowest-cpu (mask)
   (loop for i from 0 below 64 when (logbitp i mask) return i))
-
-(defun stat (name)
-  "Field NAME of libsbthread's struct sbthread_stats, or NIL (upstream)."
-  (first (sbthread-stat-words name)))
 
 (defvar *hits* 0)          ; lost wake-ups made (and recovered), both cases
 (defvar *gc-windows* 0)    ; of them, rounds where a collection stopped B

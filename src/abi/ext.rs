@@ -358,6 +358,7 @@ pub unsafe extern "C" fn sbthread_stats(out: *mut SbthreadStats) -> c_int {
         mutex_rewakes: stats::MUTEX_REWAKES.get(),
         gc_triggers_held: stats::GC_TRIGGERS_HELD.get(),
         mutexes_given_back: stats::MUTEXES_GIVEN_BACK.get(),
+        resumes_taken_back: stats::RESUMES_TAKEN_BACK.get(),
     };
     // SAFETY: `out` is non-NULL and writable (contract).
     unsafe { out.write(s) };

@@ -105,6 +105,9 @@ pub(crate) static GC_TRIGGERS_HELD: Counter = Counter::new();
 /// Lisp mutexes given back because their holder was dead, found when an
 /// interrupted thread exited (host mode, `host/abandoned.rs`).
 pub(crate) static MUTEXES_GIVEN_BACK: Counter = Counter::new();
+/// Resumes a new stop took back before their thread had seen them (host
+/// mode with the resume wake, `host/resume.rs`).
+pub(crate) static RESUMES_TAKEN_BACK: Counter = Counter::new();
 
 /// Threads a stop counted as stopped without a signal because they sat in
 /// a blocking region (`region.rs`).

@@ -101,10 +101,12 @@ pub(crate) static SCAN_TOP: Measure = Measure::new("SBTHREAD_SCAN_TOP");
 /// thread at once, made a collection while 8 threads cons twice as slow
 /// (the collecting thread queued behind them for a CPU); handing the wake
 /// to a resumed thread made it 0.69× of upstream's, and a stop + start
-/// with 64 idle threads 0.72× (README, BENCHMARKS.md). Still off by
-/// default: the heap corruption its soak met (1 run in 350) was 0.9.4.1's
-/// `alloc_cons` (`cons.rs`), not the wake's, but a soak of the wake as the
-/// default had a hang (1 run in 70) not yet root-caused (RELIABILITY.md).
+/// with 64 idle threads 0.72× (README, BENCHMARKS.md). Its soaks' heap
+/// corruption and hang were 0.9.4.1's `alloc_cons` (`cons.rs`) and
+/// `WITH-MUTEX` (`abandoned.rs`), not the wake's. Still off by default:
+/// with busy threads a stop that follows a start at once wakes the
+/// start's sleepers itself and waits 0.1-0.26 s for a CPU (64 threads;
+/// `make bench` busy/16-256 up to 7× the 0.9.4.1 algorithm; BENCHMARKS.md).
 pub(crate) static RESUME_WAKE: Measure = Measure::off_by_default("SBTHREAD_RESUME_WAKE");
 
 /// When a thread that was sent an interrupt exits, every sleeper on a

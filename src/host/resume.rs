@@ -8,7 +8,8 @@
 //! the thread RUNNING, and sends a `SIG_STOP_FOR_GC` only if the thread's
 //! handler was not seen waiting in our resume wait; then [`wake_resumed`]
 //! bumps the generation and wakes one of the others, which wakes the rest
-//! (a stop's [`pass_on_wake`] does, if it has not yet).
+//! (a stop that comes before that thread has run takes those resumes
+//! back instead, [`take_back_unseen`]).
 //! With the switch off, every thread gets its signal, as 0.9.4.1 does.
 //!
 //! Stop signals are claimed too ([`claim_stop`]): a thread whose stop
@@ -22,11 +23,12 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use super::{measures, stack_top};
 use crate::diag::stats;
-use crate::legacy::types::SBTHREAD_STATE_RUNNING;
+use crate::legacy::types::{SBTHREAD_STATE_RUNNING, SBTHREAD_STATE_SUSPENDED};
 use crate::sys::backoff::Backoff;
 use crate::sys::sigset::sig_stop_for_gc;
 use crate::sys::sync::Futex;
 use crate::thread::kill::kill_thread_safely;
+use crate::thread::registry;
 use crate::thread::thread_ref::ThreadRef;
 use crate::world::resume;
 
@@ -74,12 +76,30 @@ pub(crate) fn wake_resumed() {
     }
 }
 
-/// Stopper, beginning a stop: wakes the threads of the last start that
-/// still wait for the resumed thread it woke to wake them.
-pub(crate) fn pass_on_wake() {
-    if measures::RESUME_WAKE.on() {
-        resume::pass_on(&SHARED, &Futex);
+/// Stopper, holding `all_threads_lock`, beginning a stop: takes back the
+/// resume of every thread of the last start that has not yet seen it (it
+/// is SUSPENDED again, still in its wait: stopped without a signal), and
+/// with them the start's wake still to be passed on (nobody waits for it
+/// now). A stop that follows a start at once used to wake them itself,
+/// and with busy threads waited up to 0.26 s for a CPU behind them
+/// (BENCHMARKS.md). Returns how many were taken back.
+pub(crate) fn take_back_unseen(me: Option<ThreadRef>) -> u32 {
+    if !measures::RESUME_WAKE.on() {
+        return 0;
     }
+    let mut n = 0;
+    for th in registry::iter().filter(|t| Some(*t) != me) {
+        if th.state() == SBTHREAD_STATE_RUNNING
+            && resume::cancel(&th.private().resume_wait, th.state_word(), SBTHREAD_STATE_SUSPENDED)
+        {
+            n += 1;
+        }
+    }
+    SHARED.delegate.store(0, Ordering::Release);
+    if n != 0 {
+        stats::RESUMES_TAKEN_BACK.add_by_stopper(n.into());
+    }
+    n
 }
 
 /// Stopper, about to send `th` (RUNNING) a stop signal: false if one is

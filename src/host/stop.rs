@@ -136,11 +136,11 @@ fn publish(fanout: &Fanout<AtomicU64, AtomicU32>, filling: &AtomicU64) {
     fanout.head.store(filling.swap(0, Ordering::Relaxed), Ordering::SeqCst);
 }
 
-/// Stopper: start of a stop (and of a back-off's second stop). Every
-/// thread the last start resumed is awake before anything is signalled
-/// (`resume::pass_on_wake`).
+/// Stopper: start of a stop (and of a back-off's second stop). A thread
+/// the last start resumed that has not yet seen it is SUSPENDED again,
+/// without a signal (`resume::take_back_unseen`); the others run.
 pub(crate) fn begin_stop() {
-    resume::pass_on_wake();
+    resume::take_back_unseen(crate::thread::current());
     STOPS_FILLING.store(0, Ordering::Relaxed);
 }
 

@@ -270,6 +270,10 @@ pub struct SbthreadStats {
     /// between exits holding it), given back when an interrupted thread
     /// exited while another slept on them (host mode, measure ABANDONED).
     pub mutexes_given_back: u64,
+    /// Resumes that a stop following a start at once took back before
+    /// their thread had left its resume wait: the thread stayed suspended,
+    /// without a stop signal (host mode, `SBTHREAD_RESUME_WAKE=1`).
+    pub resumes_taken_back: u64,
 }
 
 /// The function `sbthread_do_blocking` runs inside a blocking region, with

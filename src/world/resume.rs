@@ -67,6 +67,9 @@ pub(crate) const IDLE: u32 = 0;
 pub(crate) const WAITING: u32 = 1;
 /// The stopper sent the resume signal; the thread takes it.
 pub(crate) const SIGNALLED: u32 = 2;
+/// A new stop took back a resume the thread had not seen ([`cancel`]):
+/// it still waits, SUSPENDED, until the next start ([`resume_one`]).
+pub(crate) const CANCELLED: u32 = 3;
 const PHASE: u32 = 3;
 /// The thread's handler waits in ours.
 pub(crate) const KNOWN: u32 = 4;
@@ -113,12 +116,22 @@ pub(crate) fn wait<W: Word32, P: Park<W>>(word: &W, state: &impl Word64, running
     }
     loop {
         let seen = shared.generation.load(Acquire);
+        // RUNNING, and no stop took the resume back ([`cancel`]): the
+        // swap decides which of the two came first. The word is WAITING
+        // or CANCELLED here; anything else (only a stopper that broke the
+        // protocol writes it) is left as before the take-back existed.
         if state.load(Acquire) == running {
-            break;
+            match word.compare_exchange(KNOWN | WAITING, KNOWN | IDLE, AcqRel, Acquire) {
+                Ok(_) => break,
+                Err(now) if now & PHASE != CANCELLED => {
+                    word.store(KNOWN | IDLE, Release);
+                    break;
+                }
+                Err(_) => {}
+            }
         }
         park.wait(&shared.generation, seen);
     }
-    word.store(KNOWN | IDLE, Release);
     pass_on(shared, park);
     Resumed::Woken
 }
@@ -150,6 +163,12 @@ pub(crate) fn resume_one(word: &impl Word32, state: &impl Word64, running: u64) 
     state.store(running, Release);
     let mut cur = word.load(Acquire);
     loop {
+        if cur & PHASE == CANCELLED {
+            // Still in [`wait`] since a stop took its last resume back:
+            // waiting again, it sees RUNNING after [`end`]'s bump.
+            word.store(KNOWN | WAITING, Release);
+            return false;
+        }
         if cur & KNOWN != 0 || cur & PHASE == WAITING {
             return false;
         }
@@ -158,6 +177,20 @@ pub(crate) fn resume_one(word: &impl Word32, state: &impl Word64, running: u64) 
             Err(now) => cur = now,
         }
     }
+}
+
+/// Stopper, beginning a stop, for a thread the last start marked
+/// `running`: if the thread has not yet seen it (WAITING in [`wait`]),
+/// takes the resume back: the thread stays in its wait and is `suspended`
+/// again, stopped without a signal; true then. False if it has left its
+/// wait (it runs, and gets a stop signal) or never waited in ours.
+/// Exactly one of this swap and the thread's own (WAITING → IDLE) wins.
+pub(crate) fn cancel(word: &impl Word32, state: &impl Word64, suspended: u64) -> bool {
+    if word.compare_exchange(KNOWN | WAITING, KNOWN | CANCELLED, AcqRel, Acquire).is_err() {
+        return false;
+    }
+    state.store(suspended, Release);
+    true
 }
 
 /// Stopper, once the resume signal [`resume_one`] asked for is sent.
