@@ -43,15 +43,8 @@ static struct host_lisp_obj mutex;  /* header, layout, name, value */
 #define INSTANCE HOST_INSTANCE
 #define VALUE (&mutex.w[3])
 
-static void init_mutex(void)
-{
-    host_mutex_init(&mutex, &layout);
-}
-
-static long futex(uint64_t *word, int op, uint32_t val)
-{
-    return syscall(SYS_futex, (uint32_t *)word, op, val, NULL, NULL, 0);
-}
+#define init_mutex() host_mutex_init(&mutex, &layout)
+#define futex host_futex
 
 /* A thread of the model: its `thread` instance (header, layout, name,
  * %sap) and the SAP of its struct thread. */

@@ -33,9 +33,12 @@
 //!   that wakes before it marks RUNNING), each of which must fail; and
 //!   its start's one wake: two suspended threads, a stopper that wakes one
 //!   of them and hands it the other (`pass_on`), with or without a new stop
-//!   beginning at once, on a futex that wakes exactly whom it is asked to:
-//!   both waits return; two broken starts (one wake without the flag, the
-//!   flag set after the wake) must fail with a lost wake-up;
+//!   beginning at once that takes back the resumes not yet seen (`cancel`)
+//!   before another start, on a futex that wakes exactly whom it is asked
+//!   to: both waits return, RUNNING, and no taken-back thread leaves before
+//!   that start; two broken starts (one wake without the flag, the flag
+//!   set after the wake) must fail with a lost wake-up, and a take-back by
+//!   a plain store must let a thread leave;
 //! - the batched give-back's slots (`thread/pending.rs`): a dying thread
 //!   that waits in a slot, a later dying thread that gives back a batch,
 //!   and the first one's reaper (after it joined it) that takes it out of
@@ -1123,8 +1126,8 @@ impl Park<AtomicU32> for FifoFutex {
 }
 
 /// How the model's start wakes its waiters: the library's [`resume::end`],
-/// followed or not by the next stop's [`resume::pass_on`], or a broken
-/// start (each must make the model fail).
+/// followed or not by the next stop's [`resume::cancel`], or a broken
+/// start or take-back (each must make the model fail).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum DelegateVariant {
     /// `world/resume.rs` as the library runs it.

@@ -8,6 +8,9 @@
 
 #include "sbthread.h"
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 /* Called by a dying thread inside its Lisp exit code, after *GC-INHIBIT*
  * is bound and before the blockable signals are blocked: a stop signal
  * arriving here is deferred (STOP_FOR_GC_PENDING = T). NULL: no call. */
@@ -75,6 +78,13 @@ static inline void host_mutex_init(struct host_lisp_obj *m, const struct host_li
     m->w[1] = HOST_INSTANCE(layout);
     m->w[2] = SBTHREAD_NIL;
     __atomic_store_n(&m->w[3], SBTHREAD_NIL, __ATOMIC_SEQ_CST);
+}
+
+/* The runtime's futex_wait / futex_wake on a Lisp word: a shared (not
+ * private) futex on its low half. */
+static inline long host_futex(uint64_t *word, int op, uint32_t val)
+{
+    return syscall(SYS_futex, (uint32_t *)word, op, val, NULL, NULL, 0);
 }
 
 /* *GC-PENDING*, a static symbol, and a static symbol's value as the

@@ -103,10 +103,12 @@ pub(crate) static SCAN_TOP: Measure = Measure::new("SBTHREAD_SCAN_TOP");
 /// to a resumed thread made it 0.69× of upstream's, and a stop + start
 /// with 64 idle threads 0.72× (README, BENCHMARKS.md). Its soaks' heap
 /// corruption and hang were 0.9.4.1's `alloc_cons` (`cons.rs`) and
-/// `WITH-MUTEX` (`abandoned.rs`), not the wake's. Still off by default:
-/// with busy threads a stop that follows a start at once wakes the
-/// start's sleepers itself and waits 0.1-0.26 s for a CPU (64 threads;
-/// `make bench` busy/16-256 up to 7× the 0.9.4.1 algorithm; BENCHMARKS.md).
+/// `WITH-MUTEX` (`abandoned.rs`), not the wake's; and a stop right after a
+/// start, which woke the start's sleepers itself and with busy threads
+/// waited 0.1-0.26 s for a CPU, now takes those resumes back
+/// (`resume.rs`). Still off by default: a soak of the wake as the default
+/// with the take-back hung once in 70 runs, not yet root-caused
+/// (RELIABILITY.md).
 pub(crate) static RESUME_WAKE: Measure = Measure::off_by_default("SBTHREAD_RESUME_WAKE");
 
 /// When a thread that was sent an interrupt exits, every sleeper on a

@@ -43,10 +43,20 @@
 //! asleep then was asleep when the stopper woke one, so some resumed
 //! thread leaves after the flag is set. Nobody waits on `generation` but
 //! resumed threads at that moment: a new stop cannot begin before the start
-//! returns (the stopper holds `all_threads_lock`). A new stop's stopper
-//! takes `delegate` too before it signals ([`pass_on`]): a delegate not
-//! scheduled yet would otherwise hold the stop up, and its sleepers, RUNNING
-//! but asleep, would look like threads asleep with their stop deferred.
+//! returns (the stopper holds `all_threads_lock`).
+//!
+//! **A stop right after a start takes back what was not seen.** A new stop
+//! may begin before the woken thread has run (a collection right after
+//! another): its threads are RUNNING but still asleep in [`wait`]. Waking
+//! them from the stopper (as a first form did) made the stopper queue
+//! behind all of them whenever they were busy threads: 0.1-0.26 s a stop
+//! with 64. Instead the stopper takes each such resume back ([`cancel`]):
+//! one swap WAITING → CANCELLED on the thread's word, against the thread's
+//! own swap WAITING → IDLE as it leaves, so exactly one wins; if the
+//! stopper's does, it stores SUSPENDED and the thread, still in its wait,
+//! is stopped without a signal; the flag is cleared (nobody waits for the
+//! wake). The next start's [`resume_one`] turns CANCELLED back into
+//! WAITING before its bump, and the thread leaves as after any start.
 //!
 //! A stale `SIG_STOP_FOR_GC` (one no stop is owed) is never taken for a
 //! resume here, and [`drain_stale`] takes it before the handler returns,
@@ -136,9 +146,9 @@ pub(crate) fn wait<W: Word32, P: Park<W>>(word: &W, state: &impl Word64, running
     Resumed::Woken
 }
 
-/// A resumed thread leaving [`wait`], or a stopper about to signal: if the
-/// last start's wake is still to be passed on, takes it and wakes every
-/// waiter. One load when there is nothing to do.
+/// A resumed thread leaving [`wait`]: if the last start's wake is still to
+/// be passed on, takes it and wakes every waiter. One load when there is
+/// nothing to do.
 pub(crate) fn pass_on<W: Word32, P: Park<W>>(shared: &Shared<W>, park: &P) {
     if shared.delegate.load(Acquire) != 0 && shared.delegate.swap(0, AcqRel) != 0 {
         park.wake_all(&shared.generation);
