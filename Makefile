@@ -371,7 +371,7 @@ sbcl-test: sbcl
 	python3 sbcl/run_tests.py $(SBCL_DIR) --jobs $(SBCL_JOBS)
 
 # make sbcl-soak SECONDS=10 RUNS=50 [STRESS=stress-poll.lisp]
-#   [SOAK_ENV="SBTHREAD_RESUME_WAKE=1 ..."] [KEEP_UPSTREAM=1]: each stress file
+#   [SOAK_ENV="SBTHREAD_RESUME_WAKE=0 ..."] [KEEP_UPSTREAM=1]: each stress file
 # (sbcl/soak.py's list, or the one named), the upstream-built runtime alone and
 # grafted (our library preloaded, with SOAK_ENV's settings) taking turns; the
 # results go into RELIABILITY.md. All seven files at 50 runs of 10 s take about
@@ -389,7 +389,7 @@ sbcl-soak: sbcl
 # turns, RUNS fresh processes each (5 unless RUNS is given: the 50 above is
 # sbcl-soak's), and the survival test (200,000 rounds or SURVIVE_SECONDS)
 # SURVIVE_RUNS times each; the results go into BENCHMARKS.md (sbcl/bench.py;
-# 5 to 8 minutes). BENCH_ENV="SBTHREAD_RESUME_WAKE=1 ..." runs ours with
+# 5 to 8 minutes). BENCH_ENV="SBTHREAD_RESUME_WAKE=0 ..." runs ours with
 # those settings (the report says so).
 SBCL_BENCH_RUNS = $(if $(filter file,$(origin RUNS)),5,$(RUNS))
 SURVIVE_RUNS   ?= 2

@@ -243,7 +243,7 @@ def main():
         " so does one whose stopper leaves out the fence after setting `stopping`; a start that"
         " does not look at `waiting` leaves a leaver asleep (the model's futex reports a thread"
         " asleep on a word nobody will wake again). Host mode's resume by futex wake"
-        " (`src/world/resume.rs`, `SBTHREAD_RESUME_WAKE=1`): two stops and starts of a thread in the"
+        " (`src/world/resume.rs`, on unless `SBTHREAD_RESUME_WAKE=0`): two stops and starts of a thread in the"
         " runtime's handler, with a stale stop signal: one suspension per stop, RUNNING when the wait"
         " returns, only the stale signal drained, every signal taken, no lost wake-up; four broken"
         " variants must fail (0.9.4.1's wait, which takes any signal for the resume; no drain; a stopper"

@@ -12,9 +12,9 @@
  * 1. Counts: after one warm-up stop (a thread the stopper resumes before
  *    it was ever seen in the library's wait gets its own signal, the
  *    fallback), ROUNDS stops of THREADS threads send no resume signal at
- *    all and wake every thread, with SBTHREAD_RESUME_WAKE=1 (a child);
- *    without it (the default, another child) every resume is a signal,
- *    as in 0.9.4.1. With the wake, stops back to back take back the
+ *    all and wake every thread (the default, a child); with
+ *    SBTHREAD_RESUME_WAKE=0 (another child) every resume is a signal, as
+ *    in 0.9.4.1. With the wake, stops back to back take back the
  *    resumes their threads have not yet seen (no stop signal for those):
  *    some are taken back, and every thread of every stop either gets a
  *    stop signal or is taken back.
@@ -23,9 +23,9 @@
  *    futex with the signal pending (seen in /proc: a sigtimedwait would
  *    have returned at once); after the start it takes the stale signal
  *    before its handler returns, so the signal starts no suspension no
- *    stopper asked for: the thread runs on (a child with
- *    SBTHREAD_RESUME_WAKE=1). Without it (a death test) the handler takes it for the resume and loses ("wrong
- *    thread state on wakeup"), as 0.9.4.1 does.
+ *    stopper asked for: the thread runs on (a child, the default). With
+ *    SBTHREAD_RESUME_WAKE=0 (a death test) the handler takes it for the
+ *    resume and loses ("wrong thread state on wakeup"), as 0.9.4.1 does.
  */
 #define _GNU_SOURCE
 #include "harness.h"
@@ -191,7 +191,7 @@ int test_main(int argc, char **argv)
     const char *line;
 
     unsigned long stops = 0, back = 0;
-    int status = harness_run_self("rounds", "SBTHREAD_RESUME_WAKE=1", out, sizeof out);
+    int status = harness_run_self("rounds", NULL, out, sizeof out);
     line = strstr(out, "signals ");
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     CHECK(line && sscanf(line, "signals %lu wakes %lu stop-signals %lu taken-back %lu", &s, &w, &stops, &back) == 4);
@@ -203,8 +203,8 @@ int test_main(int argc, char **argv)
     CHECK(back > 0);
     CHECK_EQ(stops + back, (long)ROUNDS * THREADS);
 
-    /* Off by default: a signal per resume. */
-    status = harness_run_self("rounds", NULL, out, sizeof out);
+    /* Switched off: a signal per resume. */
+    status = harness_run_self("rounds", "SBTHREAD_RESUME_WAKE=0", out, sizeof out);
     line = strstr(out, "signals ");
     unsigned long s0 = 99, w0 = 99, stops0 = 99, back0 = 99;
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -214,12 +214,13 @@ int test_main(int argc, char **argv)
     CHECK_EQ(back0, 0);
     CHECK_EQ(stops0, (long)ROUNDS * THREADS);
 
-    status = harness_run_self("stale", "SBTHREAD_RESUME_WAKE=1", out, sizeof out);
+    status = harness_run_self("stale", NULL, out, sizeof out);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     static const char *const wakeup[] = { "wrong thread state on wakeup", NULL };
-    CHECK(harness_expect_death("stale", NULL, wakeup));
-    printf("resume_wake: %d stops of %d threads resumed with no signal (%lu wakes, SBTHREAD_RESUME_WAKE=1, %lu of them "
-           "taken back by the next stop before their thread saw them; the default: %lu signals); a stale SIG_STOP_FOR_GC not taken for a resume, and taken before the handler returned "
-           "(without SBTHREAD_RESUME_WAKE=1: the handler loses)\n", ROUNDS, THREADS, w, back, s0);
+    CHECK(harness_expect_death("stale", "SBTHREAD_RESUME_WAKE=0", wakeup));
+    printf("resume_wake: %d stops of %d threads resumed with no signal (%lu wakes, %lu of them taken back by the next "
+           "stop before their thread saw them; with SBTHREAD_RESUME_WAKE=0: %lu signals); a stale SIG_STOP_FOR_GC not "
+           "taken for a resume, and taken before the handler returned (with SBTHREAD_RESUME_WAKE=0: the handler "
+           "loses)\n", ROUNDS, THREADS, w, back, s0);
     return 0;
 }

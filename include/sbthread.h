@@ -355,8 +355,8 @@ struct sbthread_stats {
   uint64_t region_leaves_waited;
   /*
    Stopped threads resumed with a `SIG_STOP_FOR_GC` each (host mode:
-   all of them unless `SBTHREAD_RESUME_WAKE=1`, otherwise only a thread
-   whose handler was not seen waiting in the library's resume wait).
+   only a thread whose handler was not seen waiting in the library's
+   resume wait; all of them with `SBTHREAD_RESUME_WAKE=0`).
    */
   uint64_t resume_signals;
   /*
@@ -395,7 +395,7 @@ struct sbthread_stats {
   /*
    Resumes that a stop following a start at once took back before
    their thread had left its resume wait: the thread stayed suspended,
-   without a stop signal (host mode, `SBTHREAD_RESUME_WAKE=1`).
+   without a stop signal (host mode with the resume wake, the default).
    */
   uint64_t resumes_taken_back;
 };

@@ -540,7 +540,7 @@ def main():
     ap.add_argument("--from-json", action="store_true")
     ap.add_argument("--quiet", action="store_true", help="do not print the section")
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                    help="a setting of our library for its processes (e.g. SBTHREAD_RESUME_WAKE=1)")
+                    help="a setting of our library for its processes (e.g. SBTHREAD_RESUME_WAKE=0)")
     a = ap.parse_args()
     OURS_ENV[:] = env_options(ap, a.env)
     if a.from_json:

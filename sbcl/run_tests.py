@@ -101,12 +101,12 @@ EXPECTED_FAILURES = [
     ("abandoned-mutex.lisp", "upstream", [], 3),
     ("abandoned-mutex.lisp", "preload", ["--env", "SBTHREAD_ABANDONED=0"], 3),
 ]
-# Options of the runner for a file of OURS: resume-wake.lisp tests the
-# resume by futex wake, which is off unless SBTHREAD_RESUME_WAKE=1 (README).
-OPTIONS = {"resume-wake.lisp": ["--env", "SBTHREAD_RESUME_WAKE=1"]}
+# Options of the runner for a file of OURS (none at present).
+OPTIONS = {}
 # One short round of each file of the stress family (sbcl/soak.py runs them
 # long): (file, seconds of stress); in WAKE_CONFIG, once more with the
-# resume wake on (SBTHREAD_RESUME_WAKE=1, off by default).
+# resume wake off (SBTHREAD_RESUME_WAKE=0: a signal per resume, as in
+# 0.9.4.1), and resume-wake.lisp too, which then checks for the signals.
 STRESS_SECONDS = 2
 WAKE_CONFIG = "preload"
 STRESSES = ["stress-poll.lisp", "stress-exit.lisp", "stress-terminate.lisp", "stress-gc.lisp",
@@ -278,12 +278,14 @@ def main():
             jobs.append((tree, exe, core, extra, path, limit, tty, f"{name}: {f}",
                          os.path.join(logs, f"{name}-{f}.log"), args, tuple(OPTIONS.get(f, ()))))
         if name == WAKE_CONFIG:
-            # The resume wake is off by default: one short round of each
-            # stress with it on, grafted as users run it.
-            for f in STRESSES:
-                jobs.append((tree, exe, core, extra, os.path.join(HERE, "lisp", f), 60 + STRESS_SECONDS, False,
-                             f"{name}: {f} --env SBTHREAD_RESUME_WAKE=1", os.path.join(logs, f"{name}-wake-{f}.log"),
-                             (str(STRESS_SECONDS),), ("--env", "SBTHREAD_RESUME_WAKE=1")))
+            # The resume wake is on by default: one short round of each
+            # stress with it off (the signal resume), grafted as users run
+            # it, and resume-wake.lisp, which then expects the signals.
+            for f, limit, args in [(f, 60 + STRESS_SECONDS, (str(STRESS_SECONDS),)) for f in STRESSES] + \
+                    [("resume-wake.lisp", 120, ())]:
+                jobs.append((tree, exe, core, extra, os.path.join(HERE, "lisp", f), limit, False,
+                             f"{name}: {f} --env SBTHREAD_RESUME_WAKE=0", os.path.join(logs, f"{name}-nowake-{f}.log"),
+                             args, ("--env", "SBTHREAD_RESUME_WAKE=0")))
         if runs_app:
             jobs.append(app_job(fixture, name, tree, exe, extra, expect, logs))
         for f, config, more, status in EXPECTED_FAILURES:

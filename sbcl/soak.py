@@ -565,29 +565,37 @@ FINDINGS = [
     " --keep-upstream`, ours only, 2026-12-07 15:00-15:13 UTC): 70 of 70 runs passed, stress-terminate.lisp 10 of"
     " 10 (not in the table above, which is of the default library). `make bench` then showed the wake up to 7×"
     " slower than the 0.9.4.1 algorithm with busy threads, which a stop right after a start now avoids by taking"
-    " back the resumes not yet seen (BENCHMARKS.md); the soak of that is the next item. Noticed in the same log"
+    " back the resumes not yet seen (BENCHMARKS.md); the soak of both is the next item. Noticed in the same log"
     " and left alone (0.9.4.1's Lisp, upstream's too): MAKE-THREAD binds `*current-thread*` to NIL around"
     " `%create-thread` (`src/code/target-thread.lisp:472`), and a collection started by that call's result"
     " allocation runs the finalizers with it: GET-MUTEX then takes NIL for its value, warns \"recursive lock"
     " attempt\" on the free lock and \"takes\" it without changing it, so that one finalizer pass runs without the"
     " lock.",
-    "**A hang with the resume wake as the default and the take-back (1 run in 70; not root-caused; the wake stays"
-    " opt-in).** With the take-back (a stop right after a start takes back the resumes their threads have not yet"
-    " seen) and the wake on by default, `make test`'s parts and every c-test passed; the soak (`sbcl/soak.py"
-    " build/sbcl --seconds 10 --runs 10 --keep-upstream`, ours only, 2026-12-07 15:49-16:02 UTC) passed 69 of 70"
-    " runs, every stress file 10 of 10 (stress-terminate's `given-back` 0 in each run, `rewakes` 6-22), and run 6"
-    " of `soak.lisp` hung (`sbcl/findings/2026-12-07-resume-wake-take-back-soak-hang.log`). The stopper waits in"
-    " `await_stopped`; two threads run Lisp code at the same PC with no signal blocked and none pending (so no"
-    " stop signal reached them, or their handler took it and deferred it); six are suspended in the resume wait,"
-    " among them a thread that was itself waiting for `all_threads_lock` to stop the world, one in"
-    " `reap_dead_thread`'s lock, one in its exit. The two runners had each just printed 0.9.4.1's \"recursive lock"
-    " attempt\" on the finalizer lock and started a backtrace (a collection inside `%create-thread`,"
-    " `*current-thread*` NIL). Not known: whether the take-back or the wake is at fault (the soak of the wake"
-    " without the take-back passed 70 of 70, the item above), nor whether the runners' stop was never sent (a"
-    " `stop_sent` left SENT) or deferred by their handler while they spin on a lock a suspended thread holds. The"
-    " dump has no per-thread library state; the next step is a hang dump of each thread's `state`, `stop_sent`"
-    " and `resume_wait` words. The take-back stays in the library (it acts only with the wake on), and the wake"
-    " stays opt-in.",
+    "**A hang with the resume wake as the default and the take-back (1 run in 70), root cause: 0.9.4.1's"
+    " unsynchronized hash tables, two threads printing backtraces at once; not the library's, and the wake is the"
+    " default.** With the take-back (a stop right after a start takes back the resumes their threads have not yet"
+    " seen) and the wake on by default, `make test` and every c-test passed; the soak (`sbcl/soak.py build/sbcl"
+    " --seconds 10 --runs 10 --keep-upstream`, ours only, 2026-12-07 15:49-16:02 UTC) passed 69 of 70 runs, every"
+    " stress file 10 of 10 (stress-terminate's `given-back` 0 in each run, `rewakes` 6-22), and run 6 of"
+    " `soak.lisp` hung (`sbcl/findings/2026-12-07-resume-wake-take-back-soak-hang.log`). The stopper waits in"
+    " `await_stopped` for two threads that run Lisp code at the same PC with no signal blocked and none pending;"
+    " six others are suspended in the resume wait. Both runners had just printed 0.9.4.1's \"recursive lock"
+    " attempt\" on the finalizer lock (a collection inside `%create-thread`, where MAKE-THREAD binds"
+    " `*current-thread*` to NIL, runs the finalizers, and GET-MUTEX warns and prints a backtrace) and started"
+    " their backtraces at the same time. Their PC, #x200597AE, lies in the code of `SB-IMPL::GETHASH3` (found"
+    " with `sb-di::component-ptr-from-pc` in the fixture's core), which searches a hash table inside"
+    " WITHOUT-GCING with no lock (`src/code/target-hash-table.lisp:420-460`): the backtrace code shares such"
+    " tables (`SB-DI::MAKE-COMPILED-DEBUG-FUN`'s cache of debug functions), two threads updating one at once can"
+    " corrupt its chains, and a search of a corrupt chain loops for ever with GC inhibited, so the runtime's"
+    " handler defers the stop signal (it was taken, hence nothing pending) and the stop waits for ever. A probe"
+    " that makes two threads print backtraces at once in a loop"
+    " (`sbcl/findings/2026-12-07-concurrent-backtraces.lisp`, 10 s, a `(gc)` now and then) shows it without our"
+    " library: upstream's thread code alone hung 4 runs of 5 and died once of \"no pointer at 0 in hash table\""
+    " (`…-concurrent-backtraces-upstream-fatal.log`: the backtrace inside GETHASH3 of the debug-fun table); ours"
+    " hung 1 run of 2. Not the library's to fix (0.9.4.1's Lisp; later SBCLs lock their hash tables), so the wake"
+    " is the default. The stopper could back off from a thread that runs with its stop deferred for a long time"
+    " as it does from one asleep that way (`stuck.rs`), but a thread looping on a corrupt table would never stop;"
+    " left alone.",
     "**A second stop signal to a thread that still owed one (found by reading, for the resume wake; not seen in a"
     " run).** The back-off never re-sent a stop signal still on its way, but a new stop did: it asked every"
     " RUNNING thread, so an adopted sleeper whose first signal was still queued behind its blocked mask got a"
@@ -628,7 +636,7 @@ def main():
     ap.add_argument("--reliability")
     ap.add_argument("--from-json", action="store_true", help="rewrite the report from the last results.json")
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                    help="a setting of our library for its runs (e.g. SBTHREAD_RESUME_WAKE=1)")
+                    help="a setting of our library for its runs (e.g. SBTHREAD_RESUME_WAKE=0)")
     ap.add_argument("--keep-upstream", action="store_true",
                     help="run ours only; keep upstream's runs of the last soak of each file")
     a = ap.parse_args()

@@ -11,9 +11,10 @@ const _: unsafe extern "C" fn(*const libc::sigset_t, *mut libc::siginfo_t) -> c_
 
 /// `sigwaitinfo(set, info)`: libc's, except that the resume wait of a
 /// host runtime's registered thread helps the stop in progress, then waits
-/// for the signal that resumes it, retried after EINTR (with
-/// `SBTHREAD_RESUME_WAKE=1`: for the thread to be resumed, a futex wake,
-/// and returns `SIG_STOP_FOR_GC` as if that signal had come); see
+/// for the thread to be resumed, a futex wake, and returns
+/// `SIG_STOP_FOR_GC` as if that signal had come (with
+/// `SBTHREAD_RESUME_WAKE=0`: for the signal that resumes it, retried after
+/// EINTR); see
 /// `host/resume_wait.rs`.
 ///
 /// # Safety

@@ -10,9 +10,9 @@
 //! |---|---|---|---|---|
 //! | back-off | `SBTHREAD_BACKOFF=0` | a thread that defers its stop, then sleeps on a Lisp mutex whose holder this stop suspended | `stuck.rs` | `c-tests/exit_races.c` case d; `sbcl/lisp/exit-lock.lisp` |
 //! | adoption | `SBTHREAD_ADOPT=0` | the same sleeper, on a Lisp mutex the stopper itself holds | `adopt.rs` | `sbcl/lisp/gc-in-lock.lisp` |
-//! | resume retry | `SBTHREAD_RESUME_RETRY=0` | the handler takes any return of its resume wait, EINTR too, for the resume | `resume_wait.rs` | `c-tests/exit_races.c` (the resume waits it interrupts; the resume wake, `SBTHREAD_RESUME_WAKE=1`, needs no retry: its futex wait retries anyway) |
+//! | resume retry | `SBTHREAD_RESUME_RETRY=0` | the handler takes any return of its resume wait, EINTR too, for the resume | `resume_wait.rs` | `c-tests/exit_races.c` (the resume waits it interrupts; the resume wake, the default, needs no retry: its futex wait retries anyway) |
 //! | stack-top scan | `SBTHREAD_SCAN_TOP=0` | gencgc skips the word at a stopped thread's stack pointer: a return address into young code, when the thread stopped in a frameless allocation routine | `stack_top.rs` | `c-tests/stack_top.c`; `sbcl/lisp/young-code.lisp` |
-//! | resume wake (off unless `=1`) | `SBTHREAD_RESUME_WAKE=1` | the handler's resume wait takes the next `SIG_STOP_FOR_GC` for its resume: one signal per thread to start the world, and a stale one is taken for a resume | `resume.rs`, `resume_wait.rs`, `world/resume.rs` | `c-tests/resume_wake.c`; the loom model `host_resume_*`; `sbcl/lisp/resume-wake.lisp` |
+//! | resume wake | `SBTHREAD_RESUME_WAKE=0` | the handler's resume wait takes the next `SIG_STOP_FOR_GC` for its resume: one signal per thread to start the world, and a stale one is taken for a resume | `resume.rs`, `resume_wait.rs`, `world/resume.rs` | `c-tests/resume_wake.c`; the loom model `host_resume_*`; `sbcl/lisp/resume-wake.lisp` |
 //! | rewake | `SBTHREAD_REWAKE=0` | `RELEASE-MUTEX` stores NIL, then wakes one waiter: a releaser unwound between the two, or a woken waiter unwound before it takes the mutex, leaves the others asleep on a free mutex | `rewake.rs` | `c-tests/lost_wake.c`; `sbcl/lisp/lost-wake.lisp` |
 //! | abandoned | `SBTHREAD_ABANDONED=0` | `WITH-MUTEX` takes the mutex before it sets up the cleanup that releases it: a thread terminated in between exits holding it, and its sleepers sleep for ever | `abandoned.rs` (in `rewake.rs`'s look) | its unit tests; `sbcl/lisp/abandoned-mutex.lisp` |
 //! | handler order | `SBTHREAD_HANDLER_ORDER=0` | the compiled `interrupt_thread_handler` stores the queue's head after it releases the queue's lock: a push in between is lost, and a later signal pops NIL | `handler_order.rs` | its unit tests; `sbcl/lisp/handler-order.lisp`; `sbcl/lisp/interrupt-cons-gc.lisp` |
@@ -56,8 +56,8 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 /// One measure and its switch.
 pub(crate) struct Measure {
-    /// The environment variable that turns it off (`=0`), or, for a
-    /// measure off by default, on (`=1`).
+    /// The environment variable that turns it off (`=0`; `=1` turns it on
+    /// again).
     pub(crate) switch: &'static str,
     on: AtomicBool,
 }
@@ -65,11 +65,6 @@ pub(crate) struct Measure {
 impl Measure {
     const fn new(switch: &'static str) -> Self {
         Self { switch, on: AtomicBool::new(true) }
-    }
-
-    /// A measure that is off unless its switch is `1`.
-    const fn off_by_default(switch: &'static str) -> Self {
-        Self { switch, on: AtomicBool::new(false) }
     }
 
     /// Whether the measure is taken.
@@ -96,20 +91,18 @@ pub(crate) static SCAN_TOP: Measure = Measure::new("SBTHREAD_SCAN_TOP");
 
 /// The handler's resume wait waits for its thread to be RUNNING (a futex
 /// wake), not for a signal: a start wakes one waiting thread, which wakes
-/// the others (`resume.rs`, `world/resume.rs`). Off unless
-/// `SBTHREAD_RESUME_WAKE=1`: its first form, the stopper waking every
-/// thread at once, made a collection while 8 threads cons twice as slow
-/// (the collecting thread queued behind them for a CPU); handing the wake
-/// to a resumed thread made it 0.69× of upstream's, and a stop + start
-/// with 64 idle threads 0.72× (README, BENCHMARKS.md). Its soaks' heap
-/// corruption and hang were 0.9.4.1's `alloc_cons` (`cons.rs`) and
-/// `WITH-MUTEX` (`abandoned.rs`), not the wake's; and a stop right after a
-/// start, which woke the start's sleepers itself and with busy threads
-/// waited 0.1-0.26 s for a CPU, now takes those resumes back
-/// (`resume.rs`). Still off by default: a soak of the wake as the default
-/// with the take-back hung once in 70 runs, not yet root-caused
-/// (RELIABILITY.md).
-pub(crate) static RESUME_WAKE: Measure = Measure::off_by_default("SBTHREAD_RESUME_WAKE");
+/// the others (`resume.rs`, `world/resume.rs`). Its first form, the
+/// stopper waking every thread at once, made a collection while 8 threads
+/// cons twice as slow (the collecting thread queued behind them for a
+/// CPU); handing the wake to a resumed thread made it 0.69× of upstream's,
+/// and a stop + start with 64 idle threads 0.72× (README, BENCHMARKS.md).
+/// It was opt-in while its soaks met a heap corruption and hangs, which
+/// were 0.9.4.1's `alloc_cons` (`cons.rs`), `WITH-MUTEX` (`abandoned.rs`)
+/// and unsynchronized hash tables (RELIABILITY.md), and while a stop right
+/// after a start woke the start's sleepers itself, which with busy threads
+/// starved the stopper; such a stop now takes those resumes back
+/// (`resume.rs`).
+pub(crate) static RESUME_WAKE: Measure = Measure::new("SBTHREAD_RESUME_WAKE");
 
 /// When a thread that was sent an interrupt exits, every sleeper on a
 /// free Lisp mutex is woken (`rewake.rs`).

@@ -3,7 +3,7 @@
 //! and waits for the next `SIG_STOP_FOR_GC`, after which it runs again; on
 //! `SIG_INTERRUPT_THREAD` it pops one function off `interrupt_fun`. Every
 //! thread still needs its own stop signal, but stopped threads help send
-//! them and the stopper sleeps; with `SBTHREAD_RESUME_WAKE=1` the resume
+//! them and the stopper sleeps; unless `SBTHREAD_RESUME_WAKE=0` the resume
 //! is a futex wake instead of a signal per thread: the handler's wait is
 //! our `sigwaitinfo` (`stop.rs`, `resume.rs`, `resume_wait.rs`).
 

@@ -1,5 +1,5 @@
 //! Host mode: resuming stopped threads — the stopper's side of the
-//! measure `RESUME_WAKE` (`measures.rs`, on with `SBTHREAD_RESUME_WAKE=1`; the
+//! measure `RESUME_WAKE` (`measures.rs`, off with `SBTHREAD_RESUME_WAKE=0`; the
 //! protocol: `world/resume.rs`; the thread's side: `resume_wait.rs`).
 //!
 //! `gc_start_the_world` and the back-off (`stop.rs`) resume threads the

@@ -28,7 +28,7 @@
 //!    collector scans the word at the real one (`stack_top.rs`).
 //!
 //! Resuming (`resume.rs`) marks every thread RUNNING and sends each its
-//! resume signal, as in 0.9.4.1; with `SBTHREAD_RESUME_WAKE=1` it wakes
+//! resume signal, as in 0.9.4.1, with `SBTHREAD_RESUME_WAKE=0`; by default it wakes
 //! one of them with a futex wake instead, and that one wakes the rest: the
 //! handler's resume wait is ours, and waits for that (`world/resume.rs`);
 //! a thread not seen in it still gets its own signal. The back-off resumes

@@ -244,8 +244,8 @@ pub struct SbthreadStats {
     /// (a stop had counted the thread).
     pub region_leaves_waited: u64,
     /// Stopped threads resumed with a `SIG_STOP_FOR_GC` each (host mode:
-    /// all of them unless `SBTHREAD_RESUME_WAKE=1`, otherwise only a thread
-    /// whose handler was not seen waiting in the library's resume wait).
+    /// only a thread whose handler was not seen waiting in the library's
+    /// resume wait; all of them with `SBTHREAD_RESUME_WAKE=0`).
     pub resume_signals: u64,
     /// Stopped threads resumed by the start's futex wake instead (host
     /// mode; standalone always resumes that way and does not count it).
@@ -272,7 +272,7 @@ pub struct SbthreadStats {
     pub mutexes_given_back: u64,
     /// Resumes that a stop following a start at once took back before
     /// their thread had left its resume wait: the thread stayed suspended,
-    /// without a stop signal (host mode, `SBTHREAD_RESUME_WAKE=1`).
+    /// without a stop signal (host mode with the resume wake, the default).
     pub resumes_taken_back: u64,
 }
 
