@@ -90,6 +90,7 @@ TIMED = [
     ("gc-idle-sleep-8", "GC, 8 threads sleeping", "ms / GC"),
     ("gc-idle-queue-64", "GC, 64 threads waiting on a waitqueue", "ms / GC"),
     ("gc-idle-sleep-64", "GC, 64 threads sleeping", "ms / GC"),
+    ("gc-spaced-queue-64", "GC, 64 threads waiting on a waitqueue, collections 5 ms apart", "ms / GC"),
     ("stw-idle-queue-64", "stop + start of the world (no collection), 64 threads waiting on a waitqueue",
      "µs / round trip"),
     ("stw-stop-idle-queue-64", "… its stop alone (`gc_stop_the_world`)", "µs / stop"),

@@ -3,6 +3,9 @@
 ;;;;   gc-idle-0                 no other thread
 ;;;;   gc-idle-queue-N           N threads waiting on a waitqueue
 ;;;;   gc-idle-sleep-N           N threads sleeping (SLEEP 0.05 in a loop)
+;;;;   gc-spaced-queue-N         N threads waiting on a waitqueue, 5 ms
+;;;;                             between collections (the threads a start
+;;;;                             resumed have run before the next stop)
 ;;;;   stw-idle-queue-N          no collection: one gc_stop_the_world +
 ;;;;                             gc_start_the_world called from Lisp exactly
 ;;;;                             as SUB-GC calls them (its mutex held,
@@ -48,6 +51,17 @@
     (emit-samples name samples "ms/gc" :threads n)
     (sb-ext:gc :full t)))
 
+(defun spaced-case (n)
+  "As IDLE-CASE with N threads waiting on a waitqueue, but 5 ms between two
+collections: the threads each start resumed have left their wait (and gone
+back to sleep) before the next stop, as when a program runs between its
+collections."
+  (let* ((threads (start-idlers n :queue))
+         (samples (time-gcs *gcs* 0.005)))
+    (release-idlers threads)
+    (emit-samples (format nil "gc-spaced-queue-~D" n) samples "ms/gc" :threads n)
+    (sb-ext:gc :full t)))
+
 (defun stw-case (n)
   (let ((threads (start-idlers n :queue)))
     (multiple-value-bind (trips stops starts) (time-stws *gcs*)
@@ -90,6 +104,7 @@
 (dolist (n (list 8 *idle-big*))
   (idle-case n :queue)
   (idle-case n :sleep))
+(spaced-case *idle-big*)
 (stw-case *idle-big*)
 (consing-case 2)
 (consing-case 8)
