@@ -43,23 +43,18 @@
                     (when (plusp pause) (sleep pause))
                     (/ dt 1000)))))
 
-(defun idle-case (n kind)
-  (let* ((name (if (zerop n) "gc-idle-0" (format nil "gc-idle-~(~A~)-~D" kind n)))
+(defun idle-case (n kind &optional (pause 0))
+  "N threads idle in KIND while the main thread collects; PAUSE seconds
+between two collections (then named gc-spaced-...: the threads each start
+resumed run before the next stop, as when a program runs between its
+collections)."
+  (let* ((name (cond ((zerop n) "gc-idle-0")
+                     ((plusp pause) (format nil "gc-spaced-~(~A~)-~D" kind n))
+                     (t (format nil "gc-idle-~(~A~)-~D" kind n))))
          (threads (if (zerop n) nil (start-idlers n kind)))
-         (samples (time-gcs *gcs*)))
+         (samples (time-gcs *gcs* pause)))
     (when threads (release-idlers threads))
     (emit-samples name samples "ms/gc" :threads n)
-    (sb-ext:gc :full t)))
-
-(defun spaced-case (n)
-  "As IDLE-CASE with N threads waiting on a waitqueue, but 5 ms between two
-collections: the threads each start resumed have left their wait (and gone
-back to sleep) before the next stop, as when a program runs between its
-collections."
-  (let* ((threads (start-idlers n :queue))
-         (samples (time-gcs *gcs* 0.005)))
-    (release-idlers threads)
-    (emit-samples (format nil "gc-spaced-queue-~D" n) samples "ms/gc" :threads n)
     (sb-ext:gc :full t)))
 
 (defun stw-case (n)
@@ -104,7 +99,7 @@ collections."
 (dolist (n (list 8 *idle-big*))
   (idle-case n :queue)
   (idle-case n :sleep))
-(spaced-case *idle-big*)
+(idle-case *idle-big* :queue 0.005)
 (stw-case *idle-big*)
 (consing-case 2)
 (consing-case 8)

@@ -66,11 +66,9 @@ pub(super) fn release(w: &FutexWait, exiting: u64) -> u64 {
         return 0;
     }
     stats::MUTEXES_GIVEN_BACK.bump();
-    // SAFETY: FUTEX_WAKE uses the address only as a key; same private
-    // flag as the sleeper's wait.
-    let n = unsafe { libc::syscall(libc::SYS_futex, w.uaddr as usize, libc::FUTEX_WAKE | w.private_flag, i32::MAX) };
+    let n = w.wake_all();
     trace!(1, "thread exit: Lisp mutex word {:#x} held by the dead thread {:#x}: given back, {} sleeper(s) woken (ABANDONED)", w.uaddr, h.thread, n);
-    n.max(0) as u64
+    n
 }
 
 /// Whether a `struct thread` is at `at` (its `this` points to itself) and

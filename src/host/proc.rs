@@ -72,6 +72,18 @@ pub(crate) struct FutexWait {
     pub(crate) private_flag: i32,
 }
 
+impl FutexWait {
+    /// A FUTEX_WAKE of every sleeper on this wait's word; how many the
+    /// kernel woke (0 on an error).
+    pub(crate) fn wake_all(&self) -> u64 {
+        // SAFETY: FUTEX_WAKE only uses the address as a key (an unmapped
+        // one fails with EFAULT); the op has the waiter's private flag, so
+        // the key is the one it sleeps on.
+        let n = unsafe { libc::syscall(libc::SYS_futex, self.uaddr as usize, libc::FUTEX_WAKE | self.private_flag, i32::MAX) };
+        n.max(0) as u64
+    }
+}
+
 /// Reads `/proc/self/task/<tid>/syscall`: "nr a0 .. a5 sp pc" while the
 /// task is blocked in a system call.
 pub(crate) fn futex_wait_of(tid: u32) -> Option<FutexWait> {

@@ -91,14 +91,9 @@ fn look_at_task(tid: u32, exiting: u64) -> u64 {
         abandoned::release(&w, exiting);
         return 0;
     }
-    // SAFETY: FUTEX_WAKE only uses the address as a key (an unmapped one
-    // fails with EFAULT); the op has the waiter's private flag, so the
-    // key is the one it sleeps on.
-    let n = unsafe { libc::syscall(libc::SYS_futex, w.uaddr as usize, libc::FUTEX_WAKE | w.private_flag, i32::MAX) };
+    let n = w.wake_all();
     if n > 0 {
         trace!(1, "thread exit: task {} slept on the free Lisp mutex word {:#x}: {} sleeper(s) woken (REWAKE)", tid, w.uaddr, n);
-        n as u64
-    } else {
-        0
     }
+    n
 }
