@@ -266,11 +266,12 @@ struct sbthread_stats {
    */
   uint64_t threads_live;
   /*
-   Thread blocks kept for reuse now.
+   Thread blocks kept for reuse now, as their thread left them (the
+   warm tier; the cold one: `blocks_cached_cold`).
    */
   uint64_t blocks_cached;
   /*
-   Bound of the block cache.
+   Bound of the block cache (its warm tier).
    */
   uint64_t block_cache_limit;
   /*
@@ -398,6 +399,17 @@ struct sbthread_stats {
    without a stop signal (host mode with the resume wake, the default).
    */
   uint64_t resumes_taken_back;
+  /*
+   Thread blocks in the block cache's cold tier now: blocks whose
+   thread gave its memory back while it waited to be reaped, kept for
+   their address space when the warm bound (`blocks_cached`) is full.
+   */
+  uint64_t blocks_cached_cold;
+  /*
+   Bound of the cold tier (`SBTHREAD_BLOCK_CACHE_COLD`, default 128;
+   0 while the block cache is off).
+   */
+  uint64_t cold_block_cache_limit;
 };
 
 /*
@@ -726,9 +738,10 @@ int sbthread_scan_roots(sbthread_roots_visitor visit, void *arg);
 int sbthread_stats(struct sbthread_stats *out);
 
 /*
- Sets how many reaped thread blocks are kept for reuse (0 disables the
- cache; at most 256). Returns the previous bound. Blocks beyond the new
- bound are unmapped at once.
+ Sets how many reaped thread blocks are kept for reuse as they are (the
+ warm tier; at most 256); 0 disables the cache, its cold tier too
+ (`SBTHREAD_BLOCK_CACHE_COLD`). Returns the previous bound. Blocks beyond
+ the new bound are unmapped at once.
 
  # Safety
  No preconditions.

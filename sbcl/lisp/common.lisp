@@ -29,7 +29,8 @@
     :stop-signals-by-stopper :stop-signals-by-helpers :interrupts-discarded :stop-backoffs
     :stop-adoptions :stop-counted-in-regions :region-leaves-waited :resume-signals :resume-wakes
     :stale-stop-signals :mutex-rewakes :gc-triggers-held
-    :mutexes-given-back :resumes-taken-back)
+    :mutexes-given-back :resumes-taken-back :blocks-cached-cold
+    :cold-block-cache-limit)
   "The words of libsbthread's struct sbthread_stats, in the header's order
 (sbcl/run_tests.py checks this list against include/sbthread.h before it
 runs a file).")

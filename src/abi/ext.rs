@@ -359,15 +359,18 @@ pub unsafe extern "C" fn sbthread_stats(out: *mut SbthreadStats) -> c_int {
         gc_triggers_held: stats::GC_TRIGGERS_HELD.get(),
         mutexes_given_back: stats::MUTEXES_GIVEN_BACK.get(),
         resumes_taken_back: stats::RESUMES_TAKEN_BACK.get(),
+        blocks_cached_cold: block_cache::cold_len() as u64,
+        cold_block_cache_limit: block_cache::cold_limit() as u64,
     };
     // SAFETY: `out` is non-NULL and writable (contract).
     unsafe { out.write(s) };
     0
 }
 
-/// Sets how many reaped thread blocks are kept for reuse (0 disables the
-/// cache; at most 256). Returns the previous bound. Blocks beyond the new
-/// bound are unmapped at once.
+/// Sets how many reaped thread blocks are kept for reuse as they are (the
+/// warm tier; at most 256); 0 disables the cache, its cold tier too
+/// (`SBTHREAD_BLOCK_CACHE_COLD`). Returns the previous bound. Blocks beyond
+/// the new bound are unmapped at once.
 ///
 /// # Safety
 /// No preconditions.

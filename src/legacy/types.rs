@@ -193,9 +193,10 @@ pub struct SbthreadStats {
     pub threads_reaped: u64,
     /// Threads on `all_threads` now.
     pub threads_live: u64,
-    /// Thread blocks kept for reuse now.
+    /// Thread blocks kept for reuse now, as their thread left them (the
+    /// warm tier; the cold one: `blocks_cached_cold`).
     pub blocks_cached: u64,
-    /// Bound of the block cache.
+    /// Bound of the block cache (its warm tier).
     pub block_cache_limit: u64,
     /// Completed `gc_stop_the_world` calls.
     pub stops: u64,
@@ -274,6 +275,13 @@ pub struct SbthreadStats {
     /// their thread had left its resume wait: the thread stayed suspended,
     /// without a stop signal (host mode with the resume wake, the default).
     pub resumes_taken_back: u64,
+    /// Thread blocks in the block cache's cold tier now: blocks whose
+    /// thread gave its memory back while it waited to be reaped, kept for
+    /// their address space when the warm bound (`blocks_cached`) is full.
+    pub blocks_cached_cold: u64,
+    /// Bound of the cold tier (`SBTHREAD_BLOCK_CACHE_COLD`, default 128;
+    /// 0 while the block cache is off).
+    pub cold_block_cache_limit: u64,
 }
 
 /// The function `sbthread_do_blocking` runs inside a blocking region, with

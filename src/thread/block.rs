@@ -281,7 +281,9 @@ impl Block {
     }
 
     /// Returns the block, with the thread's `interrupt_data` mapping (or
-    /// NULL), to the cache; unmaps both when the cache is full. A block
+    /// NULL), to the cache (a block whose thread gave its memory back to
+    /// the cold tier when the warm one is full); unmaps both when the
+    /// cache is full. A block
     /// its thread made holes in is never cached: only what is left of it
     /// is unmapped.
     pub(crate) fn release(self, interrupt_data: *mut u8) {
@@ -293,7 +295,11 @@ impl Block {
             return;
         }
         p.spare_interrupt_data.store(interrupt_data as usize, Ordering::Relaxed);
-        if let Err(base) = crate::thread::block_cache::put(self.base) {
+        let Err(base) = crate::thread::block_cache::put(self.base) else { return };
+        // Given back: a page or two resident, only its address space to
+        // keep, which an address-space limit would count.
+        let cold = p.given_back.load(Ordering::Relaxed) != 0 && !crate::thread::dormant::address_space_limited();
+        if !cold || crate::thread::block_cache::put_cold(base).is_err() {
             unmap(base);
         }
     }

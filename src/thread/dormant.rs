@@ -204,9 +204,11 @@ pub(crate) fn worth_giving_back() -> bool {
 /// when the process has an address-space limit, which the program may set
 /// at any time (so it is read each time).
 fn unmapping() -> bool {
-    if MODE.load(Ordering::Relaxed) == UNMAP {
-        return true;
-    }
+    MODE.load(Ordering::Relaxed) == UNMAP || address_space_limited()
+}
+
+/// Whether the process has an address-space limit (`RLIMIT_AS`) now.
+pub(crate) fn address_space_limited() -> bool {
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit writes into a valid rlimit.
     unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut lim) == 0 && lim.rlim_cur != libc::RLIM_INFINITY }
@@ -330,6 +332,12 @@ fn give_back_batch(me: ThreadRef) {
     add_ranges(&mut r, me, false);
     let start = me.block_start() as usize;
     discard(&mut r, start + page, start + CONTROL_STACK_SIZE, None);
+    for &v in taken[..n].iter().chain(&[me.as_ptr() as u64]) {
+        // SAFETY: `me`'s own struct, or a claimed one (as below).
+        if let Some(th) = unsafe { ThreadRef::new(v as *mut Thread) } {
+            th.private().given_back.store(1, Ordering::Relaxed);
+        }
+    }
     if DEAD_WAITING.load(Ordering::Relaxed) > GUARD_AFTER {
         for &v in taken[..n].iter().chain(&[me.as_ptr() as u64]) {
             // SAFETY: `me`'s own struct, or a claimed one (as above).

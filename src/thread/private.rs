@@ -108,6 +108,12 @@ pub(crate) struct Private {
     /// (`dormant.rs`): its frame then; below it, the control stack is
     /// garbage once the pthread has exited.
     pub(crate) exit_frame: AtomicUsize,
+    /// 1 once the thread's memory was given back while it waited to be
+    /// reaped (`dormant.rs`, a batch): its block may then go to the block
+    /// cache's cold tier. Written before the pthread exits or, by another
+    /// dying thread, before the batch lets go of it; read by the reaper
+    /// after the join and `dormant::forget`.
+    pub(crate) given_back: AtomicU32,
 }
 
 /// The general register (a `ucontext_t` `gregs` index) each word of
@@ -139,6 +145,7 @@ pub(crate) fn init_private(p: &Private) {
         &p.adopted,
         &p.region_depth,
         &p.holes,
+        &p.given_back,
     ] {
         w.store(0, Ordering::Relaxed);
     }
