@@ -7,7 +7,9 @@
  *
  *   create K            create + wait DEAD + reap, K times, sequential
  *   create2 K           the same from 2 concurrent creator threads
- *   stw N blocked|busy R  R stop/start round trips with N other threads
+ *   stw N blocked|busy R [GAP]  R stop/start round trips with N other
+ *                       threads; GAP µs of pause after each (untimed), so
+ *                       that the resumed threads run before the next stop
  *   irq-latency busy|sleep K   interrupt_thread -> function running
  *   irq-throughput SENDERS K   interrupts/s to one busy target
  *   memory K            mapped/resident bytes per live thread, after reap
@@ -145,7 +147,7 @@ static uint64_t thread_cpu_ns(void)
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-static int bench_stw(long n, int is_busy, long rounds)
+static int bench_stw(long n, int is_busy, long rounds, long gap_us)
 {
     CHECK(pipe(stw_pipe) == 0);
     struct thread **ths = calloc((size_t)n, sizeof *ths);
@@ -173,6 +175,8 @@ static int bench_stw(long n, int is_busy, long rounds)
         gc_stop_the_world();
         gc_start_the_world();
         s[r] = (double)(now() - t0) / 1000.0;
+        if (gap_us)
+            harness_sleep_us(gap_us);
     }
     double wall = (double)(now() - wall0) / 1000.0;
     double cpu = thread_cpu_us() - cpu0;
@@ -189,18 +193,20 @@ static int bench_stw(long n, int is_busy, long rounds)
         gc_start_the_world();
         stop_cpu += c1 - c0;
         stop_wall += w1 - w0;
+        if (gap_us)
+            harness_sleep_us(gap_us);
     }
     char extra[512];
     snprintf(extra, sizeof extra,
              "\"kind\": \"%s\", \"stopper_cpu_us\": %.1f, \"wall_us\": %.1f, "
              "\"stop_mean_us\": %.1f, \"wait_mean_us\": %.1f, \"in_stop_cpu_us\": %.1f, \"in_stop_wall_us\": %.1f, "
-             "\"signals_by_stopper\": %llu, \"signals_by_helpers\": %llu",
+             "\"signals_by_stopper\": %llu, \"signals_by_helpers\": %llu, \"gap_us\": %ld",
              is_busy ? "busy" : "blocked", cpu, wall,
              (double)(st1.stop_latency_mean_ns * st1.stops - st0.stop_latency_mean_ns * st0.stops) / 1000.0 / (double)rounds,
              (double)(st1.stop_wait_ns - st0.stop_wait_ns) / 1000.0 / (double)rounds, (double)stop_cpu / 1000.0,
              (double)stop_wall / 1000.0,
              (unsigned long long)(st1.stop_signals_by_stopper - st0.stop_signals_by_stopper),
-             (unsigned long long)(st1.stop_signals_by_helpers - st0.stop_signals_by_helpers));
+             (unsigned long long)(st1.stop_signals_by_helpers - st0.stop_signals_by_helpers), gap_us);
     emit("stw", n, s, rounds, extra);
     __atomic_store_n(&stw_done, 1, __ATOMIC_RELAXED);
     for (long i = 0; i < n; i++)
@@ -375,10 +381,11 @@ static int bench_memory(long k)
            "\"resident_per_thread_kb\": %.1f, \"cached_blocks\": %lu, \"mapped_after_reap_kb\": %ld, "
            "\"resident_after_reap_kb\": %ld, \"mapped_after_cache_off_kb\": %ld, "
            "\"resident_after_cache_off_kb\": %ld, \"dead_resident_per_thread_kb\": %.1f, "
-           "\"dead_maps_per_thread\": %.2f}\n",
+           "\"dead_maps_per_thread\": %.2f, \"cached_cold_blocks\": %lu}\n",
            mode(), k, (double)(s1 - s0) / (double)k, (double)(r1 - r0) / (double)k,
            (unsigned long)st.blocks_cached, s2 - s0, r2 - r0, s3 - s0, r3 - r0,
-           (double)(r5 - r4) / (double)k, (double)(maps5 - maps4) / (double)k);
+           (double)(r5 - r4) / (double)k, (double)(maps5 - maps4) / (double)k,
+           (unsigned long)st.blocks_cached_cold);
     free(ths);
     return 0;
 }
@@ -396,7 +403,8 @@ int test_main(int argc, char **argv)
     if (!strcmp(what, "create2"))
         return bench_create(a ? a : 1000, 2);
     if (!strcmp(what, "stw"))
-        return bench_stw(a, argc > 3 && !strcmp(argv[3], "busy"), argc > 4 ? atol(argv[4]) : 100);
+        return bench_stw(a, argc > 3 && !strcmp(argv[3], "busy"), argc > 4 ? atol(argv[4]) : 100,
+                         argc > 5 ? atol(argv[5]) : 0);
     if (!strcmp(what, "irq-latency"))
         return bench_irq_latency(argc > 2 && !strcmp(argv[2], "busy"), argc > 3 ? atol(argv[3]) : 1000);
     if (!strcmp(what, "irq-throughput"))

@@ -42,6 +42,16 @@ def rounds(n, kind):
     return max(3, r // 4) if QUICK else r
 
 
+# Spaced stop-the-world: blocked threads, a pause after each round trip.
+SPACED_NS = (16, 64, 256)
+SPACED_GAP_US = 5000
+
+
+def spaced_rounds(n):
+    r = {16: 100, 64: 60, 256: 30}[n]
+    return max(3, r // 4) if QUICK else r
+
+
 def run(binary, *args):
     env = dict(os.environ, SBTHREAD_TEST_TIMEOUT="900")
     out = subprocess.run([binary, *map(str, args)], capture_output=True, text=True, env=env, timeout=1200)
@@ -83,7 +93,10 @@ def summary(runs):
     # The median of the runs' medians: a run disturbed as a whole (this is
     # a virtual machine with neighbours) moves it less than pooling would.
     d = {"median": statistics.median(statistics.median(r["samples"]) for r in runs),
-         "pooled_median": statistics.median(samples), "p99": pct(samples, 0.99), "count": len(samples)}
+         "pooled_median": statistics.median(samples), "p99": pct(samples, 0.99), "count": len(samples),
+         # in the order the runs were made: with collect_interleaved, the
+         # i-th of two configurations ran in the same round
+         "run_medians": [statistics.median(r["samples"]) for r in runs]}
     for key in ("stopper_cpu_us", "wall_us", "in_stop_cpu_us", "in_stop_wall_us",
                 "signals_by_stopper", "signals_by_helpers"):
         if key in runs[0]:
@@ -251,6 +264,19 @@ def main():
                 key, r["floor"]["median"], r["standalone"]["median"], r["host"]["median"],
                 r["original"]["median"]), flush=True)
 
+    # The same blocked threads with a pause after each round trip, so that
+    # the threads a start resumed run (back into read()) before the next
+    # stop: back to back, host mode takes back the resumes its threads
+    # have not yet seen (src/world/resume.rs), which a program whose
+    # threads run between collections does not get.
+    for n in SPACED_NS:
+        args = (n, "blocked", spaced_rounds(n), SPACED_GAP_US)
+        r = collect_interleaved({"floor": (floor, ("stw",) + args), "original": (floor, ("orig-stw",) + args),
+                                 "host": (lib["host"], ("stw",) + args)})
+        res["stw"]["spaced/%d" % n] = r
+        print("stw %-12s floor %9.1f  host %9.1f  original %9.1f us" % (
+            "spaced/%d" % n, r["floor"]["median"], r["host"]["median"], r["original"]["median"]), flush=True)
+
     kirq = 300 if QUICK else 1000
     for kind in ("busy", "sleep"):
         res["irq"][kind] = collect_interleaved(
@@ -265,11 +291,82 @@ def main():
     res["bdwgc"] = bench_bdwgc(bdir, "make bench")
 
     res["meta"] = machine()
+    previous = os.path.join(ROOT, "bench", "results.json")
+    if os.path.exists(previous):
+        with open(previous) as f:
+            old = json.load(f)
+        res["previous"] = {"date": old.get("meta", {}).get("date", "?"), "ratios": standalone_ratios(old)}
     with open(os.path.join(ROOT, "bench", "results.json"), "w") as f:
         json.dump(res, f, indent=1)
     write_svg(res)
     write_markdown(res)
     print("wrote BENCHMARKS.md, bench/results.json, bench/stw.svg")
+
+
+def standalone_ratios(res):
+    """The standalone figures that the targets judge, each as a ratio to
+    its floor measured in the same rounds: name -> (ratio, band, floor),
+    where the band is the spread of the per-round ratios (largest /
+    smallest - 1), or None where the runs' medians were not kept, and floor
+    the floor's own median."""
+    def one(a, b):
+        ratio = a["median"] / b["median"]
+        ra, rb = a.get("run_medians"), b.get("run_medians")
+        band = None
+        if ra and rb and len(ra) == len(rb) and len(ra) > 1:
+            per_round = [x / y for x, y in zip(ra, rb)]
+            band = max(per_round) / min(per_round) - 1
+        return [ratio, band, b["median"]]
+    out = {"create + reap ÷ pthread, 1 creator": one(res["create"]["standalone"], res["create"]["floor"]),
+           "create + reap ÷ pthread, 2 creators": one(res["create"]["standalone2"], res["create"]["floor2"])}
+    for n in NS:
+        out["stop + start ÷ floor, %d blocked" % n] = one(res["stw"]["blocked/%d" % n]["standalone"],
+                                                         res["stw"]["blocked/%d" % n]["floor"])
+    for kind in ("busy", "sleep"):
+        out["interrupt latency ÷ pthread_kill, %s target" % kind] = one(res["irq"][kind]["standalone"],
+                                                                       res["irq"][kind]["floor"])
+    return out
+
+
+def previous_markdown(res):
+    """Standalone figures against the previous make bench: whether each
+    moved by more than this run's own round-to-round spread."""
+    prev = res.get("previous")
+    if not prev:
+        return []
+    now = standalone_ratios(res)
+    lines = ["", "### Standalone figures against the previous run", "",
+             "Each figure is the library's median ÷ its floor's, the two measured in the same rounds"
+             " (taking turns), which cancels most of the machine's drift. Its noise band is this run's"
+             " own spread of that ratio from round to round (the largest per-round ratio ÷ the smallest,"
+             " minus 1): a change smaller than the band is within what rerunning the same build shows."
+             " This machine also changes regime between runs minutes apart (a floor twice as fast"
+             " or as slow as in the run before, for a whole run): where the floor itself moved by"
+             " more than the band, the two runs are not compared. Previous run: %s"
+             " (bench/results.json before this run)." % prev["date"], "",
+             "| figure | previous | this run | band | floor, previous → this run (µs) | |",
+             "|---|---:|---:|---:|---:|---|"]
+    for name, (ratio, band, floor) in now.items():
+        old = prev["ratios"].get(name)
+        if not old:
+            continue
+        change = ratio / old[0] - 1
+        old_floor = old[2] if len(old) > 2 else None
+        floor_moved = old_floor and band is not None and abs(floor / old_floor - 1) > band
+        if band is None:
+            verdict = "no band"
+        elif floor_moved:
+            verdict = "not compared: the floor moved %+.0f%%" % (100 * (floor / old_floor - 1))
+        elif change > band:
+            verdict = "**worse beyond the band**"
+        elif change < -band:
+            verdict = "better beyond the band"
+        else:
+            verdict = "unchanged (within the band)"
+        lines.append("| %s | %.2f× | %.2f× | ±%s | %s | %s |" % (
+            name, old[0], ratio, "—" if band is None else "%.0f%%" % (100 * band),
+            "—" if old_floor is None else "%.1f → %.1f" % (old_floor, floor), verdict))
+    return lines + [""]
 
 
 def machine():
@@ -586,11 +683,16 @@ def write_markdown(res):
             ok(max(share[i] for i in big) <= 0.10)),
         "| host mode no slower than the 0.9.4.1 algorithm (blocked, N = 1…256) | %s | %s |" % (
             " / ".join("%.2f×" % r for r in host_vs_orig), ok(max(host_vs_orig) <= 1.1)),
-        "| host mode ≤ 0.8× the 0.9.4.1 algorithm (blocked, N = %s; issue 20) | %s | %s |" % (
+        "| host mode ≤ 0.8× the 0.9.4.1 algorithm (blocked, N = %s; issue 20), back to back | %s | %s |" % (
             ", ".join(str(n) for n in NS if n >= 16),
             " / ".join("%.2f×" % r for n, r in zip(NS, host_vs_orig) if n >= 16),
             ok(max(r for n, r in zip(NS, host_vs_orig) if n >= 16) <= 0.8)),
     ]
+    if "spaced/%d" % SPACED_NS[0] in res["stw"]:
+        spaced = [res["stw"]["spaced/%d" % n]["host"]["median"] / res["stw"]["spaced/%d" % n]["original"]["median"]
+                  for n in SPACED_NS]
+        lines.append("| … the same with the threads running between stops (%d ms apart; section 2) | %s | %s |" % (
+            SPACED_GAP_US // 1000, " / ".join("%.2f×" % r for r in spaced), ok(max(spaced) <= 0.8)))
     lines += bdwgc_target_rows(res)
     lines += region_target_rows(res)
     lines += [
@@ -613,6 +715,9 @@ def write_markdown(res):
             " / ".join("%.0f%%" % (100 * x) for x in share[:3]),
             " / ".join("%.0f%%" % (100 * x) for x in share_floor[:3])),
         "",
+    ]
+    lines += previous_markdown(res)
+    lines += [
         "## 1. Create + reap (µs per thread)",
         "",
         "`create_thread` of a thread that returns at once, `sbthread_wait_dead`, `reap_dead_thread`;"
@@ -661,6 +766,23 @@ def write_markdown(res):
                 100 * r["standalone"]["helper_signal_fraction"],
                 r["standalone"].get("stopper_cpu_per_round_us", 0), r["host"].get("stopper_cpu_per_round_us", 0),
                 r["original"].get("stopper_cpu_per_round_us", 0)))
+    if "spaced/%d" % SPACED_NS[0] in res["stw"]:
+        lines += ["", "**Threads running between stops.** Back to back, a stop begins microseconds after the"
+                  " start before it, when most threads the start resumed have not run yet: host mode then"
+                  " takes back their resumes (`src/world/resume.rs`), and they stay suspended, with no"
+                  " wake-up, no stop signal and no return to sleep, which is most of the host figures"
+                  " above. Here the stopper pauses %d ms (untimed) after each round trip, so that every"
+                  " resumed thread is back in `read()` before the next stop (%s rounds per run, %d runs"
+                  " each, taking turns):" % (SPACED_GAP_US // 1000,
+                                             " / ".join(str(spaced_rounds(n)) for n in SPACED_NS), m["reps"]), "",
+                  "| threads | host p50 / p99 | original p50 / p99 | floor p50 / p99 | host ÷ original | floor ÷ original |",
+                  "|---:|---:|---:|---:|---:|---:|"]
+        for n in SPACED_NS:
+            r = res["stw"]["spaced/%d" % n]
+            lines.append("| %d | %.0f / %.0f | %.0f / %.0f | %.0f / %.0f | %.2f× | %.2f× |" % (
+                n, r["host"]["median"], r["host"]["p99"], r["original"]["median"], r["original"]["p99"],
+                r["floor"]["median"], r["floor"]["p99"], r["host"]["median"] / r["original"]["median"],
+                r["floor"]["median"] / r["original"]["median"]))
     lines += ["", "## 3. Interrupts", "",
               "Latency: from `interrupt_thread` to the function running in the target (which records"
               " the time and posts a semaphore); floor: `pthread_kill` to the handler running.", "",
@@ -690,12 +812,16 @@ def write_markdown(res):
               "|---|---:|---:|---:|---:|---:|---:|"]
     for mname in ("standalone", "host"):
         mm = res["memory"][mname]
-        lines.append("| %s | %.0f KiB | %.0f KiB | %d | %d KiB | %d KiB | %d KiB |" % (
-            mname, mm["mapped_per_thread_kb"], mm["resident_per_thread_kb"], mm["cached_blocks"],
+        lines.append("| %s | %.0f KiB | %.0f KiB | %s | %d KiB | %d KiB | %d KiB |" % (
+            mname, mm["mapped_per_thread_kb"], mm["resident_per_thread_kb"],
+            "%d + %d cold" % (mm["cached_blocks"], mm["cached_cold_blocks"]) if "cached_cold_blocks" in mm
+            else "%d" % mm["cached_blocks"],
             mm["mapped_after_reap_kb"], mm["resident_after_reap_kb"], mm["mapped_after_cache_off_kb"]))
-    lines += ["", "After reaping, what stays mapped is exactly the block cache (default bound 4 blocks);"
-              " with the cache off (`sbthread_set_block_cache_limit(0)`) the process is back to its"
-              " baseline.", ""]
+    lines += ["", "After reaping, what stays mapped is exactly the block cache: up to 4 blocks as their"
+              " threads left them, and the cold blocks of threads that had given their memory back (here"
+              " threads that died while more than 4 others waited to be reaped), which keep their address"
+              " space and a page or two of memory (`src/thread/block_cache.rs`); with the cache off"
+              " (`sbthread_set_block_cache_limit(0)`) the process is back to its baseline.", ""]
     lines += ["Dead but not yet reaped (0.9.4.1 reaps only from a finalizer after a GC): 32 threads"
               " that used 64 KiB of stack each end and stay registered. Once its function has"
               " returned a thread gives back its stacks, the TLS area past its first page, its"

@@ -5,6 +5,8 @@
  *
  *   create K               pthread_create (preallocated 2 MiB stack) + join
  *   create2 K              the same from 2 concurrent creator threads
+ *   (stw and orig-stw take an optional 5th argument GAP: µs of untimed
+ *   pause after each round trip, so that the resumed threads run first)
  *   stw N blocked|busy R   signal all N, each acks (last one futex-wakes the
  *                          stopper), resume with one futex broadcast
  *   orig-stw N blocked|busy R  the 0.9.4.1 algorithm, translated directly:
@@ -241,7 +243,7 @@ static void stw_start(pthread_t *ts, long n, int original)
     }
 }
 
-static int floor_stw(long n, int busy, long rounds, int original)
+static int floor_stw(long n, int busy, long rounds, int original, long gap_us)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -283,6 +285,8 @@ static int floor_stw(long n, int busy, long rounds, int original)
         stw_stop(ts, n, original);
         stw_start(ts, n, original);
         s[r] = (double)(now() - t0) / 1000.0;
+        if (gap_us)
+            usleep((useconds_t)gap_us);
     }
     double wall = (double)(now() - wall0) / 1000.0;
     double cpu = thread_cpu_us() - cpu0;
@@ -295,12 +299,14 @@ static int floor_stw(long n, int busy, long rounds, int original)
         stw_start(ts, n, original);
         stop_cpu += c1 - c0;
         stop_wall += w1 - w0;
+        if (gap_us)
+            usleep((useconds_t)gap_us);
     }
     char extra[256];
     snprintf(extra, sizeof extra,
              "\"kind\": \"%s\", \"stopper_cpu_us\": %.1f, \"wall_us\": %.1f, \"in_stop_cpu_us\": %.1f, "
-             "\"in_stop_wall_us\": %.1f",
-             busy ? "busy" : "blocked", cpu, wall, (double)stop_cpu / 1000.0, (double)stop_wall / 1000.0);
+             "\"in_stop_wall_us\": %.1f, \"gap_us\": %ld",
+             busy ? "busy" : "blocked", cpu, wall, (double)stop_cpu / 1000.0, (double)stop_wall / 1000.0, gap_us);
     emit(original ? "orig_stw" : "stw", n, s, rounds, extra);
     done = 1;
     for (long i = 0; i < n; i++)
@@ -412,7 +418,7 @@ int main(int argc, char **argv)
         return floor_create(a ? a : 1000, 2);
     if (!strcmp(w, "stw") || !strcmp(w, "orig-stw"))
         return floor_stw(a, argc > 3 && !strcmp(argv[3], "busy"), argc > 4 ? atol(argv[4]) : 100,
-                         !strcmp(w, "orig-stw"));
+                         !strcmp(w, "orig-stw"), argc > 5 ? atol(argv[5]) : 0);
     if (!strcmp(w, "irq-latency"))
         return floor_irq(argc > 2 && !strcmp(argv[2], "busy"), argc > 3 ? atol(argv[3]) : 1000);
     if (!strcmp(w, "futex"))
