@@ -238,6 +238,14 @@ fn unmap_around_holes(base: *mut u8, holes: u32, interrupt_data: *mut u8) {
     }
 }
 
+/// Whether the process has an address-space limit (`RLIMIT_AS`) now: a
+/// program may set one at any time, so it is read each time.
+pub(crate) fn address_space_limited() -> bool {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into a valid rlimit.
+    unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut lim) == 0 && lim.rlim_cur != libc::RLIM_INFINITY }
+}
+
 /// A mapped block, not (or no longer) owned by a thread.
 pub(crate) struct Block {
     base: *mut u8,
@@ -298,7 +306,7 @@ impl Block {
         let Err(base) = crate::thread::block_cache::put(self.base) else { return };
         // Given back: a page or two resident, only its address space to
         // keep, which an address-space limit would count.
-        let cold = p.given_back.load(Ordering::Relaxed) != 0 && !crate::thread::dormant::address_space_limited();
+        let cold = p.given_back.load(Ordering::Relaxed) != 0 && !address_space_limited();
         if !cold || crate::thread::block_cache::put_cold(base).is_err() {
             unmap(base);
         }

@@ -204,14 +204,7 @@ pub(crate) fn worth_giving_back() -> bool {
 /// when the process has an address-space limit, which the program may set
 /// at any time (so it is read each time).
 fn unmapping() -> bool {
-    MODE.load(Ordering::Relaxed) == UNMAP || address_space_limited()
-}
-
-/// Whether the process has an address-space limit (`RLIMIT_AS`) now.
-pub(crate) fn address_space_limited() -> bool {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit writes into a valid rlimit.
-    unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut lim) == 0 && lim.rlim_cur != libc::RLIM_INFINITY }
+    MODE.load(Ordering::Relaxed) == UNMAP || block::address_space_limited()
 }
 
 /// Waiting threads that make a dying thread give back theirs with its
