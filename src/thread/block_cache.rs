@@ -63,8 +63,17 @@ impl Tier {
     }
 
     fn put(&self, base: *mut u8) -> Result<(), *mut u8> {
-        for slot in &self.slots[..self.limit.load(Ordering::Acquire)] {
-            if slot.compare_exchange(0, base as usize, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+        for (i, slot) in self.slots[..self.limit.load(Ordering::SeqCst)].iter().enumerate() {
+            if slot.compare_exchange(0, base as usize, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
+                // A bound lowered meanwhile (`set_limit`: the bound, then
+                // the slots past it; all SeqCst, so one of the two sees
+                // the other) may have drained the slot, and handed the
+                // block to `unmap`, or not yet: then the block comes back.
+                if i >= self.limit.load(Ordering::SeqCst)
+                    && slot.compare_exchange(base as usize, 0, Ordering::SeqCst, Ordering::Relaxed).is_ok()
+                {
+                    return Err(base);
+                }
                 return Ok(());
             }
         }
@@ -73,9 +82,9 @@ impl Tier {
 
     /// Sets the bound; hands the blocks beyond it to `unmap`.
     fn set_limit(&self, n: usize, unmap: &mut impl FnMut(*mut u8)) -> usize {
-        let old = self.limit.swap(n, Ordering::AcqRel);
+        let old = self.limit.swap(n, Ordering::SeqCst);
         for slot in &self.slots[n..] {
-            let base = slot.swap(0, Ordering::AcqRel);
+            let base = slot.swap(0, Ordering::SeqCst);
             if base != 0 {
                 unmap(base as *mut u8);
             }
