@@ -17,9 +17,7 @@
 #define _GNU_SOURCE
 #include "harness.h"
 
-#include <errno.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,7 +26,6 @@
  * word past the TLS area's first page. */
 enum { N = 48, WARM = 4, BATCH = 8, TLS_WORD = 600, DEFAULT_COLD = 128 };
 
-static long page;
 static volatile int hold;
 static volatile int guard_protected[N];
 static volatile lispobj tls_seen[N];
@@ -49,29 +46,6 @@ static uintptr_t work(void *arg)
     return (uintptr_t)deep[512];
 }
 
-static size_t block_bytes(struct thread *th)
-{
-    return (size_t)((char *)th - (char *)th->control_stack_start) + (size_t)dynamic_values_bytes;
-}
-
-/* Resident pages of the block of th, or -1 if it is no longer mapped. */
-static int resident_pages(void *start, size_t bytes)
-{
-    size_t n = bytes / (size_t)page;
-    unsigned char *v = malloc(n);
-    CHECK(v != NULL);
-    if (mincore(start, bytes, v) != 0) {
-        CHECK_EQ(errno, ENOMEM);
-        free(v);
-        return -1;
-    }
-    int r = 0;
-    for (size_t i = 0; i < n; i++)
-        r += v[i] & 1;
-    free(v);
-    return r;
-}
-
 /* Starts N threads that return at once and waits until each is DEAD,
  * none reaped; then until the give-back shows (at most BATCH - 1 blocks
  * plus the first WARM keep more than 3 resident pages). Sets light[i] if
@@ -82,7 +56,7 @@ static void die_unreaped(struct thread **th, void **start, size_t *bytes, int *l
         th[i] = harness_spawn(work, (void *)i);
     for (int i = 0; i < N; i++)
         sbthread_wait_dead(th[i]);
-    *bytes = block_bytes(th[0]);
+    *bytes = harness_block_bytes(th[0]);
     for (int i = 0; i < N; i++) {
         start[i] = th[i]->control_stack_start;
         light[i] = 0;
@@ -93,7 +67,7 @@ static void die_unreaped(struct thread **th, void **start, size_t *bytes, int *l
     for (int tries = 0; tries < 1000 && heavy > WARM + BATCH - 1; tries++) {
         heavy = 0;
         for (int i = 0; i < N; i++) {
-            light[i] = resident_pages(start[i], *bytes) <= 3;
+            light[i] = harness_resident_pages(start[i], *bytes) <= 3;
             heavy += !light[i];
         }
         if (heavy > WARM + BATCH - 1)
@@ -150,7 +124,6 @@ static int in_set(void *p, void **set, int n)
 
 int test_main(int argc, char **argv)
 {
-    page = sysconf(_SC_PAGESIZE);
     if (argc > 1 && !strcmp(argv[1], "limit"))
         return limit_then_reap();
     if (argc > 1 && !strcmp(argv[1], "nocold"))
@@ -193,7 +166,7 @@ int test_main(int argc, char **argv)
     int mapped = 0, heavy = 0;
     if (!harness_under_tool()) {
         for (int i = 0; i < N; i++) {
-            int r = resident_pages(start[i], bytes);
+            int r = harness_resident_pages(start[i], bytes);
             if (r >= 0)
                 cached[mapped++] = start[i];
             heavy += r > 3;

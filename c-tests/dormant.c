@@ -73,18 +73,12 @@ static uintptr_t busy(void *arg)
     return (uintptr_t)deep[DEEP - 512];
 }
 
-/* Resident pages of the thread's block: its mapping from control_stack_start
- * to the end of the TLS area's neighbourhood (the whole block). */
+/* Resident pages of the thread's block (which stays mapped until it is
+ * reaped). */
 static int resident_pages(struct thread *th, size_t bytes)
 {
-    size_t n = bytes / (size_t)page;
-    unsigned char *v = malloc(n);
-    CHECK(v != NULL);
-    CHECK_EQ(mincore(th->control_stack_start, bytes, v), 0);
-    int r = 0;
-    for (size_t i = 0; i < n; i++)
-        r += v[i] & 1;
-    free(v);
+    int r = harness_resident_pages(th->control_stack_start, bytes);
+    CHECK(r >= 0);
     return r;
 }
 
@@ -309,7 +303,7 @@ static int keeps_memory(void)
     struct thread *t = harness_spawn(busy, (void *)0L);
     sbthread_wait_dead(t);
     harness_sleep_us(50000); /* its pthread leaves; a kept block only stays as it is */
-    size_t block = (size_t)((char *)t - (char *)t->control_stack_start) + (size_t)dynamic_values_bytes;
+    size_t block = harness_block_bytes(t);
     int r = resident_pages(t, block);
     int w = guard_writable(t);
     reap_dead_thread(t);
@@ -364,7 +358,7 @@ int test_main(int argc, char **argv)
     for (int i = 0; i < FEW; i++)
         sbthread_wait_dead(th[i]);
     if (!harness_under_tool()) {
-        size_t blk = (size_t)((char *)th[0] - (char *)th[0]->control_stack_start) + (size_t)dynamic_values_bytes;
+        size_t blk = harness_block_bytes(th[0]);
         CHECK(kept_memory(th, FEW, blk) <= BATCH - 1);
         for (int i = 0; i < FEW; i++)
             CHECK_EQ(guard_writable(th[i]), 0);
@@ -379,7 +373,7 @@ int test_main(int argc, char **argv)
     }
     /* A thread gives back its memory after it is DEAD, on its way out of
      * its pthread: wait (bounded) until each block shows it. */
-    size_t block = (size_t)((char *)th[0] - (char *)th[0]->control_stack_start) + (size_t)dynamic_values_bytes;
+    size_t block = harness_block_bytes(th[0]);
     for (int i = 0; i < N; i++) {
         CHECK(th[i]->state == SBTHREAD_STATE_DEAD);
         CHECK(th[i]->SBTHREAD_THIS == th[i]); /* the struct (TLS page 0) is intact */

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -266,6 +267,28 @@ int harness_mapping_writable(const void *addr)
     }
     fclose(f);
     return w;
+}
+
+size_t harness_block_bytes(struct thread *th)
+{
+    return (size_t)((char *)th - (char *)th->control_stack_start) + (size_t)dynamic_values_bytes;
+}
+
+int harness_resident_pages(const void *start, size_t bytes)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), n = (bytes + page - 1) / page;
+    unsigned char *v = malloc(n);
+    CHECK(v != NULL);
+    if (mincore((void *)start, bytes, v) != 0) {
+        CHECK_EQ(errno, ENOMEM);
+        free(v);
+        return -1;
+    }
+    int r = 0;
+    for (size_t i = 0; i < n; i++)
+        r += v[i] & 1;
+    free(v);
+    return r;
 }
 
 int harness_run_self(const char *scenario, const char *env, char *out, size_t len)

@@ -99,6 +99,14 @@ int harness_mapping_at(unsigned long addr);
 /* Whether the mapping holding addr is writable: 1, 0, or -1 if none does. */
 int harness_mapping_writable(const void *addr);
 
+/* Bytes of th's block from control_stack_start to the end of its TLS area
+ * (the whole block but its signal stack and last page). */
+size_t harness_block_bytes(struct thread *th);
+
+/* Resident pages of [start, start + bytes) (mincore; start page-aligned),
+ * or -1 if part of it is not mapped. */
+int harness_resident_pages(const void *start, size_t bytes);
+
 /*
  * Death tests. Re-runs this executable with argv[1] = scenario and the
  * given environment addition ("NAME=value", several separated by spaces,

@@ -325,16 +325,14 @@ fn give_back_batch(me: ThreadRef) {
     add_ranges(&mut r, me, false);
     let start = me.block_start() as usize;
     discard(&mut r, start + page, start + CONTROL_STACK_SIZE, None);
+    let unprotect = DEAD_WAITING.load(Ordering::Relaxed) > GUARD_AFTER;
     for &v in taken[..n].iter().chain(&[me.as_ptr() as u64]) {
-        // SAFETY: `me`'s own struct, or a claimed one (as below).
-        if let Some(th) = unsafe { ThreadRef::new(v as *mut Thread) } {
-            th.private().given_back.store(1, Ordering::Relaxed);
-        }
-    }
-    if DEAD_WAITING.load(Ordering::Relaxed) > GUARD_AFTER {
-        for &v in taken[..n].iter().chain(&[me.as_ptr() as u64]) {
-            // SAFETY: `me`'s own struct, or a claimed one (as above).
-            unsafe { hooks().protect_control_stack_guard_page(v as *mut Thread, false) };
+        // SAFETY: `me`'s own struct, or a claimed one (as above).
+        let Some(th) = (unsafe { ThreadRef::new(v as *mut Thread) }) else { continue };
+        th.private().given_back.store(1, Ordering::Relaxed);
+        if unprotect {
+            // SAFETY: as above.
+            unsafe { hooks().protect_control_stack_guard_page(th.as_ptr(), false) };
         }
     }
     PENDING.finish(mask, &Futex);
