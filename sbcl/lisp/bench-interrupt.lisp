@@ -22,8 +22,7 @@
 (defvar *burst* (bench-arg :burst 50))
 (defvar *pings* (bench-arg :pings 1000))
 
-(defvar *received* 0)
-(declaim (type fixnum *received*))
+(defvar *received* (make-counter) "Interrupt functions run (COUNTER-BUMP: they nest).")
 (defvar *stop-target* nil)
 (defvar *lost* 0)
 
@@ -34,20 +33,20 @@
                          (loop until *stop-target* do (setf n (logand (1+ n) #xffff))))))
      (:sleeping (lambda () (loop until *stop-target* do (sleep 0.05)))))))
 
-(defun bump () (incf *received*))
+(defun bump () (counter-bump *received*))
 
 (defun burst (thread)
   "µs per interrupt of one burst."
-  (let* ((start *received*)
+  (let* ((start (counter-n *received*))
          (goal (+ start *burst*))
          (t0 (now-us))
          (deadline (+ t0 10000000)))
     (dotimes (i *burst*) (sb-thread:interrupt-thread thread #'bump))
-    (loop until (or (>= *received* goal) (> (now-us) deadline))
+    (loop until (or (>= (counter-n *received*) goal) (> (now-us) deadline))
           do (sched-yield))
-    (when (< *received* goal)
-      (incf *lost* (- goal *received*))
-      (setf *received* goal))
+    (when (< (counter-n *received*) goal)
+      (incf *lost* (- goal (counter-n *received*)))
+      (setf (counter-n *received*) goal))
     (/ (- (now-us) t0) *burst*)))
 
 (defun burst-case (kind)

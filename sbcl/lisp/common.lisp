@@ -8,6 +8,19 @@
   (let ((arg (sb-ext:posix-getenv "SBCL_TEST_ARGS")))
     (or (and arg (plusp (length arg)) (parse-integer arg :junk-allowed t)) default)))
 
+(defstruct (counter (:constructor make-counter ())) (n 0))
+
+(defun counter-bump (counter)
+  "Adds 1 to COUNTER by compare-and-swap: for counting in interrupt
+functions. 0.9.4.1's SIG_INTERRUPT_THREAD handler runs the next queued
+function inside the one running, which an INCF of a special then undoes
+when it stores what it read before (the outer INCF of a thread preempted
+between the two while 40 more interrupts were queued ran them all and
+left the count 40 short: interrupt-cons-gc.lisp reported them lost).
+Slot 1 is N (slot 0: the layout); conses nothing."
+  (loop for old = (counter-n counter)
+        until (eql (sb-vm::%instance-set-conditional counter 1 old (1+ old)) old)))
+
 (defun wait-until-dead (thread)
   (loop while (sb-thread:thread-alive-p thread)
         do (sleep 0.0002)))
